@@ -1,0 +1,174 @@
+"""`python -m cup_core`: sweep, report and export without the app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from typing import Sequence
+
+from tqdm import tqdm
+
+from . import cache
+from .data import DATASETS, dataset_info, default_config
+from .device import resolve_device
+from .experiment import Experiment
+from .export import export_point
+from .methods import DEFAULT_POINTS, METHODS, get_method
+from .report import REPORT_COLUMNS, summary
+from .sweep import SweepPlan, missing_points, run_sweep
+
+
+class UsageError(Exception):
+    """A bad argument: the message says what to fix."""
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    return values
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cup_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sweep = commands.add_parser("sweep", help="compute an experiment's missing points (cached ones are reused)")
+    sweep.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default digits)")
+    forget = sweep.add_mutually_exclusive_group()
+    forget.add_argument("--forget-class", type=int, help="forget this whole class (default: the data set's default)")
+    forget.add_argument("--forget-fraction", type=float, help="forget a seeded random share of the training set, in (0, 1)")
+    sweep.add_argument("--forget-seed", type=int, default=0, help="which random subset (with --forget-fraction)")
+    sweep.add_argument("--methods", default="cup", help=f"comma list of: {', '.join(METHODS)}")
+    grid = sweep.add_mutually_exclusive_group()
+    grid.add_argument("--grid", type=_float_list, help="knob values, comma-separated, e.g. 0,0.25,0.5")
+    grid.add_argument("--points", type=int, help=f"evenly spaced grid points over the knob's range (default {DEFAULT_POINTS})")
+    sweep.add_argument("--seeds", type=_int_list, default=(0,), help="comma list of unlearning seeds (default 0)")
+    sweep.add_argument("--epochs", type=int, help="unlearning epochs (default: the data set's recipe)")
+    sweep.add_argument("--lr", type=float, help="unlearning learning rate")
+    sweep.add_argument("--batch-size", type=int, help="unlearning batch size (forget and retain batches)")
+    sweep.add_argument("--optimizer", choices=("sgd", "adam"), help="unlearning base optimiser")
+    sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    sweep.add_argument("--cache-dir", help="cache folder (default $CUP_CACHE_DIR or ./cache)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = commands.add_parser("report", help="per-method tables and hypervolumes of an experiment")
+    report.add_argument("experiment", help="the experiment's folder (the last line of `sweep`) or its id")
+    report.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    report.add_argument("--cache-dir", help="where to look up an experiment id")
+
+    export = commands.add_parser("export", help="write one point's model and model card as a zip")
+    export.add_argument("experiment", help="the experiment's folder or its id")
+    export.add_argument("--method", default="cup")
+    export.add_argument("--value", type=float, required=True, help="the knob value of the point")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--out", required=True, help="the zip file to write")
+    export.add_argument("--cache-dir", help="where to look up an experiment id")
+    return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    dataset_info(args.dataset)  # unknown data set: fail before anything else
+    config = default_config(args.dataset, forget_class=args.forget_class,
+                            forget_fraction=args.forget_fraction, forget_seed=args.forget_seed)
+    overrides = {name: getattr(args, name) for name in ("epochs", "lr", "batch_size", "optimizer")
+                 if getattr(args, name) is not None}
+    for name in ("epochs", "batch_size"):
+        if name in overrides and overrides[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
+    if "lr" in overrides and not overrides["lr"] > 0:
+        raise UsageError(f"--lr must be positive, got {overrides['lr']}")
+    config = replace(config, unlearn=replace(config.unlearn, **overrides))
+    methods = tuple(name.strip() for name in args.methods.split(",") if name.strip())
+    if not methods:
+        raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS))
+    for name in methods:
+        get_method(name)
+    if args.grid is not None:
+        if len(methods) != 1:
+            raise UsageError("--grid applies to a single method; use --points with several")
+        if not args.grid:
+            raise UsageError("--grid is empty; give comma-separated values such as 0,0.5,1")
+        plan = SweepPlan({methods[0]: args.grid}, args.seeds)
+    else:
+        plan = SweepPlan.default(methods, DEFAULT_POINTS if args.points is None else args.points, args.seeds)
+    device = resolve_device(args.device)
+    experiment = Experiment(config, args.cache_dir)
+    # Validates the forget set against the data before any training starts.
+    from .data import forget_mask, load_split
+
+    forget_mask(load_split(config.dataset, config.split_seed)[0].y, config.forget, experiment.info.num_classes)
+    todo = len(missing_points(experiment, plan))
+    print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
+          f"{len(plan.points())} points ({todo} to compute) on {device}", file=sys.stderr)
+    with tqdm(total=len(plan.points()) + 2, unit="pt", disable=args.quiet, file=sys.stderr) as bar:
+        def on_progress(progress):
+            bar.update(progress.done - bar.n)
+            bar.set_postfix_str(progress.label)
+
+        run_sweep(experiment, plan, device, on_progress)
+    print(experiment.root)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    experiment = Experiment.open(args.experiment, args.cache_dir)
+    result = summary(experiment)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"experiment {result['experiment']}: {experiment.config.dataset}, forget {result['forget_set']}")
+    for role, metrics in result["references"].items():
+        print(f"  {role:8s} forget_acc {metrics['forget_acc']:6.2f}  retain_acc {metrics['retain_acc']:6.2f}  "
+              f"test_acc {metrics['test_acc']:6.2f}  mia_efficacy {metrics['mia_efficacy']:6.2f}")
+    if not result["methods"]:
+        print("no points yet: run `python -m cup_core sweep` first")
+    for name, method in result["methods"].items():
+        print(f"\n{get_method(name).label} ({method['knob']}), hypervolume {method['hypervolume']:.4f} "
+              f"over {method['points']} seed-averaged points, seeds {method['seeds']}")
+        import pandas as pd
+
+        table = pd.DataFrame(method["table"], columns=REPORT_COLUMNS).rename(columns={"value": method["knob"]})
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    experiment = Experiment.open(args.experiment, args.cache_dir)
+    method = get_method(args.method)
+    value = method.check_value(args.value)
+    try:
+        path = export_point(experiment, method.name, value, args.seed, args.out)
+    except cache.BrokenEntry as err:
+        available = experiment.results()
+        available = available[available["method"] == method.name]
+        values = ", ".join(f"{v:g}" for v in sorted(set(available["value"])))
+        raise UsageError(f"no valid point {method.name} {method.knob}={value:g} seed {args.seed} "
+                         f"({err}); cached values: {values or 'none'}") from None
+    print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    handler = {"sweep": _sweep, "report": _report, "export": _export}[args.command]
+    try:
+        return handler(args)
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished points are cached; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,191 @@
+"""An experiment's folder in the cache: its config, its reference models, its points and results.csv.
+
+Layout (under the cache root):
+
+    <experiment_id>/config.json            the canonical ExperimentConfig
+    <experiment_id>/models/original/       weights.safetensors + record.json (see cache.py)
+    <experiment_id>/models/oracle/
+    <experiment_id>/points/<method>-<value>-seed<seed>/
+    <experiment_id>/results.csv            one row per point, rebuilt from the point records
+    <experiment_id>/references.csv         the original's and the oracle's metrics
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import cache
+from .config import ExperimentConfig, canonical_value
+from .data import dataset_info
+from .models import architecture_kwargs, build_model
+
+Role = Literal["original", "oracle"]
+ROLES: tuple[Role, ...] = ("original", "oracle")
+
+# results.csv's columns, in order; per-class test accuracies follow as acc_class_<k>. Percent units.
+RESULT_COLUMNS = ["method", "knob", "value", "seed", "forget_acc", "retain_acc", "test_acc", "forget_test_acc",
+                  "ua", "mia_efficacy", "avg_gap", "seconds", "steps", "diverged_at_step", "checkpoint"]
+METRIC_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua", "mia_efficacy"]
+
+
+class Experiment:
+    """Reads and names everything stored for one ExperimentConfig; computing lives in sweep.py."""
+
+    def __init__(self, config: ExperimentConfig, cache_dir: str | os.PathLike | None = None):
+        self.config = config
+        self.id = config.experiment_id
+        self.root = cache.cache_root(cache_dir) / self.id
+        self.info = dataset_info(config.dataset)
+
+    @classmethod
+    def open(cls, where: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Experiment:
+        """An experiment by folder path or by id (looked up under the cache root)."""
+        folder = Path(where)
+        if not (folder / "config.json").is_file():
+            folder = cache.cache_root(cache_dir) / str(where)
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"no experiment at {where!s}: give its folder (the last line `sweep` "
+                                    f"printed) or its id under {cache.cache_root(cache_dir)}")
+        try:
+            config = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
+        except ValueError as err:
+            raise ValueError(f"{config_file}: {err}") from None
+        experiment = cls(config, folder.parent)
+        if experiment.root != folder.resolve():
+            raise ValueError(f"{folder}: its config hashes to {experiment.id}, not to its folder's name; "
+                             "the folder was renamed or its config edited")
+        return experiment
+
+    # --- names -------------------------------------------------------------------------------
+    def save_config(self) -> None:
+        path = self.root / "config.json"
+        if not path.exists():
+            cache.atomic_write_text(path, json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+
+    def reference_entry(self, role: Role) -> Path:
+        return self.root / "models" / role
+
+    def reference_key(self, role: Role) -> dict[str, Any]:
+        return {"experiment": self.id, "role": role}
+
+    def point_entry(self, method: str, value: float, seed: int) -> Path:
+        return self.root / "points" / f"{method}-{canonical_value(value):.6f}-seed{seed}"
+
+    def point_key(self, method: str, value: float, seed: int) -> dict[str, Any]:
+        return {"experiment": self.id, "method": method, "value": canonical_value(value), "seed": int(seed)}
+
+    @property
+    def architecture(self) -> str:
+        return self.info.architecture
+
+    @property
+    def architecture_kwargs(self) -> dict[str, Any]:
+        return architecture_kwargs(self.info)
+
+    def new_model(self) -> nn.Module:
+        return build_model(self.architecture, self.architecture_kwargs)
+
+    # --- reading -----------------------------------------------------------------------------
+    def reference(self, role: Role) -> dict[str, Any]:
+        """The original's or the oracle's record (metrics included); raises cache.BrokenEntry."""
+        return cache.read_record(self.reference_entry(role), self.reference_key(role))
+
+    def point_record(self, method: str, value: float, seed: int) -> dict[str, Any]:
+        return cache.read_record(self.point_entry(method, value, seed), self.point_key(method, value, seed))
+
+    def load_model(self, method: str, value: float, seed: int) -> nn.Module:
+        """The point's unlearned model, weights verified; raises cache.BrokenEntry."""
+        _, weights = cache.load_entry(self.point_entry(method, value, seed), self.point_key(method, value, seed))
+        return self._model_from(weights)
+
+    def load_reference_model(self, role: Role) -> nn.Module:
+        _, weights = cache.load_entry(self.reference_entry(role), self.reference_key(role))
+        return self._model_from(weights)
+
+    def _model_from(self, weights: dict[str, torch.Tensor]) -> nn.Module:
+        model = self.new_model()
+        model.load_state_dict(weights)
+        return model.eval()
+
+    def point_records(self) -> list[dict[str, Any]]:
+        """Every point record whose schema and key check out; broken ones are skipped (sweep recomputes them)."""
+        records = []
+        for entry in sorted((self.root / "points").glob("*/")):
+            try:
+                key = json.loads((entry / cache.RECORD_FILE).read_text())["key"]
+                record = cache.read_record(entry, self.point_key(key["method"], key["value"], key["seed"]))
+            except (OSError, ValueError, KeyError, TypeError, cache.BrokenEntry):
+                continue
+            if entry == self.point_entry(key["method"], key["value"], key["seed"]):
+                records.append(record)
+        return records
+
+    def results(self) -> pd.DataFrame:
+        """results.csv as a table (empty, with the right columns, before the first sweep)."""
+        path = self.root / "results.csv"
+        if not path.exists():
+            return pd.DataFrame(columns=RESULT_COLUMNS)
+        return pd.read_csv(path)
+
+    def references(self) -> pd.DataFrame:
+        path = self.root / "references.csv"
+        if not path.exists():
+            return pd.DataFrame(columns=["role", *METRIC_COLUMNS])
+        return pd.read_csv(path).set_index("role", drop=False)
+
+    # --- writing -----------------------------------------------------------------------------
+    def write_tables(self) -> pd.DataFrame:
+        """Rebuilds results.csv and references.csv from the records and writes them atomically."""
+        rows = [self._result_row(record) for record in self.point_records()]
+        table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
+        table = table.sort_values(["method", "value", "seed"], ignore_index=True)
+        with cache.locked(self.root / "results.csv"):
+            cache.atomic_write_text(self.root / "results.csv", table.to_csv(index=False))
+            references = []
+            for role in ROLES:
+                try:
+                    metrics = self.reference(role)["metrics"]
+                except cache.BrokenEntry:
+                    continue
+                references.append({"role": role, **_flatten_metrics(metrics)})
+            cache.atomic_write_text(self.root / "references.csv", pd.DataFrame(references).to_csv(index=False))
+        return table
+
+    def _class_columns(self) -> list[str]:
+        return [f"acc_class_{k}" for k in range(self.info.num_classes)]
+
+    def _result_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        key = record["key"]
+        entry = self.point_entry(key["method"], key["value"], key["seed"])
+        return {
+            "method": key["method"],
+            "knob": record["knob"],
+            "value": key["value"],
+            "seed": key["seed"],
+            **_flatten_metrics(record["metrics"]),
+            "avg_gap": record["avg_gap"],
+            "seconds": record["seconds"],
+            "steps": record["steps"],
+            "diverged_at_step": record["diverged_at_step"],
+            "checkpoint": str((entry / cache.WEIGHTS_FILE).relative_to(self.root)),
+        }
+
+
+def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    flat = {name: _nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
+    flat.update({f"acc_class_{k}": _nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
+    return flat
+
+
+def _nan_if_none(value: Any) -> float:
+    """Records are strict JSON, where NaN is stored as null; tables want NaN back."""
+    return math.nan if value is None else value

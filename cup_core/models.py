@@ -1,0 +1,62 @@
+"""The built-in architectures, built by name so that a model card can rebuild them without pickle."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import Tensor, nn
+
+from .data import DatasetInfo
+
+
+class MLP(nn.Module):
+    """The paper's toy classifier: 2-16-16-5 with ReLU."""
+
+    def __init__(self, in_features: int = 2, hidden: tuple[int, ...] = (16, 16), num_classes: int = 5):
+        super().__init__()
+        widths = [in_features, *hidden]
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(widths[-1], num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, in_features) -> (N, num_classes)
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 convolutions, one max-pool and two linear layers: enough for 8x8 digits."""
+
+    def __init__(self, in_channels: int = 1, image_size: int = 8, width: int = 16, num_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        flat = 2 * width * (image_size // 2) ** 2
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> (N, num_classes)
+        return self.classifier(self.features(x))
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN}
+
+
+def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
+    """Constructor arguments of the data set's default architecture (recorded in model cards)."""
+    if info.architecture == "mlp":
+        return {"in_features": info.input_shape[0], "hidden": [16, 16], "num_classes": info.num_classes}
+    channels, height, _ = info.input_shape
+    return {"in_channels": channels, "image_size": height, "width": 16, "num_classes": info.num_classes}
+
+
+def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    kwargs = dict(kwargs)
+    if "hidden" in kwargs:
+        kwargs["hidden"] = tuple(kwargs["hidden"])
+    return ARCHITECTURES[architecture](**kwargs)

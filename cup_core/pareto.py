@@ -1,0 +1,89 @@
+"""Frontiers and hypervolume (spec §5); the only module that imports pymoo.
+
+Objectives are maximised percentages. They are negated here, in one place, before pymoo sees them,
+and the reference point is always explicit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pymoo.indicators.hv import HV
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+REFERENCE_POINT = (0.0, 0.0)  # spec §5: both objectives in percent, maximised, reference (0, 0)
+HV_SCALE = 100.0 * 100.0  # divides the area so that hypervolume lies in [0, 1]
+
+
+def objectives(table: pd.DataFrame, forget_kind: str, oracle_forget_acc: float | None = None) -> np.ndarray:
+    """(N, 2) maximised objectives: (retain_acc, ua) class-wise; (retain_acc, 100 − |forget_acc − oracle's|)
+    for random-subset forgetting, where forgetting more than the oracle is over-forgetting."""
+    retain = table["retain_acc"].to_numpy(dtype=float)
+    if forget_kind == "class":
+        second = table["ua"].to_numpy(dtype=float)
+    else:
+        if oracle_forget_acc is None or math.isnan(oracle_forget_acc):
+            raise ValueError("random-subset hypervolume needs the oracle's forget accuracy")
+        second = 100.0 - np.abs(table["forget_acc"].to_numpy(dtype=float) - oracle_forget_acc)
+    return np.stack([retain, second], axis=1)
+
+
+def objective_names(forget_kind: str) -> tuple[str, str]:
+    return ("retain accuracy (%)",
+            "unlearning accuracy UA (%)" if forget_kind == "class" else "100 − |forget acc − oracle's| (%)")
+
+
+def _finite_rows(points: np.ndarray) -> np.ndarray:
+    return np.isfinite(points).all(axis=1) if len(points) else np.zeros(0, dtype=bool)
+
+
+def non_dominated(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point dominates (both objectives maximised).
+
+    Duplicated points are all marked. Rows with a NaN (a diverged run) are never non-dominated.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    mask = np.zeros(len(points), dtype=bool)
+    finite = np.flatnonzero(_finite_rows(points))
+    if len(finite) == 0:
+        return mask
+    front = NonDominatedSorting().do(-points[finite], only_non_dominated_front=True)
+    mask[finite[front]] = True
+    return mask
+
+
+def hypervolume(points: np.ndarray, reference: tuple[float, float] = REFERENCE_POINT) -> float:
+    """Area dominated by `points` and bounded by `reference`, divided by 100·100; 0 for no point."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    points = points[_finite_rows(points)]
+    points = points[(points > np.asarray(reference)).all(axis=1)]  # points not beyond the reference add nothing
+    if len(points) == 0:
+        return 0.0
+    indicator = HV(ref_point=-np.asarray(reference, dtype=float))
+    return float(indicator(-points)) / HV_SCALE
+
+
+def staircase(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the non-dominated staircase, sorted by the first objective, for plotting."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    front = points[non_dominated(points)]
+    if len(front) == 0:
+        return np.zeros(0), np.zeros(0)
+    front = front[np.lexsort((-front[:, 1], front[:, 0]))]  # retain ascending, then the better second
+    xs, ys = [front[0, 0]], [front[0, 1]]
+    for x, y in front[1:]:
+        xs += [x, x]  # right along the previous level, then down to this point
+        ys += [ys[-1], y]
+    return np.asarray(xs), np.asarray(ys)
+
+
+def seed_mean(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, value): the mean of the numeric columns over seeds, plus `seeds` counted."""
+    if table.empty:
+        return table.assign(seeds=pd.Series(dtype=int))
+    numeric = table.select_dtypes("number").columns.difference(["value", "seed"])
+    grouped = table.groupby(["method", "knob", "value"], as_index=False)
+    means = grouped[list(numeric)].mean()
+    return means.merge(grouped.size().rename(columns={"size": "seeds"}), on=["method", "knob", "value"])

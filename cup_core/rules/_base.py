@@ -1,0 +1,67 @@
+"""The base class every gradient rule shares: validation of its two inputs, done once."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+
+class GradientRule(ABC):
+    """Maps the flat forget and retain gradients of one step to the update direction.
+
+    Both inputs are gradients of losses that are *minimised* (the forget loss is the negated
+    cross-entropy), so the returned direction is handed to the optimiser as if it were a gradient.
+    A rule is immutable: configure it through its constructor, then call it.
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; build a new one instead")
+
+    def __call__(self, *, g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        _check_gradients(g_forget, g_retain)
+        return self._direction(g_forget, g_retain)
+
+    @abstractmethod
+    def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        """The direction for validated inputs: same shape, dtype and device as them."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+def _check_gradients(g_forget: Tensor, g_retain: Tensor) -> None:
+    for name, g in (("g_forget", g_forget), ("g_retain", g_retain)):
+        if not isinstance(g, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(g).__name__}")
+        if g.ndim != 1:
+            raise ValueError(f"{name} must be a flat (1-D) tensor, got shape {tuple(g.shape)}; "
+                             "flatten the parameter gradients and concatenate them")
+        if not g.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got {g.dtype}")
+    if g_forget.shape != g_retain.shape:
+        raise ValueError(f"g_forget and g_retain must have the same shape, "
+                         f"got {tuple(g_forget.shape)} and {tuple(g_retain.shape)}")
+    if g_forget.dtype != g_retain.dtype:
+        raise ValueError(f"g_forget and g_retain must have the same dtype, "
+                         f"got {g_forget.dtype} and {g_retain.dtype}")
+    if g_forget.device != g_retain.device:
+        raise ValueError(f"g_forget and g_retain must be on the same device, "
+                         f"got {g_forget.device} and {g_retain.device}")
+
+
+def check_unit_interval(name: str, value: float) -> float:
+    """`value` as a float in [0, 1], or a ValueError that names the knob and its bounds."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return value

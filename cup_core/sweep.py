@@ -1,0 +1,171 @@
+"""Computes what an experiment lacks: the original, the oracle, then every (method, value, seed) point."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+from . import cache
+from .data import UnlearningData, load_unlearning_data
+from .experiment import ROLES, Experiment, Role
+from .methods import DEFAULT_POINTS, get_method
+from .metrics import avg_gap, evaluate
+from .training import train_model, unlearn
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Which points to compute: a grid of knob values per method, times seeds."""
+
+    grids: dict[str, tuple[float, ...]]  # method name -> knob values
+    seeds: tuple[int, ...] = (0,)
+
+    @classmethod
+    def default(cls, methods: tuple[str, ...] = ("cup",), points: int = DEFAULT_POINTS,
+                seeds: tuple[int, ...] = (0,)) -> SweepPlan:
+        return cls({name: get_method(name).grid(points) for name in methods}, seeds)
+
+    def __post_init__(self) -> None:
+        if not self.grids:
+            raise ValueError("the sweep has no method; name at least one")
+        if not self.seeds:
+            raise ValueError("the sweep has no seed; give at least one")
+        for name, values in self.grids.items():
+            if not values:
+                raise ValueError(f"the grid of {name} is empty; give at least one value")
+            object.__setattr__(self, "grids", {**self.grids, name: tuple(get_method(name).check_value(v) for v in values)})
+
+    def points(self) -> list[tuple[str, float, int]]:
+        return [(name, value, seed) for name, values in self.grids.items() for seed in self.seeds for value in values]
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    done: int  # units finished (reference models and points)
+    total: int
+    elapsed_s: float
+    label: str  # what was just finished
+    computed: int = 0  # how many of the finished units were computed now rather than read from the cache
+
+    @property
+    def eta_s(self) -> float | None:
+        """Time left, extrapolated from the units computed so far; None before the first one."""
+        if self.computed == 0 or self.done >= self.total:
+            return None if self.done < self.total else 0.0
+        return self.elapsed_s / self.computed * (self.total - self.done)
+
+
+ProgressCallback = Callable[[SweepProgress], None]
+
+
+@dataclass
+class _Tracker:
+    total: int
+    on_progress: ProgressCallback | None
+    start: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    computed: int = 0
+
+    def advance(self, label: str, computed: bool) -> None:
+        self.done += 1
+        self.computed += computed
+        if self.on_progress is not None:
+            self.on_progress(SweepProgress(self.done, self.total, time.perf_counter() - self.start, label,
+                                           self.computed))
+
+
+def missing_points(experiment: Experiment, plan: SweepPlan) -> list[tuple[str, float, int]]:
+    """The plan's points without a valid record (weights are verified when the sweep reaches them)."""
+    missing = []
+    for point in plan.points():
+        try:
+            experiment.point_record(*point)
+        except cache.BrokenEntry:
+            missing.append(point)
+    return missing
+
+
+def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
+              on_progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
+
+    Each finished point is on disk before the next starts, so an interrupted sweep resumes where it
+    stopped. Concurrent sweeps of one experiment share the work through per-entry locks.
+    """
+    experiment.save_config()
+    tracker = _Tracker(total=len(ROLES) + len(plan.points()), on_progress=on_progress)
+    data = load_unlearning_data(experiment.config).to(device)
+    models = {}
+    for role in ROLES:
+        models[role], computed = _ensure_reference(experiment, role, data, device)
+        tracker.advance(role, computed)
+    oracle_metrics = experiment.reference("oracle")["metrics"]
+    for method, value, seed in plan.points():
+        computed = _ensure_point(experiment, method, value, seed, models["original"], data, oracle_metrics)
+        tracker.advance(f"{method} {value:g} seed {seed}", computed)
+    return experiment.write_tables()
+
+
+def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData,
+                      device: torch.device) -> tuple[torch.nn.Module, bool]:
+    def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        recipe = experiment.config.train
+        torch.manual_seed(recipe.seed)
+        model = experiment.new_model().to(device)
+        start = time.perf_counter()
+        train_model(model, data.train if role == "original" else data.retain, recipe)
+        seconds = time.perf_counter() - start
+        return model.state_dict(), {"role": role, "metrics": _json_metrics(evaluate(model, data)),
+                                    "seconds": seconds, **_provenance(device)}
+
+    _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
+    model = experiment.new_model().to(device)
+    model.load_state_dict(weights)
+    return model.eval(), computed
+
+
+def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: int, original: torch.nn.Module,
+                  data: UnlearningData, oracle_metrics: dict[str, Any]) -> bool:
+    method = get_method(method_name)
+
+    def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        model = copy.deepcopy(original)
+        torch.manual_seed(seed)
+        run = unlearn(model, data.forget, data.retain, method.make_rule(value), experiment.config.unlearn, seed)
+        metrics = evaluate(model, data)
+        return model.state_dict(), {
+            "method": method.name, "knob": method.knob, "value": value, "seed": seed,
+            "metrics": _json_metrics(metrics),
+            "avg_gap": _none_if_nan(avg_gap(metrics, _from_json(oracle_metrics))),
+            "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
+            **_provenance(next(original.parameters()).device),
+        }
+
+    entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
+    return cache.ensure_entry(entry, key, compute)[2]
+
+
+def _provenance(device: torch.device) -> dict[str, Any]:
+    return {"device": str(device), "torch": torch.__version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Strict JSON has no NaN: store it as null (e.g. forget_test_acc of random-subset forgetting)."""
+    return {name: [_none_if_nan(v) for v in value] if isinstance(value, list) else _none_if_nan(value)
+            for name, value in metrics.items()}
+
+
+def _from_json(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {name: math.nan if value is None else value for name, value in metrics.items()}
