@@ -25,6 +25,12 @@ class UsageError(Exception):
     """A bad argument: the message says what to fix."""
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        """One line, like every other bad argument, instead of argparse's usage block."""
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _float_list(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(part) for part in text.split(",") if part.strip())
@@ -41,8 +47,8 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cup_core", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m cup_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="compute an experiment's missing points (cached ones are reused)")
     sweep.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default digits)")

@@ -46,7 +46,11 @@ DATASETS: dict[str, DatasetInfo] = {
         preprocessing="scikit-learn digits, 8x8 grey levels 0..16 divided by 16, shape (1, 8, 8)",
         default_forget_class=0,
         default_train_recipe=dict(epochs=30, lr=1e-3, batch_size=64, optimizer="adam"),
-        default_unlearn_recipe=dict(epochs=5, lr=0.002, batch_size=32, optimizer="sgd"),
+        # Adam, not the paper's SGD: SGD with momentum that forgets within a few epochs ran away (gradient
+        # ascent blowing up) for some original models and not for others, while with Adam, whose step ignores
+        # CUP's magnitude, forget accuracy fell smoothly from 100 % (γ = 0) to about 0 % (γ = 1) with retain
+        # accuracy at or above 96 % for each of 4 original models × 2 unlearning seeds tried.
+        default_unlearn_recipe=dict(epochs=10, lr=7e-5, batch_size=32, optimizer="adam"),
     ),
 }
 

@@ -108,7 +108,10 @@ def load_exported(path: str | os.PathLike | io.BytesIO, map_location: str | torc
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ValueError(f"{path}: model card format is {card.get('format') if isinstance(card, dict) else '?'!r}, "
                          f"expected {CARD_FORMAT!r}")
-    model = build_model(card["architecture"], card["architecture_kwargs"])
+    try:
+        model = build_model(card["architecture"], card["architecture_kwargs"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the model card does not describe a buildable model ({err!r})") from None
     try:
         model.load_state_dict(load_safetensors(weights))
     except Exception as err:

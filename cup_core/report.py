@@ -33,6 +33,15 @@ def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) 
     return table
 
 
+def reference_table(experiment: Experiment) -> pd.DataFrame:
+    """The original's and the oracle's metrics, indexed by role, placed in the same objective space."""
+    references = experiment.references()
+    if references.empty:
+        return references.assign(objective_x=pd.Series(dtype=float), objective_y=pd.Series(dtype=float))
+    points = objectives(references, experiment.config.forget.kind, oracle_forget_acc(experiment))
+    return references.assign(objective_x=points[:, 0], objective_y=points[:, 1])
+
+
 def summary(experiment: Experiment) -> dict[str, Any]:
     """What `report --json` prints: references, and per method its hypervolume and best points."""
     results = experiment.results()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 
 from torch import Tensor
@@ -58,10 +59,9 @@ def _check_gradients(g_forget: Tensor, g_retain: Tensor) -> None:
 
 def check_unit_interval(name: str, value: float) -> float:
     """`value` as a float in [0, 1], or a ValueError that names the knob and its bounds."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    value = float(value)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return value

@@ -1,0 +1,267 @@
+"""Sweeps: results.csv, reproducibility, caching, resuming, random-subset forgetting, and a real trade-off."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cup_core import Experiment, SweepPlan, SweepProgress, default_config, run_sweep, summary
+from cup_core import cache
+from cup_core.experiment import RESULT_COLUMNS
+from cup_core.metrics import GAP_METRICS
+
+from ._experiments import CPU, TINY_GRID, tiny_config, tiny_sweep
+
+REQUIRED_COLUMNS = ["method", "knob", "value", "seed", "forget_acc", "retain_acc", "test_acc", "forget_test_acc",
+                    "ua", "mia_efficacy", "avg_gap", "seconds", "checkpoint"]
+PERCENT_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua", "mia_efficacy"]
+METRICS = PERCENT_COLUMNS + ["avg_gap"]
+
+
+class Recorder:
+    """A progress callback that keeps every report and may interrupt the sweep after `stop_after` units."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.reports: list[SweepProgress] = []
+        self.stop_after = stop_after
+
+    def __call__(self, progress: SweepProgress) -> None:
+        self.reports.append(progress)
+        if self.stop_after is not None and progress.done >= self.stop_after:
+            raise Interrupted
+
+    @property
+    def last(self) -> SweepProgress:
+        return self.reports[-1]
+
+
+class Interrupted(Exception):
+    pass
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+
+def test_plan_validates_and_canonicalises_its_grid():
+    plan = SweepPlan({"cup": (0.15000000000000002, 1)}, seeds=(0, 3))
+    assert plan.grids == {"cup": (0.15, 1.0)}
+    assert plan.points() == [("cup", 0.15, 0), ("cup", 1.0, 0), ("cup", 0.15, 3), ("cup", 1.0, 3)]
+    assert SweepPlan.default(points=3).grids == {"cup": (0.0, 0.5, 1.0)}
+    assert len(SweepPlan.default().points()) == 21
+
+
+@pytest.mark.parametrize(("grids", "seeds", "match"), [
+    ({}, (0,), "no method"),
+    ({"cup": ()}, (0,), "empty"),
+    ({"cup": (0.5,)}, (), "no seed"),
+    ({"cup": (1.5,)}, (0,), r"\[0, 1\]"),
+    ({"cup": (-0.01,)}, (0,), r"\[0, 1\]"),
+    ({"cup": (math.nan,)}, (0,), "finite"),
+    ({"ga": (0.5,)}, (0,), "unknown method"),
+])
+def test_bad_plans_are_rejected(grids, seeds, match):
+    with pytest.raises(ValueError, match=match):
+        SweepPlan(grids, seeds)
+
+
+def test_default_plan_rejects_an_empty_grid():
+    with pytest.raises(ValueError, match="at least 1 point"):
+        SweepPlan.default(points=0)
+
+
+# --- the tiny sweep's tables -----------------------------------------------------------------------
+
+
+def test_results_csv_has_the_required_columns_in_percent(tiny_blobs):
+    experiment, results = tiny_blobs
+    on_disk = pd.read_csv(experiment.root / "results.csv")
+    # run_sweep returns the table it wrote (there, diverged_at_step is None for "never"; the CSV reads NaN).
+    pd.testing.assert_frame_equal(on_disk, results.astype({"diverged_at_step": float}), check_dtype=False)
+    pd.testing.assert_frame_equal(on_disk, experiment.results())
+    assert list(on_disk.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert set(REQUIRED_COLUMNS) <= set(on_disk.columns)
+    assert [f"acc_class_{k}" for k in range(5)] == list(on_disk.columns[len(RESULT_COLUMNS):])
+
+    assert len(on_disk) == len(TINY_GRID) * 2
+    assert sorted(set(on_disk["value"])) == list(TINY_GRID) and sorted(set(on_disk["seed"])) == [0, 1]
+    assert (on_disk["method"] == "cup").all() and (on_disk["knob"] == "intensity").all()
+    for column in PERCENT_COLUMNS:
+        assert on_disk[column].between(0, 100).all(), column
+    # Percent, not fractions: the model keeps most of the retained blobs whatever γ.
+    assert (on_disk["retain_acc"] > 50).all() and (on_disk["test_acc"] > 50).all()
+    np.testing.assert_allclose(on_disk["ua"], 100 - on_disk["forget_acc"])
+    assert (on_disk["seconds"] >= 0).all() and (on_disk["steps"] > 0).all()
+    assert on_disk["diverged_at_step"].isna().all()
+    for checkpoint in on_disk["checkpoint"]:
+        assert (experiment.root / checkpoint).is_file()
+
+
+def test_references_csv_holds_the_original_and_the_oracle(tiny_blobs):
+    experiment, _ = tiny_blobs
+    references = pd.read_csv(experiment.root / "references.csv").set_index("role")
+    assert sorted(references.index) == ["oracle", "original"]
+    original, oracle = references.loc["original"], references.loc["oracle"]
+    assert original["forget_acc"] > 90  # it was trained on the forget class ...
+    assert oracle["forget_acc"] < 10  # ... the oracle never saw it
+    assert oracle["retain_acc"] > 90 and original["retain_acc"] > 90
+    assert oracle["ua"] == pytest.approx(100 - oracle["forget_acc"])
+
+
+def test_avg_gap_is_the_mean_distance_to_the_oracle_row(tiny_blobs):
+    experiment, results = tiny_blobs
+    oracle = pd.read_csv(experiment.root / "references.csv").set_index("role").loc["oracle"]
+    expected = np.mean([np.abs(results[name] - oracle[name]) for name in GAP_METRICS], axis=0)
+    np.testing.assert_allclose(results["avg_gap"], expected, rtol=1e-12, atol=1e-12)
+    assert results["avg_gap"].notna().all()
+
+
+def test_the_cup_sweep_moves_the_model(tiny_blobs):
+    experiment, results = tiny_blobs
+    by_value = results[results["seed"] == 0].set_index("value")
+    # γ = 0 keeps the forget class (no first-order change to the forget loss), γ = 1 forgets it.
+    assert by_value.loc[0.0, "forget_acc"] > 90
+    assert by_value.loc[1.0, "forget_acc"] < 10
+    assert by_value[METRICS].drop_duplicates().shape[0] == len(TINY_GRID)  # every γ lands elsewhere
+    original = experiment.load_reference_model("original").state_dict()
+    weights = [experiment.load_model("cup", value, 0).state_dict() for value in TINY_GRID]
+    for state in weights:
+        assert any(not torch.equal(state[name], original[name]) for name in original)
+    assert any(not torch.equal(weights[0][name], weights[-1][name]) for name in original)
+
+
+def test_summary_of_the_tiny_sweep(tiny_blobs):
+    experiment, results = tiny_blobs
+    report = summary(experiment)
+    cup = report["methods"]["cup"]
+    assert cup["points"] == len(TINY_GRID) and cup["seeds"] == [0, 1]
+    assert 0 < cup["hypervolume"] <= 1
+    assert set(cup["hypervolume_per_seed"]) == {0, 1}
+    assert report["forget_set"] == "class 2"
+    json.dumps(report, allow_nan=False)  # strict JSON: NaN became null
+
+
+# --- reproducibility and caching -------------------------------------------------------------------
+
+
+def test_same_config_and_seed_reproduce_in_two_caches(tmp_path):
+    first, first_results = tiny_sweep(tmp_path / "one")
+    second, second_results = tiny_sweep(tmp_path / "two")
+    assert first.id == second.id and first.root != second.root
+    pd.testing.assert_frame_equal(first_results.drop(columns="seconds"), second_results.drop(columns="seconds"))
+    for value in TINY_GRID:
+        assert (first.point_record("cup", value, 0)["weights_sha256"]
+                == second.point_record("cup", value, 0)["weights_sha256"])
+
+
+def test_rerun_computes_nothing(tmp_path):
+    _, results = tiny_sweep(tmp_path)
+    progress = Recorder()
+    experiment, again = tiny_sweep(tmp_path, on_progress=progress)
+    assert [report.computed for report in progress.reports] == [0] * (2 + len(TINY_GRID))
+    assert [report.done for report in progress.reports] == list(range(1, 2 + len(TINY_GRID) + 1))
+    assert progress.last.total == 2 + len(TINY_GRID) and progress.last.eta_s == 0.0
+    pd.testing.assert_frame_equal(results, again)
+
+
+def test_first_run_computes_everything(tmp_path):
+    progress = Recorder()
+    tiny_sweep(tmp_path, on_progress=progress)
+    assert [report.computed for report in progress.reports] == list(range(1, 2 + len(TINY_GRID) + 1))
+    assert [report.label for report in progress.reports[:2]] == ["original", "oracle"]
+
+
+def test_interrupted_sweep_keeps_finished_points_and_resumes_with_the_rest(tmp_path):
+    grid = (0.0, 0.25, 0.5, 0.75, 1.0)
+    with pytest.raises(Interrupted):
+        tiny_sweep(tmp_path, grid=grid, on_progress=Recorder(stop_after=2 + 2))  # references + 2 points
+    experiment = Experiment(tiny_config(), tmp_path)
+    finished = experiment.point_records()
+    assert sorted(record["key"]["value"] for record in finished) == [0.0, 0.25]
+    created = {record["key"]["value"]: record["created"] for record in finished}
+
+    progress = Recorder()
+    _, results = tiny_sweep(tmp_path, grid=grid, on_progress=progress)
+
+    assert progress.last.computed == len(grid) - 2
+    assert [report.computed for report in progress.reports[:4]] == [0, 0, 0, 0]  # references and the 2 kept
+    assert sorted(results["value"]) == list(grid)
+    for value, timestamp in created.items():
+        assert experiment.point_record("cup", value, 0)["created"] == timestamp  # not recomputed
+
+
+def test_a_broken_point_is_recomputed_alone(tmp_path):
+    experiment, results = tiny_sweep(tmp_path)
+    (experiment.point_entry("cup", 0.5, 0) / cache.RECORD_FILE).write_text("garbage")
+    progress = Recorder()
+    _, again = tiny_sweep(tmp_path, on_progress=progress)
+    assert progress.last.computed == 1
+    pd.testing.assert_frame_equal(results.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+# --- random-subset forgetting ----------------------------------------------------------------------
+
+
+def test_random_subset_experiment(tmp_path):
+    config = tiny_config(forget_fraction=0.1, forget_seed=1)
+    experiment, results = tiny_sweep(tmp_path, config=config)
+    assert config.forget.kind == "random"
+    assert len(results) == len(TINY_GRID)
+    assert results["forget_test_acc"].isna().all()
+    for column in ["forget_acc", "retain_acc", "test_acc", "ua", "mia_efficacy", "avg_gap"]:
+        assert results[column].notna().all(), column
+    references = experiment.references()
+    assert math.isnan(references.loc["oracle", "forget_test_acc"])
+    # The oracle never saw the random 10 %, yet classifies most of it right: they are ordinary blob points.
+    assert references.loc["oracle", "forget_acc"] > 80
+    report = summary(experiment)
+    assert "oracle" in report["hypervolume"]["objectives"][1]
+    assert 0 < report["methods"]["cup"]["hypervolume"] <= 1
+
+
+# --- the real default experiment -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_default_digits_experiment_spans_the_trade_off(tmp_path):
+    experiment = Experiment(default_config("digits"), tmp_path)
+    results = run_sweep(experiment, SweepPlan.default(), CPU)
+    by_value = results.groupby("value").mean(numeric_only=True)
+    assert len(by_value) == 21
+    assert by_value.loc[0.0, "forget_acc"] >= 90
+    assert by_value.loc[1.0, "forget_acc"] <= 20
+    assert (by_value["retain_acc"] >= 95).all(), by_value["retain_acc"]
+
+
+# --- the experiment's folder -----------------------------------------------------------------------
+
+
+def test_experiments_live_under_the_default_cache_root(tmp_cache):
+    experiment, _ = tiny_sweep(None, grid=(0.5,))
+    assert experiment.root == tmp_cache.resolve() / experiment.id
+    assert (experiment.root / "config.json").is_file()
+    reopened = Experiment.open(experiment.id)  # by id, under $CUP_CACHE_DIR
+    assert reopened.config == experiment.config and reopened.root == experiment.root
+    assert Experiment.open(experiment.root).id == experiment.id  # by folder
+    assert len(reopened.results()) == 1
+
+
+def test_open_refuses_a_renamed_or_missing_experiment(tmp_cache):
+    experiment, _ = tiny_sweep(None, grid=(0.5,))
+    renamed = experiment.root.with_name("somethingelse")
+    experiment.root.rename(renamed)
+    with pytest.raises(ValueError, match="hashes to"):
+        Experiment.open(renamed)
+    with pytest.raises(FileNotFoundError):
+        Experiment.open(experiment.id)
+
+
+def test_an_experiment_before_its_first_sweep_has_empty_tables(tmp_cache):
+    experiment = Experiment(tiny_config())
+    assert experiment.results().empty and list(experiment.results().columns) == RESULT_COLUMNS
+    assert experiment.references().empty
+    assert experiment.point_records() == []

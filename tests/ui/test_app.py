@@ -1,0 +1,85 @@
+"""The app through Streamlit's AppTest: it renders on the default, the slider and the URL move the selection."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from cup_core import Experiment, load_exported
+from ui import services
+
+from .conftest import new_app
+
+
+def _subheaders(app) -> list[str]:
+    return [element.value for element in app.subheader]
+
+
+def _metric(app, label: str) -> str:
+    return next(metric.value for metric in app.metric if metric.label == label)
+
+
+def test_first_open_computes_the_default_experiment_and_shows_it(warm_cache):
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    assert (warm_cache / experiment.id / "results.csv").is_file()
+    assert len(experiment.results()) == 21  # the default grid, one seed
+
+
+def test_explore_renders_the_default_with_slider_plot_cards_and_export(app_cache):
+    app = new_app().run()
+    assert not app.exception
+    slider = app.select_slider[0]
+    assert "Intensity" in slider.label
+    assert len(slider.options) == 21
+    assert len(app.get("plotly_chart")) == 2  # frontier and per-class bars
+    assert {m.label for m in app.metric} >= {"Forget acc", "Retain acc", "Test acc", "UA", "MIA efficacy", "Avg gap"}
+    assert any("Export" in str(b.proto.label) for b in app.get("download_button"))
+    assert not app.info  # the "computing" notice is gone once the cache is warm
+
+
+def test_moving_the_slider_changes_the_selection(app_cache):
+    app = new_app().run()
+    app.select_slider[0].set_value(0.0).run()
+    assert "γ = 0" in _subheaders(app)
+    forget_low = _metric(app, "Forget acc")
+    app.select_slider[0].set_value(1.0).run()
+    assert "γ = 1" in _subheaders(app)
+    assert _metric(app, "Forget acc") != forget_low
+    assert float(forget_low.rstrip("%")) > float(_metric(app, "Forget acc").rstrip("%"))
+
+
+def test_the_url_reopens_the_same_intensity(app_cache):
+    app = new_app(intensity="0.25").run()
+    assert not app.exception
+    assert app.select_slider[0].value == 0.25
+    assert "γ = 0.25" in _subheaders(app)
+
+
+@pytest.mark.parametrize("hostile", ["abc", "1e309", "-1", "0.33", "../../etc"])
+def test_a_bad_intensity_in_the_url_falls_back_to_the_default(app_cache, hostile):
+    default = new_app().run().select_slider[0].value
+    app = new_app(intensity=hostile).run()
+    assert not app.exception
+    assert app.select_slider[0].value == default
+    assert f"γ = {default:g}" in _subheaders(app)
+
+
+def test_switching_the_data_set_switches_experiment(app_cache):
+    app = new_app().run()
+    app.selectbox(key="dataset").set_value("blobs").run()
+    assert not app.exception
+    assert any("blobs" in caption.value for caption in app.caption)
+    assert app.select_slider[0].options  # the blob experiment was computed and is shown
+
+
+def test_export_of_the_selected_point_is_a_loadable_zip(app_cache):
+    app = new_app().run()
+    app.select_slider[0].set_value(0.75).run()
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    model, card = load_exported(io.BytesIO(services.export_zip(experiment, 0.75, 0)))
+    assert card["value"] == 0.75 and card["method"] == "cup"
+    row = Experiment.open(experiment.root).results().query("value == 0.75").iloc[0]
+    assert card["metrics"]["forget_acc"] == pytest.approx(row["forget_acc"])
+    assert f"{row['forget_acc']:.1f}%" == _metric(app, "Forget acc")
+    assert sum(p.numel() for p in model.parameters()) > 0

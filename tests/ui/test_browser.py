@@ -1,0 +1,121 @@
+"""A real browser against `streamlit run`: load the page, move the slider, click a frontier point, download.
+
+Playwright drives Debian's Chromium (/usr/bin/chromium). Without it the test is skipped locally, but
+fails under CI (CI=true), which installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cup_core import load_exported
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+UI_TIMEOUT_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(warm_cache: Path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    port = _free_port()
+    env = {**os.environ, "CUP_CACHE_DIR": str(warm_cache)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"streamlit did not start: {process.stdout.read().decode()[-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        yield page
+        browser.close()
+
+
+def _wait_until_idle(page) -> None:
+    """No script run in progress and no element left over from the previous run."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                           " && !document.querySelector('[data-stale=\"true\"]')")
+    page.wait_for_timeout(300)
+
+
+def _selected_heading(page) -> str:
+    return page.locator("h3", has_text="γ =").first.inner_text()
+
+
+def test_load_move_the_slider_click_a_point_and_download(server, page, tmp_path):
+    page.goto(server)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+    start = _selected_heading(page)
+
+    # Keyboard on the slider's thumb: one step left on the grid.
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    thumb.focus()
+    thumb.press("ArrowLeft")
+    page.wait_for_function("start => ![...document.querySelectorAll('h3')].some(h => h.innerText === start)", arg=start)
+    moved = _selected_heading(page)
+    assert moved != start
+    page.wait_for_url("**intensity=*")
+
+    # Click the point drawn for γ = 0.8: on the default experiment it sits alone on the front.
+    frontier = page.locator(".js-plotly-plot").first
+    points = frontier.locator(".scatterlayer .trace").nth(1).locator(".point")
+    assert points.count() == 21
+    box = points.nth(16).bounding_box()  # a mouse click where Plotly listens, not a DOM event on the marker
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => [...document.querySelectorAll('h3')].some(h => h.innerText.trim() === 'γ = 0.8')")
+    assert "intensity=0.8" in page.url
+
+    # A real download of the selected model, once the rerun that the click started has finished.
+    _wait_until_idle(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export this model").click()
+    target = tmp_path / "model.zip"
+    download_info.value.save_as(target)
+    model, card = load_exported(target)
+    assert card["value"] == 0.8 and card["dataset"] == "digits"
+    page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)

@@ -1,0 +1,56 @@
+"""The Plotly builders, without Streamlit: the right traces, points and selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ui import figures
+
+
+def _frontier() -> pd.DataFrame:
+    values = np.linspace(0, 1, 5)
+    table = pd.DataFrame({
+        "value": values, "retain_acc": [100, 99, 98, 97, math.nan], "ua": [0, 30, 60, 90, math.nan],
+        "forget_acc": [100, 70, 40, 10, math.nan], "test_acc": [97] * 5, "mia_efficacy": [5, 30, 60, 95, math.nan],
+        "avg_gap": [50, 35, 20, 5, math.nan], "non_dominated": [True, True, True, True, False],
+    })
+    return table.assign(objective_x=table["retain_acc"], objective_y=table["ua"])
+
+
+def _references() -> pd.DataFrame:
+    refs = pd.DataFrame({"role": ["original", "oracle"], "retain_acc": [100, 99.5], "ua": [0, 100],
+                         "test_acc": [97, 96.5], "forget_acc": [100, 0]}).set_index("role", drop=False)
+    return refs.assign(objective_x=refs["retain_acc"], objective_y=refs["ua"])
+
+
+def _trace(fig, name):
+    return next(trace for trace in fig.data if trace.name == name)
+
+
+def test_frontier_has_points_front_references_and_selection():
+    fig = figures.frontier_figure(_frontier(), _references(), knob="intensity",
+                                  axis_titles=("retain", "UA"), selected_value=0.5)
+    points = _trace(fig, figures.POINTS_TRACE)
+    assert len(points.x) == 4  # the diverged (NaN) row is not drawn as a point
+    assert [row[0] for row in points.customdata] == [0.0, 0.25, 0.5, 0.75]  # customdata[0] is the knob value
+    front = _trace(fig, "non-dominated front")
+    assert front.x[0] == 97 and front.y[0] == 90  # the staircase starts at the highest-UA point
+    assert _trace(fig, "Original").x == (100.0,) and _trace(fig, "Retrained oracle").y == (100.0,)
+    selected = _trace(fig, "selected")
+    assert selected.x == (98.0,) and selected.y == (60.0,)
+    assert fig.layout.xaxis.title.text == "retain" and fig.layout.clickmode == "event+select"
+
+
+def test_frontier_without_selection_or_references_still_draws():
+    fig = figures.frontier_figure(_frontier(), _references().iloc[0:0], knob="intensity", axis_titles=("a", "b"))
+    assert [trace.name for trace in fig.data] == ["non-dominated front", figures.POINTS_TRACE]
+
+
+def test_per_class_bars_group_three_models_and_mark_the_forgotten_class():
+    fig = figures.per_class_figure([100, 90, 80], [0, 91, 79], [0, 92, 81], forget_class=0, selected_label="CUP γ=1")
+    assert [trace.name for trace in fig.data] == ["Original", "CUP γ=1", "Retrained oracle"]
+    assert list(fig.data[1].y) == [0, 91, 79]
+    assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].x1 == 0.5

@@ -1,0 +1,1 @@
+"""Streamlit helpers: components (widgets owning their state), figures (pure Plotly), services (caching)."""
