@@ -20,6 +20,8 @@ from .methods import DEFAULT_POINTS, get_method
 from .metrics import avg_gap, evaluate
 from .training import train_model, unlearn
 
+SMALL_MODEL_PARAMETERS = 1_000_000  # below this, a CPU sweep runs on one thread (see _threads_for)
+
 
 @dataclass(frozen=True)
 class SweepPlan:
@@ -106,9 +108,6 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     experiment.save_config()
     with _threads_for(experiment.new_model(), device):
         return _run(experiment, plan, device, on_progress)
-
-
-SMALL_MODEL_PARAMETERS = 1_000_000
 
 
 @contextlib.contextmanager
