@@ -6,5 +6,6 @@ st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tu
 
 navigation = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
+    st.Page("pages/compare.py", title="Compare methods", icon=":material/leaderboard:"),
 ])
 navigation.run()

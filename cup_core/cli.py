@@ -16,7 +16,7 @@ from .data import DATASETS, dataset_info, default_config
 from .device import resolve_device
 from .experiment import Experiment
 from .export import export_point
-from .methods import DEFAULT_POINTS, METHODS, get_method
+from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
 from .sweep import SweepPlan, missing_points, run_sweep
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--forget-class", type=int, help="forget this whole class (default: the data set's default)")
     forget.add_argument("--forget-fraction", type=float, help="forget a seeded random share of the training set, in (0, 1)")
     sweep.add_argument("--forget-seed", type=int, default=0, help="which random subset (with --forget-fraction)")
-    sweep.add_argument("--methods", default="cup", help=f"comma list of: {', '.join(METHODS)}")
+    sweep.add_argument("--methods", default="cup", help=f"all, or a comma list of: {', '.join(METHODS)}")
     grid = sweep.add_mutually_exclusive_group()
     grid.add_argument("--grid", type=_float_list, help="knob values, comma-separated, e.g. 0,0.25,0.5")
     grid.add_argument("--points", type=int, help=f"evenly spaced grid points over the knob's range (default {DEFAULT_POINTS})")
@@ -96,11 +96,9 @@ def _sweep(args: argparse.Namespace) -> int:
     if "lr" in overrides and not overrides["lr"] > 0:
         raise UsageError(f"--lr must be positive, got {overrides['lr']}")
     config = replace(config, unlearn=replace(config.unlearn, **overrides))
-    methods = tuple(name.strip() for name in args.methods.split(",") if name.strip())
+    methods = parse_methods(args.methods)
     if not methods:
-        raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS))
-    for name in methods:
-        get_method(name)
+        raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS) + ", or all")
     if args.grid is not None:
         if len(methods) != 1:
             raise UsageError("--grid applies to a single method; use --points with several")

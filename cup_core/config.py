@@ -107,8 +107,9 @@ def stable_hash(data: Any, length: int = 12) -> str:
 
 
 def canonical_value(value: float) -> float:
-    """Knob values are rounded to 6 decimals so that 0.15000000000000002 and 0.15 are one point."""
+    """Knob values keep 6 significant digits, so that 0.15000000000000002 and 0.15 are one point
+    while learning rates such as 3.16228e-06 stay distinct."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"a knob value must be a finite number, got {value!r}")
-    return round(value, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return float(f"{value:.6g}") + 0.0  # + 0.0 turns -0.0 into 0.0

@@ -78,7 +78,7 @@ class Experiment:
         return {"experiment": self.id, "role": role}
 
     def point_entry(self, method: str, value: float, seed: int) -> Path:
-        return self.root / "points" / f"{method}-{canonical_value(value):.6f}-seed{seed}"
+        return self.root / "points" / f"{method}-{canonical_value(value):.6g}-seed{seed}"
 
     def point_key(self, method: str, value: float, seed: int) -> dict[str, Any]:
         return {"experiment": self.id, "method": method, "value": canonical_value(value), "seed": int(seed)}

@@ -1,16 +1,23 @@
-"""The unlearning methods a sweep can run: each names its knob, its default grid and its rule."""
+"""The unlearning methods a sweep can run (spec §6): each names its knob, its default grid and its step.
+
+A method maps one knob value to a training Procedure and the unlearning recipe it runs under: most
+knobs configure the rule (CUP's intensity, a weight, a preference); GA, FT, RL and NGDiff have none
+of their own, so their knob is the base optimiser's learning rate.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, Literal
 
 import numpy as np
 
-from .config import canonical_value
-from .rules import CUP, GradientRule
+from .config import UnlearnRecipe, canonical_value
+from .rules import CUP, FT, GA, MGDA, NGDiff, CAGrad, GradientRule, NegGradPlus, PCGrad, WeightedSum
+from .training import Procedure
 
 DEFAULT_POINTS = 21  # grid points per method when the user does not say
+UNBOUNDED = (0.0, float("inf"))  # knobs that accept any non-negative value (weights, penalties, learning rates)
 
 
 @dataclass(frozen=True)
@@ -19,31 +26,108 @@ class Method:
     label: str  # legend label
     knob: str  # what the swept value means
     knob_range: tuple[float, float]  # the default grid spans this interval, ends included
-    make_rule: Callable[[float], GradientRule]
+    procedure: Callable[[float], Procedure]  # the step for a knob value
+    bounds: tuple[float, float] = (0.0, 1.0)  # the values the knob accepts at all (a custom grid may leave the default range)
+    scale: Literal["linear", "log"] = "linear"  # how the default grid is spaced
+    knob_is_lr: bool = False  # the value replaces the recipe's learning rate
+    fixed_lr: float | None = None  # a learning rate of the method's own instead of the recipe's
+    about: str = ""  # one line for the Compare page
 
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
             raise ValueError(f"a grid needs at least 1 point, got {points}")
         low, high = self.knob_range
-        values = [low] if points == 1 else np.linspace(low, high, points)
-        return tuple(canonical_value(v) for v in values)
+        if points == 1:
+            values = [high if self.knob_is_lr else low]
+        elif self.scale == "log":
+            values = np.geomspace(low, high, points)
+        else:
+            values = np.linspace(low, high, points)
+        return tuple(self.check_value(v) for v in values)
 
     def check_value(self, value: float) -> float:
-        """`value` in canonical form, or a ValueError naming the knob's range."""
-        low, high = self.knob_range
+        """`value` in canonical form, or a ValueError naming the knob's bounds."""
+        low, high = self.bounds
         value = canonical_value(value)
+        if self.knob_is_lr and not value > 0:
+            raise ValueError(f"{self.knob} of {self.name} must be positive, got {value:g}")
         if not low <= value <= high:
             raise ValueError(f"{self.knob} of {self.name} must be in [{low:g}, {high:g}], got {value:g}")
         return value
 
+    def position(self, values: np.ndarray) -> np.ndarray:
+        """Knob values mapped to [0, 1] over the values given (log-spaced knobs on a log scale), so that
+        methods with different knobs share one axis."""
+        values = np.asarray(values, dtype=float)
+        if self.scale == "log":
+            values = np.log10(values)
+        low, high = np.nanmin(values), np.nanmax(values)
+        return np.zeros_like(values) if high == low else (values - low) / (high - low)
 
-METHODS: dict[str, Method] = {
-    "cup": Method(name="cup", label="CUP", knob="intensity", knob_range=(0.0, 1.0),
-                  make_rule=lambda value: CUP(intensity=value)),
-}
+    def setup(self, value: float, recipe: UnlearnRecipe) -> tuple[Procedure, UnlearnRecipe]:
+        """The procedure and recipe of the point at `value`."""
+        value = self.check_value(value)
+        if self.knob_is_lr:
+            recipe = replace(recipe, lr=value)
+        elif self.fixed_lr is not None:
+            recipe = replace(recipe, lr=self.fixed_lr)
+        return self.procedure(value), recipe
+
+
+def _rule(make: Callable[[float], GradientRule]) -> Callable[[float], Procedure]:
+    return lambda value: Procedure(make(value))
+
+
+def _fixed(rule: GradientRule, **options) -> Callable[[float], Procedure]:
+    return lambda value: Procedure(rule, **options)
+
+
+# Default grids were chosen on the default digits experiment (Adam, 10 epochs) so that each method's
+# knob moves the model across its own trade-off; see bench/compare_methods.py for the figures.
+METHODS: dict[str, Method] = {method.name: method for method in (
+    Method("cup", "CUP", "intensity", (0.0, 1.0), _rule(lambda v: CUP(intensity=v)),
+           about="pivots between the retain and forget gradients by γ of their dual cone"),
+    Method("ga", "GA", "learning rate", (1e-5, 3e-4), _fixed(GA()), UNBOUNDED, scale="log", knob_is_lr=True,
+           about="gradient ascent on the forget set only"),
+    Method("ft", "FT", "learning rate", (1e-4, 1e-2), _fixed(FT()), UNBOUNDED, scale="log", knob_is_lr=True,
+           about="fine-tunes on the retain set only"),
+    Method("rl", "RL", "learning rate", (1e-5, 1e-3), _fixed(WeightedSum(weight=1.0), forget_objective="random_labels"),
+           UNBOUNDED, scale="log", knob_is_lr=True, about="cross-entropy to random wrong labels on the forget set, plus the retain loss"),
+    Method("ws", "WS", "forget weight", (0.0, 2.0), _rule(lambda v: WeightedSum(weight=v)), UNBOUNDED,
+           about="weighted sum w·L_f + L_r (the paper's multi-objective baseline)"),
+    Method("neggrad+", "NegGrad+", "retain weight β", (0.0, 1.0), _rule(lambda v: NegGradPlus(beta=v)),
+           about="β·L_r + (1 − β)·L_f (GradDiff)"),
+    Method("ngdiff", "NGDiff", "learning rate", (1e-5, 3e-4), _fixed(NGDiff()), UNBOUNDED, scale="log", knob_is_lr=True,
+           about="sum of the unit forget and retain gradients"),
+    Method("salun", "SalUn", "salient share of weights", (0.01, 1.0),
+           lambda v: Procedure(WeightedSum(weight=1.0), forget_objective="random_labels", saliency_fraction=v),
+           scale="log", about="random labels on the weights most salient to the forget set only"),
+    # ℓ1-sparse is fine-tuning: at the recipe's small learning rate (tuned for methods that ascend the forget
+    # loss) no strength moved the digits model at all, so it runs at a fine-tuning learning rate of its own.
+    Method("l1", "ℓ1-sparse", "ℓ1 strength", (0.0, 4e-3), lambda v: Procedure(FT(), l1_strength=v), UNBOUNDED,
+           fixed_lr=2e-3, about="fine-tunes on the retain set (lr 2e-3) with an ℓ1 penalty on the weights"),
+    # λ = 0 or 1 puts a zero vector in the hull, whose min-norm point is then 0: no step at all.
+    Method("mgda", "MGDA", "forget preference λ", (0.02, 0.98), _rule(lambda v: MGDA(preference=v)),
+           about="min-norm point of the hull of λ·g_f and (1 − λ)·g_r; it equalises the scaled progress "
+                 "λ·⟨d, g_f⟩ = (1 − λ)·⟨d, g_r⟩, so a small λ favours forgetting"),
+    Method("pcgrad", "PCGrad", "forget preference λ", (0.0, 1.0), _rule(lambda v: PCGrad(preference=v)),
+           about="projects away the conflicting parts of λ·g_f and (1 − λ)·g_r"),
+    Method("cagrad", "CAGrad", "forget preference λ", (0.0, 1.0), _rule(lambda v: CAGrad(preference=v)),
+           about="conflict-averse direction around λ·g_f + (1 − λ)·g_r"),
+)}
 
 
 def get_method(name: str) -> Method:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}, or all")
     return METHODS[name]
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """'all' or a comma list of method names, validated."""
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    if names == ("all",):
+        return tuple(METHODS)
+    for name in names:
+        get_method(name)
+    return names

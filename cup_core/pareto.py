@@ -65,6 +65,20 @@ def hypervolume(points: np.ndarray, reference: tuple[float, float] = REFERENCE_P
     return float(indicator(-points)) / HV_SCALE
 
 
+def knee(points: np.ndarray) -> int | None:
+    """Index of the recommended point: the non-dominated point nearest the ideal (the best value of each
+    objective over the front), after scaling each objective to [0, 1] over the front; None for no point."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    front = np.flatnonzero(non_dominated(points))
+    if len(front) == 0:
+        return None
+    candidates = points[front]
+    low, high = candidates.min(axis=0), candidates.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    distance = np.linalg.norm((high - candidates) / span, axis=1)
+    return int(front[np.argmin(distance)])
+
+
 def staircase(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x and y of the non-dominated staircase, sorted by the first objective, for plotting."""
     points = np.asarray(points, dtype=float).reshape(-1, 2)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from .experiment import Experiment
-from .pareto import REFERENCE_POINT, hypervolume, non_dominated, objective_names, objectives, seed_mean
+from .methods import METHODS
+from .pareto import REFERENCE_POINT, hypervolume, knee, non_dominated, objective_names, objectives, seed_mean
 
 
 def oracle_forget_acc(experiment: Experiment) -> float | None:
@@ -19,15 +22,19 @@ def oracle_forget_acc(experiment: Experiment) -> float | None:
 
 
 def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Seed-averaged points with their two objectives (`objective_x`, `objective_y`) and, per method,
-    whether each point is non-dominated."""
+    """Seed-averaged points with their two objectives (`objective_x`, `objective_y`, averaged over seeds,
+    with `objective_x_std`, `objective_y_std`) and, per method, whether each point is non-dominated."""
     results = experiment.results() if results is None else results
+    if results.empty:
+        empty = {name: pd.Series(dtype=float) for name in
+                 ("objective_x", "objective_y", "objective_x_std", "objective_y_std", "seeds")}
+        return results.assign(**empty, non_dominated=pd.Series(dtype=bool))
+    points = objectives(results, experiment.config.forget.kind, oracle_forget_acc(experiment))
+    results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1])
     table = seed_mean(results)
-    if table.empty:
-        return table.assign(objective_x=pd.Series(dtype=float), objective_y=pd.Series(dtype=float),
-                            non_dominated=pd.Series(dtype=bool))
-    points = objectives(table, experiment.config.forget.kind, oracle_forget_acc(experiment))
-    table = table.assign(objective_x=points[:, 0], objective_y=points[:, 1], non_dominated=False)
+    spread = (results.groupby(["method", "knob", "value"])[["objective_x", "objective_y"]].std(ddof=0)
+              .add_suffix("_std").reset_index())
+    table = table.merge(spread, on=["method", "knob", "value"]).assign(non_dominated=False)
     for _, rows in table.groupby("method"):
         table.loc[rows.index, "non_dominated"] = non_dominated(rows[["objective_x", "objective_y"]].to_numpy())
     return table
@@ -42,9 +49,11 @@ def reference_table(experiment: Experiment) -> pd.DataFrame:
     return references.assign(objective_x=points[:, 0], objective_y=points[:, 1])
 
 
-def summary(experiment: Experiment) -> dict[str, Any]:
-    """What `report --json` prints: references, and per method its hypervolume and best points."""
-    results = experiment.results()
+def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict[str, Any]:
+    """What `report --json` prints: references, and per method its hypervolume and best points.
+
+    `results` restricts it to some of the experiment's points (the app compares equal grids)."""
+    results = experiment.results() if results is None else results
     frontier = frontier_table(experiment, results)
     kind = experiment.config.forget.kind
     methods: dict[str, Any] = {}
@@ -53,13 +62,19 @@ def summary(experiment: Experiment) -> dict[str, Any]:
         for seed, seed_rows in results[results["method"] == name].groupby("seed"):
             per_seed[int(seed)] = hypervolume(objectives(seed_rows, kind, oracle_forget_acc(experiment)))
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
+        knee_at = knee(rows[["objective_x", "objective_y"]].to_numpy())
         methods[name] = {
+            "label": METHODS[name].label if name in METHODS else name,
             "knob": rows["knob"].iloc[0],
             "points": len(rows),
             "seeds": sorted(per_seed),
             "hypervolume": hypervolume(rows[["objective_x", "objective_y"]].to_numpy()),
+            "hypervolume_mean": float(np.mean(list(per_seed.values()))),
+            "hypervolume_std": float(np.std(list(per_seed.values()))),
             "hypervolume_per_seed": per_seed,
+            "controllability": controllability(rows),
             "non_dominated_values": rows.loc[rows["non_dominated"], "value"].tolist(),
+            "recommended_value": None if knee_at is None else float(rows["value"].iloc[knee_at]),
             "best_avg_gap": None if best is None else {"value": float(best["value"]), "avg_gap": float(best["avg_gap"])},
             "mean_seconds": float(rows["seconds"].mean()),
             "table": _records(rows),
@@ -74,6 +89,17 @@ def summary(experiment: Experiment) -> dict[str, Any]:
         "references": {row["role"]: _clean(row.drop("role").to_dict()) for _, row in experiment.references().iterrows()},
         "methods": methods,
     }
+
+
+def controllability(rows: pd.DataFrame) -> dict[str, float | None]:
+    """How the knob moves forgetting: Spearman's ρ between knob value and ua (±1: monotone), and the span
+    of ua (percentage points) that the grid covers. ρ is None where ua or the knob does not vary."""
+    finite = rows[np.isfinite(rows["ua"])]
+    span = float(finite["ua"].max() - finite["ua"].min()) if len(finite) else 0.0
+    rho = None
+    if len(finite) >= 2 and finite["ua"].nunique() > 1 and finite["value"].nunique() > 1:
+        rho = float(spearmanr(finite["value"], finite["ua"]).statistic)
+    return {"spearman_value_ua": rho, "ua_span": span}
 
 
 REPORT_COLUMNS = ["value", "seeds", "forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua",

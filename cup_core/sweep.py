@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -165,13 +166,15 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         model = copy.deepcopy(original)
         torch.manual_seed(seed)
-        run = unlearn(model, data.forget, data.retain, method.make_rule(value), experiment.config.unlearn, seed)
+        procedure, recipe = method.setup(value, experiment.config.unlearn)
+        run = unlearn(model, data.forget, data.retain, procedure, recipe, seed)
         metrics = evaluate(model, data)
         return model.state_dict(), {
             "method": method.name, "knob": method.knob, "value": value, "seed": seed,
             "metrics": _json_metrics(metrics),
             "avg_gap": _none_if_nan(avg_gap(metrics, _from_json(oracle_metrics))),
             "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
+            "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
             **_provenance(next(original.parameters()).device),
         }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,18 +52,35 @@ class UnlearnRun:
     diverged_at_step: int | None  # first step whose loss was not finite, if any
 
 
-def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, rule: GradientRule,
-            recipe: UnlearnRecipe, seed: int) -> UnlearnRun:
-    """Moves `model` in place by `rule`'s direction, one zipped (forget, retain) batch pair per step.
+ForgetObjective = Literal["ascent", "random_labels"]
 
-    The forget loss is the negated cross-entropy on the forget batch and the retain loss the
-    cross-entropy on the retain batch, both minimised; the rule's direction is written to .grad and
-    the base optimiser steps on it. A non-finite loss stops the run before it can poison the weights.
+
+@dataclass(frozen=True)
+class Procedure:
+    """What each unlearning step computes besides the base optimiser: the losses and the rule combining them."""
+
+    rule: GradientRule  # maps (g_forget, g_retain) to the step direction
+    forget_objective: ForgetObjective = "ascent"  # ascent: −CE on the forget batch; random_labels: CE to wrong labels
+    l1_strength: float = 0.0  # ℓ1 penalty on the weights, added to the retain loss (ℓ1-sparse)
+    saliency_fraction: float | None = None  # SalUn: only this top share of weights, by |∇ forget CE|, moves
+
+
+def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedure: Procedure | GradientRule,
+            recipe: UnlearnRecipe, seed: int) -> UnlearnRun:
+    """Moves `model` in place, one zipped (forget, retain) batch pair per step.
+
+    Both losses are minimised: the forget loss (by default the negated cross-entropy on the forget
+    batch) and the retain loss (cross-entropy on the retain batch). The procedure's rule maps their
+    flat gradients to a direction, written to .grad for the base optimiser. A non-finite loss stops
+    the run before it can poison the weights.
     """
+    if isinstance(procedure, GradientRule):
+        procedure = Procedure(procedure)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, recipe)
     generator = torch.Generator().manual_seed(seed)
     device = forget.x.device
+    mask = None if procedure.saliency_fraction is None else saliency_mask(model, forget, procedure.saliency_fraction)
     model.train()
     steps, diverged_at = 0, None
     start = time.perf_counter()
@@ -70,15 +88,26 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, rule: Gr
         forget_batches = shuffled_batches(len(forget), recipe.batch_size, generator)
         retain_batches = shuffled_batches(len(retain), recipe.batch_size, generator)
         for forget_index, retain_index in zip(forget_batches, retain_batches):
-            forget_index, retain_index = forget_index.to(device), retain_index.to(device)
-            forget_loss = -F.cross_entropy(model(forget.x[forget_index]), forget.y[forget_index])
+            x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
+            logits = model(x_forget)
+            if procedure.forget_objective == "ascent":
+                forget_loss = -F.cross_entropy(logits, y_forget)
+            else:
+                num_classes = logits.shape[1]
+                shift = torch.randint(1, num_classes, y_forget.shape, generator=generator).to(device)
+                forget_loss = F.cross_entropy(logits, (y_forget + shift) % num_classes)  # never the true label
+            retain_index = retain_index.to(device)
             retain_loss = F.cross_entropy(model(retain.x[retain_index]), retain.y[retain_index])
+            if procedure.l1_strength:
+                retain_loss = retain_loss + procedure.l1_strength * sum(p.abs().sum() for p in params)
             if not (math.isfinite(forget_loss.item()) and math.isfinite(retain_loss.item())):
                 diverged_at = steps
                 break
             g_forget = _flat(torch.autograd.grad(forget_loss, params))  # (P,)
             g_retain = _flat(torch.autograd.grad(retain_loss, params))  # (P,)
-            direction = rule(g_forget=g_forget, g_retain=g_retain)  # (P,)
+            direction = procedure.rule(g_forget=g_forget, g_retain=g_retain)  # (P,)
+            if mask is not None:
+                direction = direction * mask
             for param, chunk in zip(params, direction.split([p.numel() for p in params])):
                 param.grad = chunk.view_as(param)
             optimizer.step()
@@ -87,6 +116,17 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, rule: Gr
             break
     model.eval()
     return UnlearnRun(steps=steps, seconds=time.perf_counter() - start, diverged_at_step=diverged_at)
+
+
+def saliency_mask(model: nn.Module, forget: LabelledSet, fraction: float) -> Tensor:
+    """(P,) mask of the `fraction` of weights with the largest |∇ CE| on the whole forget set (SalUn, Fan et al. 2024)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+    loss = F.cross_entropy(model(forget.x), forget.y)
+    saliency = _flat(torch.autograd.grad(loss, params)).abs()  # (P,)
+    keep = max(1, round(fraction * saliency.numel()))
+    threshold = torch.topk(saliency, keep).values[-1]
+    return (saliency >= threshold).to(saliency.dtype)
 
 
 def _flat(grads: tuple[Tensor, ...]) -> Tensor:

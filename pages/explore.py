@@ -12,11 +12,12 @@ st.caption(f"{config.dataset} · forget {config.forget.describe()} · CUP, {conf
            f"{config.unlearn.optimizer.upper()} lr {config.unlearn.lr:g}, batch {config.unlearn.batch_size} · "
            f"experiment `{experiment.id}`")
 
-missing = services.missing_count(experiment)
+plan = services.explore_plan()
+missing = services.missing_count(experiment, plan)
 if missing:
     st.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the original, "
             f"the retrained oracle and one unlearning run per grid point). Finished ones are kept if you leave.")
-    components.compute_with_progress(experiment)
+    components.compute_with_progress(experiment, plan)
     st.rerun()  # redraw from the cache, without the notice
 
 view = services.explorer_view(experiment)

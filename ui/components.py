@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cup_core import Experiment, SweepProgress
+from cup_core import METHODS, Experiment, SweepProgress
 
 from . import services
 
@@ -35,7 +36,7 @@ def experiment_picker() -> Experiment:
     return by_id[chosen]
 
 
-def compute_with_progress(experiment: Experiment) -> None:
+def compute_with_progress(experiment: Experiment, plan) -> None:
     bar = st.progress(0.0, text="starting…")
 
     def on_progress(progress: SweepProgress) -> None:
@@ -43,7 +44,7 @@ def compute_with_progress(experiment: Experiment) -> None:
                      text=f"{progress.done}/{progress.total} models · {services.format_seconds(progress.eta_s)} "
                           f"· last: {progress.label}")
 
-    services.compute(experiment, on_progress)
+    services.compute(experiment, plan, on_progress)
     bar.empty()
 
 
@@ -94,3 +95,99 @@ def _fmt(value: float, name: str) -> str:
     if _nan(value):
         return "n/a"
     return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
+
+
+COMPARE_CHART_KEY = "compare_chart"
+SELECTED_KEY = "compare_selected"  # (method, value) picked on the Compare page
+DEFAULT_COMPARE_METHODS = ["cup", "ga", "ws", "neggrad+", "mgda", "pcgrad"]
+
+
+def compare_controls() -> tuple[list[str], int, list[int]]:
+    """Sidebar: which methods, how many grid points each, which seeds (all in the URL)."""
+    st.sidebar.header("Methods")
+    names = list(METHODS)
+    methods = st.sidebar.multiselect("Methods", names, default=DEFAULT_COMPARE_METHODS, key="methods",
+                                     format_func=lambda name: METHODS[name].label, bind="query-params")
+    points = st.sidebar.select_slider("Grid points per method", [5, 11, 21], value=11, key="points",
+                                      bind="query-params")
+    seeds = st.sidebar.multiselect("Seeds", [0, 1, 2, 3, 4], default=[0], key="seeds", bind="query-params",
+                                   help="unlearning seeds (batch order); the plot shows their mean and spread")
+    return methods or ["cup"], int(points), sorted(seeds) or [0]
+
+
+def select_compared_point() -> None:
+    """on_select callback of the Compare chart: remember the clicked (method, value)."""
+    selection = st.session_state.get(COMPARE_CHART_KEY)
+    points = getattr(selection, "selection", {}).get("points", []) if selection else []
+    for point in points:
+        data = point.get("customdata")
+        if data:
+            method = data["0"] if isinstance(data, dict) else data[0]
+            value = data["2"] if isinstance(data, dict) else data[2]
+            st.session_state[SELECTED_KEY] = (str(method), float(value))
+            return
+
+
+def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
+    """The clicked point if it is still shown, else the overall best point by avg gap."""
+    chosen = st.session_state.get(SELECTED_KEY)
+    if chosen and ((frontier["method"] == chosen[0]) & np.isclose(frontier["value"], chosen[1])).any():
+        return chosen
+    finite = frontier[frontier["avg_gap"].notna()]
+    if finite.empty:
+        return None
+    best = finite.loc[finite["avg_gap"].idxmin()]
+    return str(best["method"]), float(best["value"])
+
+
+def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
+    rows = []
+    for name in methods:
+        method = summary["methods"].get(name)
+        if method is None:
+            continue
+        control = method["controllability"]
+        rows.append({"method": name, "label": method["label"], "hypervolume": method["hypervolume"],
+                     "hypervolume_std": method["hypervolume_std"], "seeds": len(method["seeds"]),
+                     "points": method["points"], "knob ρ(value, UA)": control["spearman_value_ua"],
+                     "UA span": control["ua_span"], "s / point": method["mean_seconds"]})
+    return pd.DataFrame(rows).sort_values("hypervolume", ascending=False, ignore_index=True)
+
+
+def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """Per method: its knee (the front point nearest the ideal) and its point closest to the oracle."""
+    rows = []
+    for name in methods:
+        method = summary["methods"].get(name)
+        if method is None or method["recommended_value"] is None:
+            continue
+        knee = frontier[(frontier["method"] == name) & np.isclose(frontier["value"], method["recommended_value"])].iloc[0]
+        best = method["best_avg_gap"]
+        rows.append({"method": method["label"], "knob": method["knob"], "knee value": knee["value"],
+                     "knee retain acc": knee["retain_acc"], "knee UA": knee["ua"],
+                     "closest to oracle: value": None if best is None else best["value"],
+                     "its avg gap": None if best is None else best["avg_gap"]})
+    return pd.DataFrame(rows)
+
+
+def was_clicked(selected: tuple[str, float] | None) -> bool:
+    return selected is not None and st.session_state.get(SELECTED_KEY) == selected
+
+
+def selected_point_panel(experiment: Experiment, view, selected: tuple[str, float] | None, clicked: bool) -> None:
+    """The selected point's metrics against the references, and its export."""
+    if selected is None:
+        return
+    method, value = selected
+    row = view.frontier[(view.frontier["method"] == method) & np.isclose(view.frontier["value"], value)].iloc[0]
+    label = METHODS[method].label
+    st.subheader(f"{'Selected' if clicked else 'Best overall (lowest avg gap)'}: {label}, {row['knob']} = {value:g}")
+    references = view.references
+    metric_cards(row, references.loc["original"] if "original" in references.index else None,
+                 references.loc["oracle"] if "oracle" in references.index else None)
+    seeds = sorted(int(s) for s in view.results.loc[(view.results["method"] == method)
+                                                     & np.isclose(view.results["value"], value), "seed"])
+    seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
+    st.download_button("Export this model (.zip)", data=lambda: services.export_zip(experiment, value, seed, method),
+                       file_name=f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip",
+                       mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")

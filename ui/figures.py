@@ -95,3 +95,108 @@ def per_class_figure(original: list[float], selected: list[float], oracle: list[
 
 def _none_if_nan(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#ad494a"]
+COMPARE_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]} %{customdata[2]:.4g}<br>"
+                 "retain acc %{customdata[3]:.1f}%<br>UA %{customdata[4]:.1f}%<br>test acc %{customdata[5]:.1f}%<br>"
+                 "MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<extra></extra>")
+COMPARE_HOVER_COLUMNS = ["label", "knob", "value", "retain_acc", "ua", "test_acc", "mia_efficacy", "avg_gap"]
+
+
+def method_colours(methods: list[str]) -> dict[str, str]:
+    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(methods)}
+
+
+def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: dict[str, str],
+                   axis_titles: tuple[str, str], selected: tuple[str, float] | None = None) -> go.Figure:
+    """Every method's seed-averaged points (error bars: std over seeds) and its non-dominated staircase,
+    overlaid, with the original and the oracle. Clickable points carry customdata [method, knob, value, ...]."""
+    fig = go.Figure()
+    colours = method_colours(list(labels))
+    for name, label in labels.items():
+        rows = frontier[(frontier["method"] == name)]
+        rows = rows[np.isfinite(rows[["objective_x", "objective_y"]]).all(axis=1)].assign(label=label)
+        if rows.empty:
+            continue
+        xs, ys = staircase(rows[["objective_x", "objective_y"]].to_numpy())
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", legendgroup=name, showlegend=False, hoverinfo="skip",
+                                 line=dict(color=colours[name], width=1.5, dash="dot")))
+        several_seeds = bool((rows["seeds"] > 1).any())
+        fig.add_trace(go.Scatter(
+            x=rows["objective_x"], y=rows["objective_y"], mode="markers", name=label, legendgroup=name,
+            customdata=np.column_stack([np.full(len(rows), name), rows[COMPARE_HOVER_COLUMNS[1:]].to_numpy(dtype=object)]),
+            hovertemplate=COMPARE_HOVER.replace("%{customdata[0]}", label),
+            marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7),
+                        line=dict(width=np.where(rows["non_dominated"], 1.2, 0).tolist(), color="#222")),
+            error_x=dict(array=rows["objective_x_std"], visible=several_seeds, thickness=1),
+            error_y=dict(array=rows["objective_y_std"], visible=several_seeds, thickness=1),
+        ))
+    for role, style in REFERENCE_STYLE.items():
+        if role in references.index:
+            row = references.loc[role]
+            fig.add_trace(go.Scatter(
+                x=[float(row["objective_x"])], y=[float(row["objective_y"])], mode="markers", name=style["label"],
+                marker=dict(symbol=style["symbol"], size=15, color=style["color"], line=dict(width=1, color="#222")),
+                hovertemplate=f"<b>{style['label']}</b><br>retain acc {row['retain_acc']:.1f}%<br>"
+                              f"UA {row['ua']:.1f}%<extra></extra>"))
+    if selected is not None:
+        rows = frontier[(frontier["method"] == selected[0]) & np.isclose(frontier["value"], selected[1])]
+        if len(rows):
+            fig.add_trace(go.Scatter(x=rows["objective_x"], y=rows["objective_y"], mode="markers", name="selected",
+                                     marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#111")),
+                                     hoverinfo="skip"))
+    fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=520,
+                      margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
+                      legend=dict(orientation="v", x=1.01, y=1),
+                      xaxis=dict(range=front_range(frontier, references)))
+    return fig
+
+
+def front_range(frontier: pd.DataFrame, references: pd.DataFrame, margin: float = 1.0) -> list[float]:
+    """x-range that shows every method's non-dominated points and the references, not the far-off
+    collapsed runs that would squash the fronts into one line (double-click the plot to see all)."""
+    xs = pd.concat([frontier.loc[frontier["non_dominated"], "objective_x"], references.get("objective_x", pd.Series())])
+    xs = xs[np.isfinite(xs)]
+    if xs.empty:
+        return [0.0, 100.5]
+    low, high = float(xs.min()), float(xs.max())
+    pad = max(margin, 0.05 * (high - low))
+    return [max(0.0, low - pad), min(100.5, high + pad / 2)]
+
+
+def hypervolume_figure(table: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of hypervolume per method, largest first, with the std over seeds as error bars."""
+    table = table.sort_values("hypervolume")
+    fig = go.Figure(go.Bar(
+        x=table["hypervolume"], y=table["label"], orientation="h", marker_color=table["colour"],
+        error_x=dict(array=table["hypervolume_std"], visible=bool((table["seeds"] > 1).any())),
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
+    fig.update_layout(height=max(220, 34 * len(table)), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="hypervolume (fraction of the 100 × 100 square)", range=[0, 1]))
+    return fig
+
+
+def controllability_figure(frontier: pd.DataFrame, labels: dict[str, str], positions: dict[str, np.ndarray]) -> go.Figure:
+    """UA (solid) and retain accuracy (dotted) against each method's knob mapped to [0, 1]: a smooth
+    rise is a knob that steers; a step or a flat line is one that jumps or saturates."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("unlearning accuracy UA (%)", "retain accuracy (%)"),
+                        horizontal_spacing=0.08)
+    colours = method_colours(list(labels))
+    for name, label in labels.items():
+        rows = frontier[frontier["method"] == name].sort_values("value")
+        if rows.empty:
+            continue
+        position = positions[name]
+        for column, metric in ((1, "ua"), (2, "retain_acc")):
+            fig.add_trace(go.Scatter(
+                x=position, y=rows[metric], mode="lines+markers", name=label, legendgroup=name, showlegend=column == 1,
+                line=dict(color=colours[name]), marker=dict(size=5),
+                customdata=rows["value"], hovertemplate=f"{label}<br>knob %{{customdata:.4g}}<br>{metric} %{{y:.1f}}<extra></extra>",
+            ), row=1, col=column)
+    fig.update_xaxes(title_text="knob position (0 = low end of the grid, 1 = high end)", range=[-0.03, 1.03])
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
+    return fig

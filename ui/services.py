@@ -10,12 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import Experiment, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
-from cup_core.cache import cache_root
+from cup_core.cache import BrokenEntry, cache_root
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
-from cup_core.report import frontier_table, reference_table
+from cup_core.report import frontier_table, reference_table, summary
 from cup_core.sweep import missing_points
 
 DEFAULT_DATASET = "digits"
@@ -78,24 +78,24 @@ def describe_recipe(experiment: Experiment, default: Experiment) -> str:
     return "unlearning " + (", ".join(changed) if changed else "as default; other original-model training")
 
 
-def plan_for(experiment: Experiment) -> SweepPlan:
+def explore_plan() -> SweepPlan:
     return SweepPlan.default((EXPLORE_METHOD,))
 
 
-def missing_count(experiment: Experiment) -> int:
-    """Models of the default plan not cached yet: its points, and the original and the oracle."""
-    missing = len(missing_points(experiment, plan_for(experiment)))
+def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
+    """Models of `plan` not cached yet: its points, and the original and the oracle."""
+    missing = len(missing_points(experiment, plan))
     for role in ("original", "oracle"):
         try:
             experiment.reference(role)
-        except Exception:
+        except BrokenEntry:
             missing += 1
     return missing
 
 
-def compute(experiment: Experiment, on_progress: Callable[[SweepProgress], None]) -> None:
-    """Runs the default plan; points another session is computing are waited for, not duplicated."""
-    run_sweep(experiment, plan_for(experiment), resolve_device(), on_progress)
+def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[SweepProgress], None]) -> None:
+    """Runs `plan`; points another session is computing are waited for, not duplicated."""
+    run_sweep(experiment, plan, resolve_device(), on_progress)
 
 
 @dataclass(frozen=True)
@@ -165,13 +165,59 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(str(experiment.root), experiment.id, _stamp(experiment))
 
 
+def export_zip(experiment: Experiment, value: float, seed: int, method: str = EXPLORE_METHOD) -> bytes:
+    return _export(str(experiment.root), method, value, seed, _stamp(experiment))
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """Everything the Compare page shows of one experiment's methods, read from the cache."""
+
+    frontier: pd.DataFrame  # seed-averaged points of every method, with objectives and their spread
+    references: pd.DataFrame
+    results: pd.DataFrame  # every point of every method (the CSV download)
+    summary: dict  # report.summary: hypervolumes, controllability, recommended points
+    axis_titles: tuple[str, str]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _compare(root: str, stamp: tuple[int, int], points: tuple[tuple[str, float, int], ...]) -> CompareView:
+    experiment = Experiment.open(root)
+    results = experiment.results()
+    wanted = pd.MultiIndex.from_tuples(points, names=["method", "value", "seed"])
+    results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
+    return CompareView(frontier=frontier_table(experiment, results), references=reference_table(experiment),
+                       results=results, summary=summary(experiment, results),
+                       axis_titles=objective_names(experiment.config.forget.kind))
+
+
+def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
+    """The plan's points only, so that every method is judged on a grid of the same size and the same seeds."""
+    return _compare(str(experiment.root), _stamp(experiment), tuple(plan.points()))
+
+
+def compare_plan(methods: list[str], points: int, seeds: list[int]) -> SweepPlan:
+    return SweepPlan.default(tuple(methods), points, tuple(seeds))
+
+
+def method_label(name: str) -> str:
+    return get_method(name).label
+
+
+def method_about(name: str) -> str:
+    method = get_method(name)
+    return f"{method.label}: {method.about} (knob: {method.knob})"
+
+
+def knob_positions(frontier: pd.DataFrame, methods: list[str]) -> dict:
+    """Each method's knob values (sorted) mapped to [0, 1], for the controllability view."""
+    return {name: get_method(name).position(frontier.loc[frontier["method"] == name, "value"].sort_values().to_numpy())
+            for name in methods}
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _export(root: str, method: str, value: float, seed: int, stamp: tuple[int, int]) -> bytes:
     return export_bytes(Experiment.open(root), method, value, seed)
-
-
-def export_zip(experiment: Experiment, value: float, seed: int) -> bytes:
-    return _export(str(experiment.root), EXPLORE_METHOD, value, seed, _stamp(experiment))
 
 
 def format_seconds(seconds: float | None) -> str:

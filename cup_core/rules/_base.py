@@ -64,4 +64,14 @@ def check_unit_interval(name: str, value: float) -> float:
     value = float(value)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return value
+    return value + 0.0  # −0.0 becomes 0.0: rules compare by repr, and R(-0.0) is R(0.0)
+
+
+def check_non_negative(name: str, value: float) -> float:
+    """`value` as a finite float ≥ 0 (−0.0 folded into 0.0), or a ValueError that names the knob."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0.0:
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    return value + 0.0

@@ -155,3 +155,44 @@ def assert_positively_homogeneous(rule: GradientRule, g_forget: Tensor, g_retain
     error = (scaled - scale * direction).norm().item()
     assert error <= tolerance * scale * direction.norm().item(), \
         f"{rule!r}: ‖d(c·g) − c·d(g)‖ = {error:.3e} for c = {scale:g} (‖c·d‖ = {scale * direction.norm().item():.3e})"
+
+
+# --- value semantics and dtype, shared by every rule ---------------------------------------------------
+
+
+def assert_value_semantics(rule: GradientRule, namespace: dict) -> None:
+    """copy, deepcopy and pickle give an equal, distinct rule with the same hash, and eval(repr(rule)) in
+    `namespace` (the rule classes by name) rebuilds an equal one: repr reproduces the constructor call."""
+    import copy
+    import pickle
+
+    for clone in (copy.copy(rule), copy.deepcopy(rule), pickle.loads(pickle.dumps(rule)), eval(repr(rule), namespace)):
+        assert type(clone) is type(rule), f"{rule!r}: clone of type {type(clone).__name__}"
+        assert clone == rule and hash(clone) == hash(rule), f"{rule!r}: clone {clone!r} differs"
+        assert clone is not rule
+        assert repr(clone) == repr(rule) and str(clone) == str(rule)
+
+
+def assert_immutable(rule: GradientRule, names: tuple[str, ...]) -> None:
+    """Setting any of `names` (knobs and the slots behind them) or a new attribute raises AttributeError
+    and leaves the rule as it was."""
+    before = repr(rule)
+    for name in (*names, "anything_else"):
+        try:
+            setattr(rule, name, 0.75)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"{before}: setting {name!r} did not raise")
+    assert repr(rule) == before, f"{before} became {rule!r}"
+
+
+def assert_float32_is_float64_rounded_once(rule: GradientRule, g_forget: Tensor, g_retain: Tensor) -> None:
+    """For float32 inputs the direction is the float64 direction of the same values, rounded once to float32
+    (the rules compute in float64), so float32 gradients lose nothing but the final rounding."""
+    assert g_forget.dtype == g_retain.dtype == torch.float32
+    single = rule(g_forget=g_forget, g_retain=g_retain)
+    double = rule(g_forget=g_forget.double(), g_retain=g_retain.double())
+    assert single.dtype == torch.float32
+    assert torch.equal(single, double.float()), \
+        f"{rule!r}: float32 result differs from the rounded float64 one by {(single.double() - double).abs().max():.3e}"

@@ -212,3 +212,25 @@ def test_export_of_a_point_not_swept_fails_with_one_error_line(swept):
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: no valid point")
     assert "cached values: 0, 0.25, 0.5, 0.75, 1" in run.stderr
     assert not out.exists()
+
+
+def test_sweep_of_all_methods_reports_every_method(tmp_path):
+    sweep = cup_core("sweep", "--dataset", "blobs", "--methods", "all", "--points", "2", "--seeds", "0,1",
+                     "--epochs", "2", "--batch-size", "256", "--device", "cpu", "--quiet",
+                     cache_dir=tmp_path / "cache", cwd=tmp_path)
+    assert sweep.returncode == 0, sweep.stderr
+    folder = sweep.stdout.strip().splitlines()[-1]
+    report = cup_core("report", folder, "--json", cache_dir=tmp_path / "cache", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    methods = json.loads(report.stdout)["methods"]
+    assert set(methods) == {"cup", "ga", "ft", "rl", "ws", "neggrad+", "ngdiff", "salun", "l1", "mgda", "pcgrad",
+                            "cagrad"}
+    for name, method in methods.items():
+        per_seed = list(method["hypervolume_per_seed"].values())
+        assert len(per_seed) == 2 and method["points"] == 2, name
+        assert method["hypervolume_mean"] == pytest.approx(sum(per_seed) / 2)
+        assert method["hypervolume_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)
+        assert set(method["controllability"]) == {"spearman_value_ua", "ua_span"}
+        assert method["best_avg_gap"]["avg_gap"] >= 0 and method["mean_seconds"] > 0
+    grid_with_all = cup_core("sweep", "--methods", "all", "--grid", "0,1", cache_dir=tmp_path / "cache", cwd=tmp_path)
+    assert grid_with_all.returncode == 2 and "--grid applies to a single method" in grid_with_all.stderr

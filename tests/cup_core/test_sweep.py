@@ -62,7 +62,7 @@ def test_plan_validates_and_canonicalises_its_grid():
     ({"cup": (1.5,)}, (0,), r"\[0, 1\]"),
     ({"cup": (-0.01,)}, (0,), r"\[0, 1\]"),
     ({"cup": (math.nan,)}, (0,), "finite"),
-    ({"ga": (0.5,)}, (0,), "unknown method"),
+    ({"sgd": (0.5,)}, (0,), "unknown method"),
 ])
 def test_bad_plans_are_rejected(grids, seeds, match):
     with pytest.raises(ValueError, match=match):

@@ -1,0 +1,130 @@
+"""Every method of spec §6 on the tiny blob problem: it runs through the shared loop, moves the model,
+and its knob, grid and report entries mean what they say."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cup_core import Experiment, SweepPlan, run_sweep
+from cup_core.config import UnlearnRecipe
+from cup_core.data import LabelledSet
+from cup_core.methods import METHODS, get_method, parse_methods
+from cup_core.models import MLP
+from cup_core.pareto import knee
+from cup_core.report import controllability, summary
+from cup_core.rules import FT
+from cup_core.training import Procedure, saliency_mask, unlearn
+
+from ._experiments import CPU, tiny_config
+from ._oracles import dominated_area
+
+
+@pytest.fixture(scope="module")
+def all_methods(tmp_path_factory):
+    """A 3-point sweep of every method on the tiny blobs (default grids, ends and middle)."""
+    experiment = Experiment(tiny_config(), tmp_path_factory.mktemp("methods"))
+    plan = SweepPlan({name: (method.grid(3)) for name, method in METHODS.items()})
+    return experiment, run_sweep(experiment, plan, CPU)
+
+
+def test_parse_methods_accepts_all_and_comma_lists():
+    assert parse_methods("all") == tuple(METHODS)
+    assert parse_methods("cup, WS") == ("cup", "ws")
+    with pytest.raises(ValueError, match="unknown method 'foo'"):
+        parse_methods("cup,foo")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_default_grid_is_increasing_inside_the_bounds(name):
+    method = METHODS[name]
+    grid = method.grid(7)
+    assert len(set(grid)) == 7 and list(grid) == sorted(grid)
+    assert grid[0] == pytest.approx(method.knob_range[0]) and grid[-1] == pytest.approx(method.knob_range[1])
+    if method.scale == "log":  # geometric spacing: constant ratio
+        ratios = np.array(grid[1:]) / np.array(grid[:-1])
+        assert np.allclose(ratios, ratios[0], rtol=1e-4)
+
+
+def test_knob_bounds_are_enforced_and_learning_rates_replace_the_recipe():
+    with pytest.raises(ValueError, match="intensity of cup must be in"):
+        get_method("cup").check_value(1.5)
+    with pytest.raises(ValueError, match="must be positive"):
+        get_method("ga").check_value(0.0)
+    assert get_method("ws").check_value(5.0) == 5.0  # weights are unbounded above
+    recipe = UnlearnRecipe(lr=1e-3)
+    assert get_method("ga").setup(3e-5, recipe)[1].lr == 3e-5
+    assert get_method("cup").setup(0.5, recipe)[1].lr == 1e-3
+    assert get_method("l1").setup(1e-3, recipe)[1].lr == get_method("l1").fixed_lr
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_moves_the_model(all_methods, name):
+    experiment, results = all_methods
+    rows = results[results["method"] == name]
+    assert len(rows) == 3 and rows["steps"].gt(0).all()
+    original = experiment.load_reference_model("original").state_dict()
+    moved = [any(not torch.equal(original[key], tensor) for key, tensor in
+                 experiment.load_model(name, value, 0).state_dict().items()) for value in rows["value"]]
+    assert all(moved)
+
+
+def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_methods):
+    experiment, results = all_methods
+    report = summary(experiment)
+    assert set(report["methods"]) == set(METHODS)
+    for name, method in report["methods"].items():
+        rows = results[results["method"] == name].groupby("value")[["retain_acc", "ua"]].mean().to_numpy()
+        assert method["hypervolume"] == pytest.approx(dominated_area(rows) / 1e4, abs=1e-12)
+        assert method["hypervolume_std"] == 0.0 and method["hypervolume_mean"] == pytest.approx(method["hypervolume"])
+
+
+def test_controllability_is_the_rank_correlation_and_span_of_ua():
+    rows = pd.DataFrame({"value": [0.0, 0.5, 1.0, 1.5], "ua": [10.0, 20.0, 15.0, 90.0]})
+    result = controllability(rows)
+    assert result["spearman_value_ua"] == pytest.approx(0.8)  # ranks 1,3,2,4 against 1,2,3,4
+    assert result["ua_span"] == 80.0
+    flat = controllability(rows.assign(ua=50.0))
+    assert flat == {"spearman_value_ua": None, "ua_span": 0.0}
+
+
+def test_knee_is_the_front_point_nearest_the_ideal():
+    points = np.array([[100.0, 0.0], [99.0, 90.0], [90.0, 100.0], [80.0, 50.0]])
+    assert knee(points) == 1  # scaled distances to (100, 100): (0, 1), (0.1, 0.1), (1, 0)
+    assert knee(np.zeros((0, 2))) is None
+
+
+def test_random_labels_are_never_the_true_label_and_saliency_keeps_its_share():
+    torch.manual_seed(0)
+    model = MLP()
+    forget = LabelledSet(torch.randn(64, 2), torch.randint(0, 5, (64,)))
+    mask = saliency_mask(model, forget, 0.25)
+    parameters = sum(p.numel() for p in model.parameters())
+    assert mask.sum().item() == pytest.approx(0.25 * parameters, abs=2)
+    # With the retain gradient zeroed by FT-free weights, RL only descends CE to wrong labels: the model
+    # must then stop predicting the true labels on the forget set.
+    recipe = UnlearnRecipe(epochs=60, lr=0.05, batch_size=64, optimizer="adam", weight_decay=0.0)
+    retain = LabelledSet(torch.randn(64, 2), torch.randint(0, 5, (64,)))
+    unlearn(model, forget, retain, Procedure(get_method("rl").procedure(1e-3).rule,
+                                             forget_objective="random_labels"), recipe, seed=0)
+    with torch.no_grad():
+        accuracy = (model(forget.x).argmax(1) == forget.y).double().mean().item()
+    assert accuracy < 0.2
+
+
+def test_l1_penalty_shrinks_the_weights():
+    torch.manual_seed(0)
+    data = LabelledSet(torch.randn(64, 2), torch.randint(0, 5, (64,)))
+    norms = []
+    for strength in (0.0, 0.05):
+        model = MLP()
+        torch.manual_seed(1)
+        unlearn(model, data, data, Procedure(FT(), l1_strength=strength),
+                UnlearnRecipe(epochs=30, lr=0.01, batch_size=64, optimizer="sgd", momentum=0.0, weight_decay=0.0), 0)
+        norms.append(sum(p.abs().sum().item() for p in model.parameters()))
+    assert norms[1] < norms[0]
+    assert not math.isnan(norms[1])

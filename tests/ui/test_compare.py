@@ -1,0 +1,72 @@
+"""The Compare page through AppTest: several methods' frontiers, hypervolumes, controllability and selection."""
+
+from __future__ import annotations
+
+import pytest
+
+from cup_core import SweepPlan, resolve_device, run_sweep
+from ui import components, services
+
+from .conftest import new_app
+
+METHODS = ["cup", "ws", "mgda"]
+POINTS = 5
+SEEDS = [0, 1]
+
+
+@pytest.fixture(scope="module")
+def compared(warm_cache):
+    """The default experiment with 3 methods × 5 points × 2 seeds computed (the page computes only on a click)."""
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    plan = SweepPlan.default(tuple(METHODS), POINTS, tuple(SEEDS))
+    run_sweep(experiment, plan, resolve_device("cpu"))
+    return experiment, plan
+
+
+def _open(app_cache):
+    app = new_app()
+    app.switch_page("pages/compare.py").run()
+    app.multiselect(key="methods").set_value(METHODS)
+    app.select_slider(key="points").set_value(POINTS)
+    app.multiselect(key="seeds").set_value(SEEDS)
+    return app.run()
+
+
+def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, compared):
+    app = _open(app_cache)
+    assert not app.exception
+    assert not app.info  # everything these controls need is cached
+    assert len(app.get("plotly_chart")) == 3  # frontiers, hypervolume bars, controllability
+    hypervolumes = app.dataframe[0].value
+    assert sorted(hypervolumes["label"]) == ["CUP", "MGDA", "WS"]
+    assert (hypervolumes["points"] == POINTS).all() and (hypervolumes["seeds"] == len(SEEDS)).all()
+    assert list(hypervolumes["hypervolume"]) == sorted(hypervolumes["hypervolume"], reverse=True)
+    assert any("reference point (0, 0)" in caption.value for caption in app.caption)
+    recommended = app.dataframe[1].value
+    assert len(recommended) == 3
+
+
+def test_the_page_compares_equal_grids_only(app_cache, compared):
+    """The Explore page cached 21 CUP points; Compare judges CUP on the same 5 as the others."""
+    experiment, plan = compared
+    view = services.compare_view(experiment, plan)
+    assert view.frontier.groupby("method").size().to_dict() == {name: POINTS for name in METHODS}
+    assert len(experiment.results().query("method == 'cup'")) > POINTS
+
+
+def test_the_best_point_is_shown_until_a_point_is_clicked(app_cache, compared):
+    app = _open(app_cache)
+    assert any(header.value.startswith("Best overall (lowest avg gap)") for header in app.subheader)
+    app.session_state[components.SELECTED_KEY] = ("ws", 1.0)
+    app.run()
+    assert not app.exception
+    assert any(header.value == "Selected: WS, forget weight = 1" for header in app.subheader)
+
+
+def test_missing_points_are_offered_not_computed_behind_the_users_back(app_cache, compared):
+    app = new_app()
+    app.switch_page("pages/compare.py").run()
+    app.multiselect(key="methods").set_value(["cup", "pcgrad"]).run()
+    assert not app.exception
+    assert app.info and "not cached yet" in app.info[0].value
+    assert any("Compute the" in button.label for button in app.button)
