@@ -119,3 +119,22 @@ def test_load_move_the_slider_click_a_point_and_download(server, page, tmp_path)
     model, card = load_exported(target)
     assert card["value"] == 0.8 and card["dataset"] == "digits"
     page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
+
+
+def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
+    page.goto(f"{server}/compare")
+    compute = page.get_by_role("button", name="Compute the")
+    compute.click()  # the default methods' 11-point grids: about 20 s here
+    page.wait_for_selector("h3:has-text('Hypervolume')", timeout=240_000)
+    _wait_until_idle(page)
+    heading = page.locator("h3", has_text="Best overall (lowest avg gap)")
+    assert heading.count() == 1
+
+    frontier = page.locator(".js-plotly-plot").first
+    points = frontier.locator(".scatterlayer .trace .point")
+    target = points.nth(points.count() // 2)
+    box = target.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("h3:has-text('Selected: ')")
+    _wait_until_idle(page)
+    assert page.locator("h3", has_text="Best overall").count() == 0
