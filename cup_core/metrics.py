@@ -25,10 +25,14 @@ def predict_proba(model: nn.Module, data: LabelledSet) -> Tensor:
 
 
 def accuracy(probs: Tensor, labels: Tensor) -> float:
-    """Percentage of samples whose most likely class is the label; NaN for an empty set."""
+    """Percentage of samples whose most likely class is the label; NaN for an empty set.
+
+    A sample whose outputs are not finite (a diverged model) counts as wrong: argmax would otherwise
+    read NaN as class 0 and credit a broken model with that class."""
     if len(labels) == 0:
         return math.nan
-    return 100.0 * (probs.argmax(dim=1) == labels.cpu()).double().mean().item()
+    correct = (probs.argmax(dim=1) == labels.cpu()) & torch.isfinite(probs).all(dim=1)
+    return 100.0 * correct.double().mean().item()
 
 
 def per_class_accuracy(probs: Tensor, labels: Tensor, num_classes: int) -> list[float]:

@@ -27,10 +27,11 @@ def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) 
     results = experiment.results() if results is None else results
     if results.empty:
         empty = {name: pd.Series(dtype=float) for name in
-                 ("objective_x", "objective_y", "objective_x_std", "objective_y_std", "seeds")}
+                 ("objective_x", "objective_y", "objective_x_std", "objective_y_std", "seeds", "diverged")}
         return results.assign(**empty, non_dominated=pd.Series(dtype=bool))
     points = objectives(results, experiment.config.forget.kind, oracle_forget_acc(experiment))
-    results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1])
+    results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1],
+                             diverged=results["diverged_at_step"].notna().astype(float))  # mean: share of seeds
     table = seed_mean(results)
     spread = (results.groupby(["method", "knob", "value"])[["objective_x", "objective_y"]].std(ddof=0)
               .add_suffix("_std").reset_index())

@@ -36,7 +36,7 @@ st.plotly_chart(figures.compare_figure(frontier, view.references, labels=labels,
                 key=components.COMPARE_CHART_KEY, on_select=components.select_compared_point, selection_mode="points",
                 config={"displaylogo": False})
 st.caption("Dots are seed means (bars: std over seeds), dotted lines each method's non-dominated staircase; "
-           "larger outlined dots are non-dominated within their method. The view frames the fronts: double-click "
+           "larger outlined dots are non-dominated within their method, crosses are runs that diverged. The view frames the fronts: double-click "
            "it to see every point, including collapsed runs far to the left. Click a point to select it.")
 
 st.subheader("Hypervolume")

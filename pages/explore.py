@@ -37,7 +37,7 @@ with plot_column:
         key=components.CHART_KEY, on_select=components.select_clicked_point, selection_mode="points",
         config={"displaylogo": False})
     st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
-               "dashed line is the front. γ sets the direction of every step, not the end point: where a run lands "
+               "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the direction of every step, not the end point: where a run lands "
                "also depends on the learning rate, epochs and batch size fixed for this experiment.")
 with cards_column:
     st.subheader(f"γ = {value:g}")

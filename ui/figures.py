@@ -18,6 +18,12 @@ REFERENCE_STYLE = {
 }
 
 
+def _symbols(rows: pd.DataFrame) -> list[str]:
+    """A cross for a point whose run diverged (in any seed), a dot otherwise."""
+    diverged = rows["diverged"] if "diverged" in rows else pd.Series(0.0, index=rows.index)
+    return ["x" if share > 0 else "circle" for share in diverged.fillna(0.0)]
+
+
 def _hover(knob: str) -> str:
     return (f"<b>{knob} %{{customdata[0]:.3g}}</b><br>"
             "retain acc %{customdata[1]:.1f}%<br>UA %{customdata[2]:.1f}%<br>"
@@ -45,6 +51,7 @@ def frontier_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
         x=finite["objective_x"], y=finite["objective_y"], mode="markers", name=POINTS_TRACE,
         customdata=finite[HOVER_COLUMNS].to_numpy(), hovertemplate=_hover(knob), showlegend=False,
         marker=dict(size=np.where(finite["non_dominated"], 13, 10), color=finite["value"], colorscale=COLORSCALE,
+                    symbol=_symbols(finite),
                     cmin=float(frontier["value"].min()) if len(frontier) else 0.0,
                     cmax=float(frontier["value"].max()) if len(frontier) else 1.0,
                     line=dict(width=np.where(finite["non_dominated"], 1.5, 0.5).tolist(), color="#222"),
@@ -128,7 +135,7 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
             x=rows["objective_x"], y=rows["objective_y"], mode="markers", name=label, legendgroup=name,
             customdata=np.column_stack([np.full(len(rows), name), rows[COMPARE_HOVER_COLUMNS[1:]].to_numpy(dtype=object)]),
             hovertemplate=COMPARE_HOVER.replace("%{customdata[0]}", label),
-            marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7),
+            marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7), symbol=_symbols(rows),
                         line=dict(width=np.where(rows["non_dominated"], 1.2, 0).tolist(), color="#222")),
             error_x=dict(array=rows["objective_x_std"], visible=several_seeds, thickness=1),
             error_y=dict(array=rows["objective_y_std"], visible=several_seeds, thickness=1),

@@ -128,3 +128,15 @@ def test_l1_penalty_shrinks_the_weights():
         norms.append(sum(p.abs().sum().item() for p in model.parameters()))
     assert norms[1] < norms[0]
     assert not math.isnan(norms[1])
+
+
+def test_a_diverging_run_is_recorded_with_its_step_and_the_sweep_goes_on(tmp_path):
+    from dataclasses import replace
+
+    config = tiny_config()
+    config = replace(config, unlearn=replace(config.unlearn, optimizer="sgd", momentum=0.9, epochs=50))
+    experiment = Experiment(config, tmp_path)
+    results = run_sweep(experiment, SweepPlan({"ga": (100.0,), "ft": (0.01,)}), CPU).set_index("method")
+    assert results.loc["ga", "diverged_at_step"] >= 0 and results.loc["ga", "steps"] < 50
+    assert results.loc["ga", "forget_acc"] == 0.0  # NaN outputs are wrong answers, not class 0
+    assert pd.isna(results.loc["ft", "diverged_at_step"]) and results.loc["ft", "steps"] == 50

@@ -188,3 +188,10 @@ def test_evaluate_on_a_model_blind_to_the_forget_class():
     assert metrics["forget_test_acc"] == 0.0
     assert metrics["retain_acc"] == metrics["test_acc"] == 100.0
     assert metrics["per_class_acc"] == [100.0, 100.0, 0.0, 100.0, 100.0]
+
+
+def test_a_diverged_models_non_finite_outputs_count_as_wrong():
+    """argmax reads NaN as class 0; a broken model must not be credited with class 0's samples."""
+    probs = torch.tensor([[float("nan")] * 3, [float("nan")] * 3, [0.1, 0.8, 0.1]])
+    labels = torch.tensor([0, 0, 1])
+    assert accuracy(probs, labels) == pytest.approx(100 / 3)

@@ -54,3 +54,9 @@ def test_per_class_bars_group_three_models_and_mark_the_forgotten_class():
     assert [trace.name for trace in fig.data] == ["Original", "CUP γ=1", "Retrained oracle"]
     assert list(fig.data[1].y) == [0, 91, 79]
     assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].x1 == 0.5
+
+
+def test_diverged_points_are_drawn_as_crosses_not_hidden():
+    frontier = _frontier().assign(diverged=[0.0, 0.0, 0.0, 0.5, 0.0])
+    fig = figures.frontier_figure(frontier, _references(), knob="intensity", axis_titles=("a", "b"))
+    assert list(_trace(fig, figures.POINTS_TRACE).marker.symbol) == ["circle", "circle", "circle", "x"]
