@@ -2,10 +2,13 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tune:", layout="wide")
+presenter = st.query_params.get("presenter") == "1"  # slides: the sidebar starts closed
+st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tune:", layout="wide",
+                   initial_sidebar_state="collapsed" if presenter else "auto")
 
 navigation = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
     st.Page("pages/compare.py", title="Compare methods", icon=":material/leaderboard:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ])
 navigation.run()

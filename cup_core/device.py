@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
+from torch import nn
+
+SMALL_MODEL_PARAMETERS = 1_000_000  # below this, CPU work on the model runs on one thread (see threads_for)
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -18,3 +24,19 @@ def resolve_device(name: str | None = None) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device {name!r} is not supported; use auto, cpu or cuda[:N]")
     return device
+
+
+@contextlib.contextmanager
+def threads_for(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """One CPU thread for small models: their ops are too small to split, and idle OpenMP threads that
+    spin while another process holds the cores made a 20-step blob run 100 times slower (measured).
+    Everything that trains a model runs under this, so that re-runs reproduce a sweep's numbers exactly."""
+    small = device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    previous = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(previous)

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pandas as pd
 import torch
 
 from . import cache
 from .data import UnlearningData, load_unlearning_data
+from .device import threads_for
 from .experiment import ROLES, Experiment, Role
 from .methods import DEFAULT_POINTS, get_method
 from .metrics import avg_gap, evaluate
 from .training import train_model, unlearn
 
-SMALL_MODEL_PARAMETERS = 1_000_000  # below this, a CPU sweep runs on one thread (see _threads_for)
 
 
 @dataclass(frozen=True)
@@ -107,23 +106,8 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     stopped. Concurrent sweeps of one experiment share the work through per-entry locks.
     """
     experiment.save_config()
-    with _threads_for(experiment.new_model(), device):
+    with threads_for(experiment.new_model(), device):
         return _run(experiment, plan, device, on_progress)
-
-
-@contextlib.contextmanager
-def _threads_for(model: torch.nn.Module, device: torch.device) -> Iterator[None]:
-    """One CPU thread for small models: their ops are too small to split, and idle OpenMP threads that
-    spin while another process holds the cores made a 20-step blob run 100 times slower (measured)."""
-    small = device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-    previous = torch.get_num_threads()
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(previous)
 
 
 def _run(experiment: Experiment, plan: SweepPlan, device: torch.device,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
@@ -65,14 +65,27 @@ class Procedure:
     saliency_fraction: float | None = None  # SalUn: only this top share of weights, by |∇ forget CE|, moves
 
 
+@dataclass(frozen=True)
+class StepGradients:
+    """What one step saw, handed to an `on_step` observer before the optimiser moves."""
+
+    step: int
+    forget_loss: float
+    retain_loss: float
+    g_forget: Tensor  # (P,)
+    g_retain: Tensor  # (P,)
+    direction: Tensor  # (P,) after any saliency mask
+
+
 def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedure: Procedure | GradientRule,
-            recipe: UnlearnRecipe, seed: int) -> UnlearnRun:
+            recipe: UnlearnRecipe, seed: int, on_step: Callable[[StepGradients], None] | None = None) -> UnlearnRun:
     """Moves `model` in place, one zipped (forget, retain) batch pair per step.
 
     Both losses are minimised: the forget loss (by default the negated cross-entropy on the forget
     batch) and the retain loss (cross-entropy on the retain batch). The procedure's rule maps their
     flat gradients to a direction, written to .grad for the base optimiser. A non-finite loss stops
-    the run before it can poison the weights.
+    the run before it can poison the weights. `on_step`, when given, sees every step's gradients (the
+    Learn page's records); without it nothing extra is computed.
     """
     if isinstance(procedure, GradientRule):
         procedure = Procedure(procedure)
@@ -108,6 +121,8 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
             direction = procedure.rule(g_forget=g_forget, g_retain=g_retain)  # (P,)
             if mask is not None:
                 direction = direction * mask
+            if on_step is not None:
+                on_step(StepGradients(steps, forget_loss.item(), retain_loss.item(), g_forget, g_retain, direction))
             for param, chunk in zip(params, direction.split([p.numel() for p in params])):
                 param.grad = chunk.view_as(param)
             optimizer.step()

@@ -11,6 +11,7 @@ import streamlit as st
 from cup_core import METHODS, Experiment, SweepProgress
 
 from . import services
+from .glossary import GLOSSARY
 
 INTENSITY_KEY = "intensity"
 CHART_KEY = "frontier_chart"
@@ -82,7 +83,7 @@ def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series
             base = None if original is None or name not in original else original[name]
             st.metric(label, _fmt(value, name),
                       delta=None if base is None or _nan(base) or _nan(value) else f"{value - base:+.1f} vs original",
-                      delta_color=colour, border=True)
+                      delta_color=colour, border=True, help=GLOSSARY[label])
             if oracle is not None and name in oracle and not (_nan(oracle[name]) or _nan(value)):
                 st.caption(f"oracle {_fmt(oracle[name], name)} · gap {value - oracle[name]:+.1f}")
 

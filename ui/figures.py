@@ -207,3 +207,116 @@ def controllability_figure(frontier: pd.DataFrame, labels: dict[str, str], posit
     fig.update_xaxes(title_text="knob position (0 = low end of the grid, 1 = high end)", range=[-0.03, 1.03])
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+CLASS_COLOURS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+                 "#dbdb8d", "#9edae5"]
+POINT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf"]
+
+
+def regions_figure(regions: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float],
+                   samples: dict, title: str, num_classes: int, max_points: int = 600) -> go.Figure:
+    """Predicted class over the plane (pale) with the training samples on top; forget samples are crosses."""
+    # A stepped colour scale: class k fills the band [k, k + 1] / num_classes, one flat colour per class.
+    scale = [[(k + edge) / num_classes, CLASS_COLOURS[k]] for k in range(num_classes) for edge in (0, 1)]
+    fig = go.Figure(go.Heatmap(
+        z=regions, x=np.linspace(*x_range, regions.shape[1]), y=np.linspace(*y_range, regions.shape[0]),
+        zmin=-0.5, zmax=num_classes - 0.5, colorscale=scale, showscale=False, hoverinfo="skip"))
+    step = max(1, len(samples["y"]) // max_points)
+    x, labels, forget = samples["x"][::step], samples["y"][::step], samples["forget"][::step]
+    for is_forget, symbol, name in ((False, "circle", "retain samples"), (True, "x", "forget samples")):
+        chosen = forget == is_forget
+        fig.add_trace(go.Scatter(
+            x=x[chosen, 0], y=x[chosen, 1], mode="markers", name=name, showlegend=False,
+            marker=dict(symbol=symbol, size=6 if is_forget else 4, line=dict(width=0.5, color="#333"),
+                        color=[POINT_COLOURS[k] for k in labels[chosen]]),
+            hovertemplate=f"{name}<br>class %{{text}}<extra></extra>", text=[str(k) for k in labels[chosen]]))
+    fig.update_layout(title=dict(text=title, x=0.5, font=dict(size=14)), height=330,
+                      margin=dict(l=5, r=5, t=36, b=5), xaxis=dict(visible=False, range=list(x_range)),
+                      yaxis=dict(visible=False, range=list(y_range), scaleanchor="x"))
+    return fig
+
+
+def _unit2(v) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    norm = np.linalg.norm(v)
+    return v / norm if norm > 0 else v
+
+
+def pivot_figure(plane: dict, intensity: float, sweep: list[tuple[float, list[float]]]) -> go.Figure:
+    """One step in the plane of its two gradients, every vector drawn at unit length: g_r and g_f, the edges
+    u_r (⟂ g_f) and u_f (⟂ g_r) of the dual cone (shaded), and CUP's direction for every intensity of
+    `sweep` (faint) with the chosen one bold. Descending means moving against a gradient, so the cone
+    holds the directions d with ⟨d, g_r⟩ ≥ 0 and ⟨d, g_f⟩ ≥ 0, the optimiser stepping along −d."""
+    g_r, g_f = np.asarray(plane["g_retain"], float), np.asarray(plane["g_forget"], float)
+    u_r = _unit2(g_r - (g_r @ g_f) / max(g_f @ g_f, 1e-300) * g_f)
+    u_f = _unit2(g_f - (g_f @ g_r) / max(g_r @ g_r, 1e-300) * g_r)
+    arc = np.array([_unit2(d) for _, d in sweep])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.r_[0, arc[:, 0], 0], y=np.r_[0, arc[:, 1], 0], fill="toself", mode="lines",
+                             fillcolor="rgba(44,160,44,0.12)", line=dict(width=0), name="dual cone", hoverinfo="skip"))
+    for value, d in sweep:
+        unit = _unit2(d)
+        fig.add_trace(go.Scatter(x=[0, unit[0]], y=[0, unit[1]], mode="lines", showlegend=False, hoverinfo="skip",
+                                 line=dict(color="rgba(255,127,14,0.25)", width=1)))
+    vectors = [("g_r (retain gradient)", _unit2(g_r), "#1f77b4", "solid"), ("g_f (forget gradient)", _unit2(g_f), "#d62728", "solid"),
+               ("u_r: keeps the forget loss", u_r, "#1f77b4", "dot"), ("u_f: keeps the retain loss", u_f, "#d62728", "dot")]
+    chosen = _unit2(min(sweep, key=lambda item: abs(item[0] - intensity))[1])
+    vectors.append((f"d at γ = {intensity:g}", chosen, "#ff7f0e", "solid"))
+    for name, vector, colour, dash in vectors:
+        fig.add_trace(go.Scatter(x=[0, vector[0]], y=[0, vector[1]], mode="lines+markers", name=name,
+                                 line=dict(color=colour, width=4 if name.startswith("d ") else 2.5, dash=dash),
+                                 marker=dict(size=[0, 9], symbol="circle"), hoverinfo="name"))
+    fig.update_layout(height=420, margin=dict(l=5, r=5, t=10, b=5), legend=dict(x=1.02, y=1),
+                      xaxis=dict(range=[-1.15, 1.15], zeroline=True, showticklabels=False),
+                      yaxis=dict(range=[-1.15, 1.15], zeroline=True, showticklabels=False, scaleanchor="x"))
+    return fig
+
+
+def losses_figure(runs: dict[float, list[dict]]) -> go.Figure:
+    """Forget loss (−CE on the forget batch, lower = more forgotten) and retain loss per step, one line per γ."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("forget loss (−CE, minimised)", "retain loss (CE)"))
+    colours = {value: f"rgba({int(68 + 180 * value)}, {int(1 + 150 * value)}, {int(84 + 50 * (1 - value))}, 1)"
+               for value in runs}
+    for value, steps in runs.items():
+        xs = [s["step"] for s in steps]
+        for column, name in ((1, "forget_loss"), (2, "retain_loss")):
+            fig.add_trace(go.Scatter(x=xs, y=[s[name] for s in steps], mode="lines", name=f"γ = {value:g}",
+                                     legendgroup=str(value), showlegend=column == 1,
+                                     line=dict(color=colours[value], width=2)), row=1, col=column)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def path_animation(path: list[dict], references: pd.DataFrame, intensity: float) -> go.Figure:
+    """The run's path in (retain accuracy, UA) space, animated step by step (Plotly frames)."""
+    xs = [p["retain_acc"] for p in path]
+    ys = [p["ua"] for p in path]
+    fig = go.Figure(
+        data=[go.Scatter(x=xs[:1], y=ys[:1], mode="lines+markers", name=f"γ = {intensity:g}",
+                         line=dict(color="#ff7f0e"), marker=dict(size=6)),
+              go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(255,127,14,0.2)", dash="dot"),
+                         showlegend=False, hoverinfo="skip")],
+        frames=[go.Frame(data=[go.Scatter(x=xs[:k + 1], y=ys[:k + 1])], traces=[0], name=str(k))
+                for k in range(len(xs))])
+    for role, style in REFERENCE_STYLE.items():
+        if role in references.index:
+            row = references.loc[role]
+            fig.add_trace(go.Scatter(x=[row["retain_acc"]], y=[row["ua"]], mode="markers", name=style["label"],
+                                     marker=dict(symbol=style["symbol"], size=14, color=style["color"])))
+    low = min(xs + [float(references["retain_acc"].min())] if len(references) else xs)
+    fig.update_layout(
+        height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title="retain accuracy (%)", range=[low - 2, 101]),
+        yaxis=dict(title="unlearning accuracy UA (%)", range=[-5, 105]),
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.25, xanchor="left", buttons=[
+            dict(label="▶ Play", method="animate", args=[None, dict(frame=dict(duration=180, redraw=False),
+                                                                      fromcurrent=False, transition=dict(duration=0))]),
+            dict(label="❚❚ Pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0))])])],
+        sliders=[dict(steps=[dict(method="animate", label=str(k), args=[[str(k)], dict(mode="immediate",
+                       frame=dict(duration=0, redraw=False))]) for k in range(len(xs))],
+                      currentvalue=dict(prefix="step "), x=0.25, len=0.75, y=-0.18)])
+    return fig

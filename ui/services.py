@@ -224,3 +224,50 @@ def format_seconds(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds):
         return "estimating…"
     return f"about {seconds:.0f} s left" if seconds >= 1 else "under a second left"
+
+
+# --- Learn ---------------------------------------------------------------------------------------------
+
+LEARN_GRID = tuple(round(k / 40, 6) for k in range(41))  # dense enough that the slider feels continuous
+LEARN_RUNS = (0.0, 0.25, 0.5, 0.75, 1.0)  # intensities whose losses are drawn together
+LEARN_SEED = 0
+
+
+def learn_experiment() -> Experiment:
+    """The paper's toy: five 2-D blobs, class 2 forgotten, CUP with the toy's Adam recipe."""
+    return default_experiment("blobs", default_forget("blobs"))
+
+
+def learn_plan() -> SweepPlan:
+    return SweepPlan({EXPLORE_METHOD: LEARN_GRID}, (LEARN_SEED,))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _regions(root: str, stamp: tuple[int, int]) -> dict:
+    from cup_core.regions import experiment_regions
+
+    return experiment_regions(Experiment.open(root), EXPLORE_METHOD, list(LEARN_GRID), LEARN_SEED)
+
+
+def learn_regions(experiment: Experiment) -> dict:
+    """Decision regions of the original, the oracle and every grid point (computed once, then instant)."""
+    return _regions(str(experiment.root), _stamp(experiment))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _trajectory(root: str, value: float, stamp: tuple[int, int]) -> dict:
+    from cup_core.trajectory import trajectory
+
+    return trajectory(Experiment.open(root), EXPLORE_METHOD, value, LEARN_SEED)
+
+
+def learn_trajectory(experiment: Experiment, value: float) -> dict:
+    """The per-step records of the run at `value` (recorded on first use, cached on disk)."""
+    return _trajectory(str(experiment.root), value, _stamp(experiment))
+
+
+def pivot_sweep(plane: dict) -> list[tuple[float, list[float]]]:
+    """CUP's direction at every grid intensity for one recorded step."""
+    from cup_core.trajectory import pivot_directions
+
+    return list(zip(LEARN_GRID, pivot_directions(plane, list(LEARN_GRID))))

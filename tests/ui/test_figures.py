@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ui import figures
 
@@ -60,3 +61,27 @@ def test_diverged_points_are_drawn_as_crosses_not_hidden():
     frontier = _frontier().assign(diverged=[0.0, 0.0, 0.0, 0.5, 0.0])
     fig = figures.frontier_figure(frontier, _references(), knob="intensity", axis_titles=("a", "b"))
     assert list(_trace(fig, figures.POINTS_TRACE).marker.symbol) == ["circle", "circle", "circle", "x"]
+
+
+def test_learn_figures_regions_pivot_losses_and_animated_path():
+    regions = np.zeros((10, 10), dtype=int)
+    regions[:, 5:] = 2
+    samples = {"x": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), "y": np.array([0, 2, 2]),
+               "forget": np.array([False, True, True])}
+    fig = figures.regions_figure(regions, (-1.0, 3.0), (-1.0, 3.0), samples, "Original", num_classes=5)
+    assert fig.data[0].type == "heatmap" and fig.data[0].zmin == -0.5 and fig.data[0].zmax == 4.5
+    assert [trace.marker.symbol for trace in fig.data[1:]] == ["circle", "x"] and len(fig.data[2].x) == 2
+
+    plane = {"g_retain": [1.0, 0.0], "g_forget": [-1.0, 1.0], "direction": [0.0, 1.0]}
+    sweep = [(0.0, [0.0, 1.0]), (0.5, [0.5, 1.0]), (1.0, [1.0, 1.0])]
+    fig = figures.pivot_figure(plane, 0.5, sweep)
+    chosen = next(trace for trace in fig.data if trace.name == "d at γ = 0.5")
+    assert chosen.x[1] == pytest.approx(0.5 / math.hypot(0.5, 1.0))
+    u_r = next(trace for trace in fig.data if (trace.name or "").startswith("u_r"))
+    assert (u_r.x[1], u_r.y[1]) == pytest.approx((math.sqrt(0.5), math.sqrt(0.5)))  # ⟂ g_f = (−1, 1)
+
+    steps = [{"step": k, "forget_loss": -k, "retain_loss": 0.1} for k in range(3)]
+    assert len(figures.losses_figure({0.0: steps, 1.0: steps}).data) == 4
+    path = [{"retain_acc": 99.0, "ua": 0.0}, {"retain_acc": 98.0, "ua": 50.0}, {"retain_acc": 98.0, "ua": 100.0}]
+    fig = figures.path_animation(path, _references(), 1.0)
+    assert len(fig.frames) == 3 and list(fig.frames[-1].data[0].y) == [0.0, 50.0, 100.0]

@@ -1,0 +1,133 @@
+"""Per-step records of one unlearning run, for teaching: the two gradients' geometry, both losses and the
+accuracies after every step. Recorded only when asked, by re-running a cached point with an observer,
+and cached beside the experiment's points (the point itself is never recomputed or changed)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import cache
+from .config import canonical_json
+from .data import load_unlearning_data
+from .device import threads_for
+from .experiment import Experiment
+from .methods import get_method
+from .metrics import accuracy, predict_proba
+from .training import StepGradients, unlearn
+
+
+def plane_geometry(g_forget: Tensor, g_retain: Tensor, direction: Tensor) -> dict[str, Any]:
+    """The step seen in the plane of the two gradients: orthonormal basis e1 = ĝ_r, e2 ⟂ e1 towards g_f.
+
+    Returns the norms, φ (angle between the gradients), Θ = π − φ (the dual cone's width), the plane
+    coordinates of g_r, g_f and d, the angles of d to both gradients, and how much of d leaves the plane.
+    CUP uses only inner products, so its direction for any intensity can be recomputed from the 2-D
+    coordinates alone (see `pivot_directions`)."""
+    g_f, g_r, d = g_forget.double(), g_retain.double(), direction.double()
+    norm_f, norm_r, norm_d = (float(torch.linalg.vector_norm(v)) for v in (g_f, g_r, d))
+    e1 = g_r / norm_r if norm_r > 0 else torch.zeros_like(g_r)
+    rest = g_f - torch.dot(g_f, e1) * e1
+    e2 = rest / torch.linalg.vector_norm(rest) if torch.linalg.vector_norm(rest) > 0 else torch.zeros_like(g_f)
+    coords = {name: [float(torch.dot(v, e1)), float(torch.dot(v, e2))] for name, v in
+              (("g_retain", g_r), ("g_forget", g_f), ("direction", d))}
+    in_plane = math.hypot(*coords["direction"])
+    # ψ: how far d has turned from u_r, the retain edge of the dual cone (for CUP, ψ = γ·Θ).
+    r, f = np.array(coords["g_retain"]), np.array(coords["g_forget"])
+    u_r = r - (r @ f) / (f @ f) * f if f @ f > 0 else r  # the part of g_r orthogonal to g_f
+    psi = _angle(u_r, np.array(coords["direction"]))
+    cos_phi = float(torch.dot(g_f, g_r)) / (norm_f * norm_r) if norm_f > 0 and norm_r > 0 else math.nan
+    phi = math.acos(max(-1.0, min(1.0, cos_phi))) if not math.isnan(cos_phi) else math.nan
+    return {
+        "norm_forget": norm_f, "norm_retain": norm_r, "norm_direction": norm_d,
+        "phi": phi, "theta": math.pi - phi if not math.isnan(phi) else math.nan, "psi": psi,
+        "cos_direction_forget": _cos(d, g_f), "cos_direction_retain": _cos(d, g_r),
+        "plane": coords, "off_plane": math.sqrt(max(norm_d**2 - in_plane**2, 0.0)),
+    }
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return math.acos(max(-1.0, min(1.0, float(a @ b) / norms))) if norms > 0 else math.nan
+
+
+def _cos(a: Tensor, b: Tensor) -> float:
+    denominator = float(torch.linalg.vector_norm(a) * torch.linalg.vector_norm(b))
+    return float(torch.dot(a, b)) / denominator if denominator > 0 else math.nan
+
+
+def pivot_directions(plane: dict[str, list[float]], intensities: list[float]) -> list[list[float]]:
+    """CUP's direction at each intensity for one step's gradients, from their plane coordinates."""
+    from .rules import CUP
+
+    g_f = torch.tensor(plane["g_forget"], dtype=torch.float64)
+    g_r = torch.tensor(plane["g_retain"], dtype=torch.float64)
+    return [CUP(intensity=value)(g_forget=g_f, g_retain=g_r).tolist() for value in intensities]
+
+
+def _entry(experiment: Experiment, method: str, value: float, seed: int):
+    point = experiment.point_entry(method, value, seed)
+    return experiment.root / "trajectories" / f"{point.name}.json"
+
+
+def trajectory(experiment: Experiment, method: str, value: float, seed: int,
+               device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """The per-step records of a cached point, recorded on first use and cached as JSON.
+
+    The re-run is checked against the cached point: `matches_cached_point` says whether its final
+    weights are identical (they are, on the machine that computed the point)."""
+    entry = _entry(experiment, method, value, seed)
+    key = experiment.point_key(method, value, seed)
+    try:
+        stored = json.loads(entry.read_text())
+        if stored.get("key") == json.loads(canonical_json(key)):
+            return stored
+    except (OSError, ValueError):
+        pass
+    with cache.locked(entry):
+        record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed), key)
+        data = load_unlearning_data(experiment.config).to(device)
+        model = copy.deepcopy(experiment.load_reference_model("original")).to(device)
+        procedure, recipe = get_method(method).setup(value, experiment.config.unlearn)
+        steps: list[dict[str, Any]] = []
+        path: list[dict[str, float]] = []  # accuracies after 0, 1, ..., n steps
+
+        def measure() -> dict[str, float]:
+            forget_acc = accuracy(predict_proba(model, data.forget), data.forget.y)
+            retain_acc = accuracy(predict_proba(model, data.retain), data.retain.y)
+            model.train()  # predict_proba switched to eval mode; the run goes on training
+            return {"forget_acc": forget_acc, "retain_acc": retain_acc, "ua": 100.0 - forget_acc}
+
+        def on_step(seen: StepGradients) -> None:  # called before the optimiser takes step `seen.step`
+            path.append(measure())
+            steps.append({"step": seen.step, "forget_loss": seen.forget_loss, "retain_loss": seen.retain_loss,
+                          **plane_geometry(seen.g_forget, seen.g_retain, seen.direction)})
+
+        torch.manual_seed(seed)
+        with threads_for(model, device):
+            unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step=on_step)
+        path.append(measure())
+        matches = all(torch.equal(tensor.cpu(), point_weights[name]) for name, tensor in model.state_dict().items())
+        result = {"key": key, "method": method, "value": value, "seed": seed, "steps": steps, "path": path,
+                  "matches_cached_point": matches, "metrics": record["metrics"]}
+        cache.atomic_write_text(entry, json.dumps(_finite(result)))
+    return json.loads(entry.read_text())
+
+
+def _finite(data: Any) -> Any:
+    """JSON without NaN or Infinity: they become null."""
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, np.floating):
+        return _finite(float(data))
+    return data

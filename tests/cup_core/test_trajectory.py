@@ -1,0 +1,74 @@
+"""Per-step records (Learn page): geometry in the gradients' plane, losses, accuracies, and a re-run that
+reproduces the cached point exactly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cup_core import SweepPlan, run_sweep
+from cup_core.regions import decision_regions, experiment_regions
+from cup_core.rules import CUP
+from cup_core.trajectory import pivot_directions, plane_geometry, trajectory
+
+from ._experiments import CPU, tiny_config
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    from cup_core import Experiment
+
+    experiment = Experiment(tiny_config(), tmp_path_factory.mktemp("trajectory"))
+    run_sweep(experiment, SweepPlan({"cup": (0.0, 0.7, 1.0)}), CPU)
+    return experiment
+
+
+def test_plane_geometry_of_a_known_step():
+    g_retain = torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64)
+    g_forget = torch.tensor([-1.0, 1.0, 0.0], dtype=torch.float64)  # 135° from g_retain
+    direction = CUP(intensity=0.5)(g_forget=g_forget, g_retain=g_retain)
+    geometry = plane_geometry(g_forget, g_retain, direction)
+    assert geometry["phi"] == pytest.approx(3 * math.pi / 4)
+    assert geometry["theta"] == pytest.approx(math.pi / 4)
+    assert geometry["plane"]["g_retain"] == pytest.approx([2.0, 0.0])
+    assert geometry["plane"]["g_forget"] == pytest.approx([-1.0, 1.0])
+    assert geometry["off_plane"] == pytest.approx(0.0, abs=1e-12)
+    assert geometry["psi"] == pytest.approx(0.5 * geometry["theta"], rel=1e-5)  # ψ = γ·Θ
+    # γ = 0.5 bisects the cone: equal angles to both gradients.
+    assert geometry["cos_direction_forget"] == pytest.approx(geometry["cos_direction_retain"], rel=1e-5)
+
+
+def test_pivot_directions_from_plane_coordinates_equal_cup_in_full_space():
+    torch.manual_seed(0)
+    g_forget, g_retain = torch.randn(50, dtype=torch.float64), torch.randn(50, dtype=torch.float64)
+    geometry = plane_geometry(g_forget, g_retain, CUP(intensity=0.3)(g_forget=g_forget, g_retain=g_retain))
+    for value, planar in zip((0.0, 0.3, 1.0), pivot_directions(geometry["plane"], [0.0, 0.3, 1.0])):
+        full = CUP(intensity=value)(g_forget=g_forget, g_retain=g_retain)
+        assert math.hypot(*planar) == pytest.approx(full.norm().item(), rel=1e-6)
+    assert pivot_directions(geometry["plane"], [0.3])[0] == pytest.approx(geometry["plane"]["direction"], rel=1e-6)
+
+
+def test_trajectory_records_every_step_and_reproduces_the_cached_point(blobs):
+    run = trajectory(blobs, "cup", 0.7, 0)
+    record = blobs.point_record("cup", 0.7, 0)
+    assert run["matches_cached_point"] is True
+    assert len(run["steps"]) == record["steps"] and len(run["path"]) == record["steps"] + 1
+    assert run["path"][-1]["forget_acc"] == pytest.approx(record["metrics"]["forget_acc"])
+    assert run["path"][0]["forget_acc"] == pytest.approx(blobs.reference("original")["metrics"]["forget_acc"])
+    for step in run["steps"]:
+        assert step["cos_direction_forget"] >= -1e-4 and step["cos_direction_retain"] >= -1e-4  # CUP: the dual cone
+        assert step["off_plane"] <= 1e-5 * max(step["norm_direction"], 1e-12)
+    assert trajectory(blobs, "cup", 0.7, 0) == run  # the second call reads the cached JSON
+
+
+def test_decision_regions_follow_the_model(blobs):
+    model = blobs.load_reference_model("original")
+    grid = decision_regions(model, (-6.0, 6.0), (-6.0, 6.0), resolution=40)
+    assert grid.shape == (40, 40) and set(grid.ravel()) <= set(range(5))
+    regions = experiment_regions(blobs, "cup", [0.0, 1.0], resolution=40)
+    forget_class = blobs.config.forget.forget_class
+    original_area = (regions["references"]["original"] == forget_class).mean()
+    assert original_area > 0.05
+    assert (regions["points"][1.0] == forget_class).mean() < original_area  # forgetting shrinks the class's region
