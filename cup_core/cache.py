@@ -120,6 +120,27 @@ def load_entry(entry: Path, key: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     return record, read_weights(entry, record)
 
 
+def is_valid(entry: Path, key: dict[str, Any]) -> bool:
+    """Whether the entry is complete and trustworthy (weights verified)."""
+    try:
+        load_entry(entry, key)
+        return True
+    except BrokenEntry:
+        return False
+
+
+def valid_or_discard(entry: Path, key: dict[str, Any]) -> bool:
+    """Under the entry's lock: True for a valid entry; a broken one is reported and removed (False)."""
+    try:
+        load_entry(entry, key)
+        return True
+    except BrokenEntry as err:
+        if entry.exists():
+            log.warning("recomputing a broken cache entry: %s", err)
+            shutil.rmtree(entry)
+        return False
+
+
 def ensure_entry(entry: Path, key: dict[str, Any],
                  compute: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
                  ) -> tuple[dict[str, Any], dict[str, torch.Tensor], bool]:
@@ -131,12 +152,8 @@ def ensure_entry(entry: Path, key: dict[str, Any],
     with contextlib.suppress(BrokenEntry):
         return (*load_entry(entry, key), False)
     with locked(entry):
-        try:
-            return (*load_entry(entry, key), False)
-        except BrokenEntry as err:
-            if entry.exists():
-                log.warning("recomputing a broken cache entry: %s", err)
-                shutil.rmtree(entry)
-        state_dict, payload = compute()
-        write_entry(entry, key, state_dict, payload)
-        return (*load_entry(entry, key), True)
+        computed = not valid_or_discard(entry, key)
+        if computed:
+            state_dict, payload = compute()
+            write_entry(entry, key, state_dict, payload)
+        return (*load_entry(entry, key), computed)

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from . import cache
 from .data import DATASETS, dataset_info, default_config
+from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device
 from .experiment import Experiment
 from .export import export_point
@@ -46,6 +47,18 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _memory(text: str) -> int:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    try:
+        number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+        value = int(float(number) * unit)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 4G, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the memory budget must be positive, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m cup_core", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -66,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--batch-size", type=int, help="unlearning batch size (forget and retain batches)")
     sweep.add_argument("--optimizer", choices=("sgd", "adam"), help="unlearning base optimiser")
     sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    sweep.add_argument("--engine", choices=("auto", "batched", "sequential"), default="auto",
+                       help="batched: a method's grid points train together; sequential: one at a time; "
+                            "auto (default): batched on CUDA, sequential on CPU, where batching measured slower")
+    sweep.add_argument("--max-memory", type=_memory, default=DEFAULT_MAX_MEMORY,
+                       help="memory the batched engine may use per chunk of points, e.g. 512M, 4G (default 2G)")
     sweep.add_argument("--cache-dir", help="cache folder (default $CUP_CACHE_DIR or ./cache)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -121,7 +139,7 @@ def _sweep(args: argparse.Namespace) -> int:
             bar.update(progress.done - bar.n)
             bar.set_postfix_str(progress.label)
 
-        run_sweep(experiment, plan, device, on_progress)
+        run_sweep(experiment, plan, device, on_progress, engine=args.engine, max_memory=args.max_memory)
     print(experiment.root)
     return 0
 

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Literal
 
 import pandas as pd
 import torch
 
 from . import cache
 from .data import UnlearningData, load_unlearning_data
+from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, unlearn_batched
 from .device import threads_for
 from .experiment import ROLES, Experiment, Role
 from .methods import DEFAULT_POINTS, get_method
 from .metrics import avg_gap, evaluate
 from .training import train_model, unlearn
+
+log = logging.getLogger(__name__)
 
 
 
@@ -98,20 +103,37 @@ def missing_points(experiment: Experiment, plan: SweepPlan) -> list[tuple[str, f
     return missing
 
 
+Engine = Literal["auto", "batched", "sequential"]
+
+
+def resolve_engine(engine: Engine, device: torch.device) -> Literal["batched", "sequential"]:
+    """auto: batched on CUDA, sequential on CPU. On these 2 CPU cores the sweep is compute-bound and vmap's
+    batched convolutions were slower than a loop (bench/batched_sweep.py), so batching buys nothing there."""
+    if engine not in ("auto", "batched", "sequential"):
+        raise ValueError(f"unknown engine {engine!r}; choose auto, batched or sequential")
+    if engine == "auto":
+        return "batched" if device.type == "cuda" else "sequential"
+    return engine
+
+
 def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
-              on_progress: ProgressCallback | None = None) -> pd.DataFrame:
+              on_progress: ProgressCallback | None = None, engine: Engine = "auto",
+              max_memory: int = DEFAULT_MAX_MEMORY) -> pd.DataFrame:
     """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
 
-    Each finished point is on disk before the next starts, so an interrupted sweep resumes where it
+    The batched engine trains the missing points of each (method, seed) together (see batched.py),
+    falling back to one at a time, with a warning saying why, for a model it cannot batch. Each
+    finished point is on disk before the sweep moves on, so an interrupted sweep resumes where it
     stopped. Concurrent sweeps of one experiment share the work through per-entry locks.
     """
+    engine = resolve_engine(engine, device)
     experiment.save_config()
     with threads_for(experiment.new_model(), device):
-        return _run(experiment, plan, device, on_progress)
+        return _run(experiment, plan, device, on_progress, engine, max_memory)
 
 
-def _run(experiment: Experiment, plan: SweepPlan, device: torch.device,
-         on_progress: ProgressCallback | None) -> pd.DataFrame:
+def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, on_progress: ProgressCallback | None,
+         engine: Engine, max_memory: int) -> pd.DataFrame:
     tracker = _Tracker(total=len(ROLES) + len(plan.points()), on_progress=on_progress)
     data = load_unlearning_data(experiment.config).to(device)
     models = {}
@@ -119,9 +141,19 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device,
         models[role], computed = _ensure_reference(experiment, role, data, device)
         tracker.advance(role, computed, is_point=False)
     oracle_metrics = experiment.reference("oracle")["metrics"]
-    for method, value, seed in plan.points():
-        computed = _ensure_point(experiment, method, value, seed, models["original"], data, oracle_metrics)
-        tracker.advance(f"{method} {value:g} seed {seed}", computed)
+    if engine == "batched" and (reason := batchable(models["original"])) is not None:
+        log.warning("the batched engine cannot train this model (%s); running the points one at a time", reason)
+        engine = "sequential"
+    for method, values in plan.grids.items():
+        for seed in plan.seeds:
+            if engine == "batched":
+                finished = _ensure_points_batched(experiment, method, seed, list(values), models["original"], data,
+                                                  oracle_metrics, max_memory)
+            else:
+                finished = ((value, _ensure_point(experiment, method, value, seed, models["original"], data,
+                                                  oracle_metrics)) for value in values)
+            for value, computed in finished:
+                tracker.advance(f"{method} {value:g} seed {seed}", computed)
     return experiment.write_tables()
 
 
@@ -152,18 +184,58 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
         torch.manual_seed(seed)
         procedure, recipe = method.setup(value, experiment.config.unlearn)
         run = unlearn(model, data.forget, data.retain, procedure, recipe, seed)
-        metrics = evaluate(model, data)
-        return model.state_dict(), {
-            "method": method.name, "knob": method.knob, "value": value, "seed": seed,
-            "metrics": _json_metrics(metrics),
-            "avg_gap": _none_if_nan(avg_gap(metrics, _from_json(oracle_metrics))),
-            "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
-            "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
-            **_provenance(next(original.parameters()).device),
-        }
+        return model.state_dict(), _point_payload(method_name, value, seed, model, run, recipe, data, oracle_metrics,
+                                                  "sequential")
 
     entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
     return cache.ensure_entry(entry, key, compute)[2]
+
+
+def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, values: list[float],
+                           original: torch.nn.Module, data: UnlearningData, oracle_metrics: dict[str, Any],
+                           max_memory: int) -> Iterator[tuple[float, bool]]:
+    """Yields (value, computed) for every value, training the missing ones together in memory-sized chunks."""
+    method = get_method(method_name)
+    entry = {v: experiment.point_entry(method_name, v, seed) for v in values}
+    key = {v: experiment.point_key(method_name, v, seed) for v in values}
+    todo = [v for v in values if not cache.is_valid(entry[v], key[v])]
+    for v in values:
+        if v not in todo:
+            yield v, False
+    size = chunk_size(original, experiment.config.unlearn, experiment.info.input_shape, max_memory)
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
+        with contextlib.ExitStack() as held:
+            for v in sorted(chunk):  # one order for every process: no deadlock between concurrent sweeps
+                held.enter_context(cache.locked(entry[v]))
+            missing = [v for v in chunk if not cache.valid_or_discard(entry[v], key[v])]
+            if missing:
+                setups = [method.setup(v, experiment.config.unlearn) for v in missing]
+                torch.manual_seed(seed)
+                states, runs = unlearn_batched(copy.deepcopy(original), data.forget, data.retain,
+                                               [p for p, _ in setups], [r for _, r in setups], seed)
+                for v, state, run, (_, recipe) in zip(missing, states, runs, setups):
+                    model = experiment.new_model().to(next(original.parameters()).device)
+                    model.load_state_dict(state)
+                    cache.write_entry(entry[v], key[v], state, _point_payload(
+                        method_name, v, seed, model, run, recipe, data, oracle_metrics, "batched"))
+        for v in chunk:
+            yield v, v in missing
+
+
+def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Module, run, recipe, data: UnlearningData,
+                   oracle_metrics: dict[str, Any], engine: str) -> dict[str, Any]:
+    method = get_method(method_name)
+    metrics = evaluate(model, data)
+    return {
+        "method": method.name, "knob": method.knob, "value": value, "seed": seed,
+        "metrics": _json_metrics(metrics),
+        "avg_gap": _none_if_nan(avg_gap(metrics, _from_json(oracle_metrics))),
+        "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
+        "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
+        "engine": engine,
+        **_provenance(next(model.parameters()).device),
+    }
 
 
 def _provenance(device: torch.device) -> dict[str, Any]:

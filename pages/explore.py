@@ -26,6 +26,7 @@ if view.frontier.empty:
     st.stop()
 
 value = components.intensity_slider(view.values, view.recommended_value, view.knob)
+components.compute_another_intensity(experiment, view.values)
 point = view.point(value)
 original, oracle = view.reference("original"), view.reference("oracle")
 

@@ -49,8 +49,13 @@ def compute_with_progress(experiment: Experiment, plan) -> None:
     bar.empty()
 
 
+PENDING_KEY = "pending_intensity"  # a value just computed, to select before the slider is drawn
+
+
 def intensity_slider(values: list[float], default: float, knob: str) -> float:
-    """The knob's slider over the grid values; returns the chosen value."""
+    """The knob's slider over the cached values; returns the chosen value."""
+    if PENDING_KEY in st.session_state:
+        st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
     if st.session_state.get(INTENSITY_KEY) not in values:
         st.session_state.pop(INTENSITY_KEY, None)  # a value from another experiment's grid
     return st.select_slider(
@@ -58,6 +63,20 @@ def intensity_slider(values: list[float], default: float, knob: str) -> float:
         format_func=lambda v: f"{v:g}",
         help="γ = 0: every step is pure retain progress; γ = 1: pure forgetting, orthogonal to the retain gradient. "
              "Click a point in the plot to jump to it.")
+
+
+def compute_another_intensity(experiment: Experiment, values: list[float]) -> None:
+    """A value between the grid points: computed on demand, cached, and selected; it joins the frontier."""
+    with st.popover("Compute another intensity", icon=":material/add:"):
+        value = st.number_input("Intensity γ", min_value=0.0, max_value=1.0, value=0.33, step=0.01, format="%.3f",
+                                key="another_intensity")
+        value = round(float(value), 6)
+        if value in values:
+            st.caption(f"γ = {value:g} is already computed.")
+        elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
+            compute_with_progress(experiment, services.single_point_plan(value))
+            st.session_state[PENDING_KEY] = value
+            st.rerun()
 
 
 def select_clicked_point() -> None:

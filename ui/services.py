@@ -82,6 +82,10 @@ def explore_plan() -> SweepPlan:
     return SweepPlan.default((EXPLORE_METHOD,))
 
 
+def single_point_plan(value: float) -> SweepPlan:
+    return SweepPlan({EXPLORE_METHOD: (value,)})
+
+
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
     """Models of `plan` not cached yet: its points, and the original and the oracle."""
     missing = len(missing_points(experiment, plan))

@@ -83,3 +83,27 @@ def test_export_of_the_selected_point_is_a_loadable_zip(app_cache):
     assert card["metrics"]["forget_acc"] == pytest.approx(row["forget_acc"])
     assert f"{row['forget_acc']:.1f}%" == _metric(app, "Forget acc")
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.fixture
+def private_cache(warm_cache, tmp_path, monkeypatch):
+    """A copy of the warm cache, for a test that adds points the other tests must not see."""
+    import shutil
+
+    copy = tmp_path / "cache"
+    shutil.copytree(warm_cache, copy)
+    monkeypatch.setenv("CUP_CACHE_DIR", str(copy))
+    return copy
+
+
+def test_an_intensity_between_the_grid_points_is_computed_cached_and_selected(private_cache):
+    app = new_app().run()
+    before = len(app.select_slider[0].options)
+    app.number_input(key="another_intensity").set_value(0.333).run()
+    app.button(key="compute_another").click().run()
+    assert not app.exception
+    assert app.select_slider[0].value == pytest.approx(0.333)
+    assert len(app.select_slider[0].options) == before + 1  # it joined the frontier
+    assert "γ = 0.333" in _subheaders(app)
+    app = new_app().run()  # a new session finds it in the cache
+    assert len(app.select_slider[0].options) == before + 1

@@ -1,0 +1,112 @@
+"""The batched engine against the sequential one on the default experiment (digits, CUP), same process;
+the cost of a CUP step against a weighted-sum step; peak memory of the default sweep.
+
+Targets from the speed issue: batched ≥ 4× faster at K = 21; CUP step ≤ 1.3 × WS step."""
+
+from __future__ import annotations
+
+import copy
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+from _common import REPO, save
+from torch.nn import functional as F
+
+from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
+from cup_core.batched import unlearn_batched
+from cup_core.data import load_unlearning_data
+from cup_core.methods import get_method
+from cup_core.training import unlearn
+
+KS = (5, 11, 21, 41)
+
+
+def time_engines(experiment: Experiment, data, original) -> dict:
+    figures = {}
+    cup = get_method("cup")
+    for k in KS:
+        setups = [cup.setup(v, experiment.config.unlearn) for v in cup.grid(k)]
+        start = time.perf_counter()
+        for procedure, recipe in setups:
+            unlearn(copy.deepcopy(original), data.forget, data.retain, procedure, recipe, seed=0)
+        sequential = time.perf_counter() - start
+        start = time.perf_counter()
+        unlearn_batched(copy.deepcopy(original), data.forget, data.retain, [p for p, _ in setups],
+                        [r for _, r in setups], seed=0)
+        batched = time.perf_counter() - start
+        figures[k] = {"sequential_s": sequential, "batched_s": batched, "speedup": sequential / batched}
+        print(f"K = {k:2d}: sequential {sequential:6.2f} s, batched {batched:6.2f} s, "
+              f"batched speedup {sequential / batched:.2f}×")
+    return figures
+
+
+def time_steps(data, original, steps: int = 200) -> dict:
+    """Seconds per step: CUP (two gradients, as our loop computes them) against the cheapest weighted sum
+    (one backward of w·L_f + L_r) and against weighted sum through our loop (two gradients, combined)."""
+    cup = get_method("cup").procedure(0.5).rule
+    ws = get_method("ws").procedure(1.0).rule
+    model = copy.deepcopy(original).train()
+    params = list(model.parameters())
+    xf, yf, xr, yr = data.forget.x[:32], data.forget.y[:32], data.retain.x[:32], data.retain.y[:32]
+
+    def two_gradients(rule):
+        forget_loss = -F.cross_entropy(model(xf), yf)
+        retain_loss = F.cross_entropy(model(xr), yr)
+        g_f = torch.cat([g.reshape(-1) for g in torch.autograd.grad(forget_loss, params)])
+        g_r = torch.cat([g.reshape(-1) for g in torch.autograd.grad(retain_loss, params)])
+        return rule(g_forget=g_f, g_retain=g_r)
+
+    def one_backward():
+        loss = -F.cross_entropy(model(xf), yf) + F.cross_entropy(model(xr), yr)
+        return torch.autograd.grad(loss, params)
+
+    timings = {}
+    for name, step in (("cup", lambda: two_gradients(cup)), ("ws_two_gradients", lambda: two_gradients(ws)),
+                       ("ws_one_backward", one_backward)):
+        for _ in range(20):
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        timings[name] = (time.perf_counter() - start) / steps
+    timings["cup_over_ws_one_backward"] = timings["cup"] / timings["ws_one_backward"]
+    timings["cup_over_ws_two_gradients"] = timings["cup"] / timings["ws_two_gradients"]
+    print(f"step: CUP {timings['cup'] * 1e3:.2f} ms, WS one backward {timings['ws_one_backward'] * 1e3:.2f} ms "
+          f"(ratio {timings['cup_over_ws_one_backward']:.2f}), WS through the loop "
+          f"{timings['ws_two_gradients'] * 1e3:.2f} ms (ratio {timings['cup_over_ws_two_gradients']:.2f})")
+    return timings
+
+
+def peak_memory_of_default_sweep() -> float:
+    """MiB: the peak resident set of a fresh process computing the default experiment from an empty cache."""
+    with tempfile.TemporaryDirectory() as cache_dir:
+        code = ("import resource, sys; sys.path.insert(0, %r)\n"
+                "from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep\n"
+                "run_sweep(Experiment(default_config('digits'), %r), SweepPlan.default(), resolve_device('cpu'))\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)") % (str(REPO), cache_dir)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return int(out.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as cache_dir:
+        experiment = Experiment(default_config("digits"), cache_dir)
+        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"))
+        data = load_unlearning_data(experiment.config)
+        original = experiment.load_reference_model("original")
+        threads = torch.get_num_threads()
+        engines = time_engines(experiment, data, original)
+        steps = time_steps(data, original)
+    peak = peak_memory_of_default_sweep()
+    print(f"peak memory of the default sweep (fresh process): {peak:.0f} MiB; torch threads {threads}; "
+          f"this process's peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    save("batched_sweep", {"engines": engines, "steps": steps, "peak_memory_default_sweep_mib": peak,
+                           "torch_threads": threads})
+
+
+if __name__ == "__main__":
+    main()
