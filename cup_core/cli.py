@@ -191,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only or full cache: finished points are on disk, nothing is half-written
+        print(f"error: cannot write to the cache ({err}); finished points are kept, fix the folder and rerun",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished points are cached; run the same command again to resume", file=sys.stderr)
         return 130

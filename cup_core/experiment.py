@@ -13,6 +13,7 @@ Layout (under the cache root):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -26,6 +27,8 @@ from . import cache
 from .config import ExperimentConfig, canonical_value
 from .data import dataset_info
 from .models import architecture_kwargs, build_model
+
+log = logging.getLogger(__name__)
 
 Role = Literal["original", "oracle"]
 ROLES: tuple[Role, ...] = ("original", "oracle")
@@ -117,7 +120,8 @@ class Experiment:
         return model.eval()
 
     def point_records(self) -> list[dict[str, Any]]:
-        """Every point record whose schema and key check out; broken ones are skipped (sweep recomputes them)."""
+        """Every point record whose schema and key check out and whose weights file is there; broken ones
+        are skipped (the next sweep reports and recomputes them)."""
         records = []
         for entry in sorted((self.root / "points").glob("*/")):
             try:
@@ -125,40 +129,72 @@ class Experiment:
                 record = cache.read_record(entry, self.point_key(key["method"], key["value"], key["seed"]))
             except (OSError, ValueError, KeyError, TypeError, cache.BrokenEntry):
                 continue
-            if entry == self.point_entry(key["method"], key["value"], key["seed"]):
+            if entry == self.point_entry(key["method"], key["value"], key["seed"]) and \
+                    (entry / cache.WEIGHTS_FILE).is_file():
                 records.append(record)
         return records
 
     def results(self) -> pd.DataFrame:
-        """results.csv as a table (empty, with the right columns, before the first sweep)."""
+        """results.csv as a table (empty, with the right columns, before the first sweep).
+
+        A results.csv that cannot be read or lacks columns (truncated, foreign, an older schema) is
+        reported in one line and rebuilt from the point records, so what is valid stays visible."""
         path = self.root / "results.csv"
         if not path.exists():
             return pd.DataFrame(columns=RESULT_COLUMNS)
-        return pd.read_csv(path)
+        try:
+            table = pd.read_csv(path)
+            missing = [column for column in RESULT_COLUMNS if column not in table.columns]
+            if missing:
+                raise ValueError(f"missing columns {', '.join(missing)} (another schema version?)")
+            return table
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            log.warning("%s is unreadable (%s); rebuilding it from the point records", path, err)
+            return self.write_tables(missing_ok=True)
 
     def references(self) -> pd.DataFrame:
         path = self.root / "references.csv"
-        if not path.exists():
+        try:
+            table = pd.read_csv(path)
+            if not {"role", *METRIC_COLUMNS} <= set(table.columns):
+                raise ValueError("missing columns (another schema version?)")
+        except FileNotFoundError:
             return pd.DataFrame(columns=["role", *METRIC_COLUMNS])
-        return pd.read_csv(path).set_index("role", drop=False)
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            log.warning("%s is unreadable (%s); rebuilding it from the model records", path, err)
+            self.write_tables(missing_ok=True)
+            table = pd.DataFrame(self._reference_rows(), columns=["role", *METRIC_COLUMNS])
+        return table.set_index("role", drop=False)
 
     # --- writing -----------------------------------------------------------------------------
-    def write_tables(self) -> pd.DataFrame:
-        """Rebuilds results.csv and references.csv from the records and writes them atomically."""
+    def write_tables(self, missing_ok: bool = False) -> pd.DataFrame:
+        """Rebuilds results.csv and references.csv from the records and writes them atomically.
+
+        With `missing_ok`, a cache that cannot be written (read-only, full) still gets the table back."""
         rows = [self._result_row(record) for record in self.point_records()]
         table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
         table = table.sort_values(["method", "value", "seed"], ignore_index=True)
+        try:
+            self._write_tables(table)
+        except OSError as err:
+            if not missing_ok:
+                raise
+            log.warning("cannot rewrite the tables in %s (%s); showing them from the records", self.root, err)
+        return table
+
+    def _write_tables(self, table: pd.DataFrame) -> None:
         with cache.locked(self.root / "results.csv"):
             cache.atomic_write_text(self.root / "results.csv", table.to_csv(index=False))
-            references = []
-            for role in ROLES:
-                try:
-                    metrics = self.reference(role)["metrics"]
-                except cache.BrokenEntry:
-                    continue
-                references.append({"role": role, **_flatten_metrics(metrics)})
-            cache.atomic_write_text(self.root / "references.csv", pd.DataFrame(references).to_csv(index=False))
-        return table
+            cache.atomic_write_text(self.root / "references.csv", pd.DataFrame(self._reference_rows()).to_csv(index=False))
+
+    def _reference_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for role in ROLES:
+            try:
+                rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"])})
+            except cache.BrokenEntry:
+                continue
+        return rows
 
     def _class_columns(self) -> list[str]:
         return [f"acc_class_{k}" for k in range(self.info.num_classes)]

@@ -19,8 +19,8 @@ if missing:
     st.info(f"{missing} of the models these methods, grids and seeds need are not cached yet "
             "(computed ones are reused, never recomputed).")
     if st.button(f"Compute the {missing} missing models", type="primary", icon=":material/play_arrow:"):
-        components.compute_with_progress(experiment, plan)
-        st.rerun()
+        if components.compute_with_progress(experiment, plan):
+            st.rerun()
 
 view = services.compare_view(experiment, plan)
 shown = [name for name in methods if name in set(view.frontier["method"])]

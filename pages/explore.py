@@ -17,8 +17,8 @@ missing = services.missing_count(experiment, plan)
 if missing:
     st.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the original, "
             f"the retrained oracle and one unlearning run per grid point). Finished ones are kept if you leave.")
-    components.compute_with_progress(experiment, plan)
-    st.rerun()  # redraw from the cache, without the notice
+    if components.compute_with_progress(experiment, plan):
+        st.rerun()  # redraw from the cache, without the notice
 
 view = services.explorer_view(experiment)
 if view.frontier.empty:
@@ -51,8 +51,6 @@ st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_clas
 
 seeds = view.seeds
 seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
-st.download_button(
-    "Export this model (.zip: safetensors + model card)",
-    data=lambda: services.export_zip(experiment, value, seed),
-    file_name=f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip",
-    mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")
+components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
+                         "Export this model (.zip: safetensors + model card)",
+                         f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")

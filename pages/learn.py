@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from ui import figures, services
+from ui import components, figures, services
 from ui.glossary import GLOSSARY
 
 presenter = st.query_params.get("presenter") == "1"  # for slides: no lesson text, no glossary
@@ -21,9 +21,8 @@ plan = services.learn_plan()
 missing = services.missing_count(experiment, plan)
 if missing:
     st.info(f"Computing the toy once: {missing} small models (a few seconds).")
-    from ui import components
-
-    components.compute_with_progress(experiment, plan)
+    if not components.compute_with_progress(experiment, plan):
+        st.stop()
     st.rerun()
 
 if not presenter:

@@ -1,10 +1,17 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder, among them one warm cache holding the default experiment,
+computed by the app itself."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+APP_TIMEOUT_S = 300  # the first run computes the default experiment (about 10 s here)
 
 
 @pytest.fixture
@@ -14,3 +21,31 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("CUP_CACHE_DIR", str(root))
     return root
+
+
+def new_app(**query: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=APP_TIMEOUT_S)
+    for name, value in query.items():
+        app.query_params[name] = value
+    return app
+
+
+@pytest.fixture(scope="session")
+def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder in which the app, opened on an empty cache, has computed its default experiment."""
+    root = tmp_path_factory.mktemp("app-cache")
+    previous = os.environ.get("CUP_CACHE_DIR")
+    os.environ["CUP_CACHE_DIR"] = str(root)
+    app = new_app().run()
+    assert not app.exception, app.exception
+    yield root
+    if previous is None:
+        os.environ.pop("CUP_CACHE_DIR", None)
+    else:
+        os.environ["CUP_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def app_cache(warm_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CUP_CACHE_DIR", str(warm_cache))
+    return warm_cache

@@ -37,7 +37,9 @@ def experiment_picker() -> Experiment:
     return by_id[chosen]
 
 
-def compute_with_progress(experiment: Experiment, plan) -> None:
+def compute_with_progress(experiment: Experiment, plan) -> bool:
+    """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the cache
+    cannot be written (what is cached stays shown)."""
     bar = st.progress(0.0, text="starting…")
 
     def on_progress(progress: SweepProgress) -> None:
@@ -45,8 +47,16 @@ def compute_with_progress(experiment: Experiment, plan) -> None:
                      text=f"{progress.done}/{progress.total} models · {services.format_seconds(progress.eta_s)} "
                           f"· last: {progress.label}")
 
-    services.compute(experiment, plan, on_progress)
+    try:
+        services.compute(experiment, plan, on_progress)
+    except OSError as err:
+        bar.empty()
+        st.error(f"Cannot write to the cache at {experiment.root.parent} ({err.strerror or err}). Nothing cached "
+                 "is lost and what is cached is shown below; free some space or fix the folder's permissions, "
+                 "then reload the page.", icon=":material/error:")
+        return False
     bar.empty()
+    return True
 
 
 PENDING_KEY = "pending_intensity"  # a value just computed, to select before the slider is drawn
@@ -74,9 +84,9 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
         if value in values:
             st.caption(f"γ = {value:g} is already computed.")
         elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
-            compute_with_progress(experiment, services.single_point_plan(value))
-            st.session_state[PENDING_KEY] = value
-            st.rerun()
+            if compute_with_progress(experiment, services.single_point_plan(value)):
+                st.session_state[PENDING_KEY] = value
+                st.rerun()
 
 
 def select_clicked_point() -> None:
@@ -208,6 +218,15 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
     seeds = sorted(int(s) for s in view.results.loc[(view.results["method"] == method)
                                                      & np.isclose(view.results["value"], value), "seed"])
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
-    st.download_button("Export this model (.zip)", data=lambda: services.export_zip(experiment, value, seed, method),
-                       file_name=f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip",
+    export_button(experiment, method, value, seed, "Export this model (.zip)",
+                  f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip")
+
+
+def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
+    """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it)."""
+    if not services.point_is_valid(experiment, method, value, seed):
+        st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
+                   "experiment again recomputes it.", icon=":material/warning:")
+        return
+    st.download_button(label, data=lambda: services.export_zip(experiment, value, seed, method), file_name=file_name,
                        mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")

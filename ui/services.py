@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -9,8 +10,8 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from cup_core import Experiment, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
-from cup_core.cache import BrokenEntry, cache_root
+from cup_core import Experiment, ExperimentConfig, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
+from cup_core.cache import BrokenEntry, cache_root, is_valid
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
 from cup_core.methods import get_method
@@ -143,6 +144,18 @@ class ExplorerView:
         return [float(row[c]) for c in columns]
 
 
+def _handle(experiment: Experiment) -> tuple[str, str]:
+    """What Streamlit's caches key an experiment by: its canonical config and its cache folder. An
+    experiment is rebuilt from these, not reopened from disk, so one whose config could not be written
+    (a full disk) still shows its empty state."""
+    return experiment.config.canonical_json(), str(experiment.root.parent)
+
+
+def _reopen(handle: tuple[str, str]) -> Experiment:
+    config_json, cache_dir = handle
+    return Experiment(ExperimentConfig.from_dict(json.loads(config_json)), cache_dir)
+
+
 def _stamp(experiment: Experiment) -> tuple[int, int]:
     """Changes whenever the sweep rewrites results.csv, so cached views never go stale."""
     try:
@@ -153,8 +166,8 @@ def _stamp(experiment: Experiment) -> tuple[int, int]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _view(root: str, experiment_id: str, stamp: tuple[int, int]) -> ExplorerView:
-    experiment = Experiment.open(root)
+def _view(handle: tuple[str, str], experiment_id: str, stamp: tuple[int, int]) -> ExplorerView:
+    experiment = _reopen(handle)
     results = experiment.results()
     results = results[results["method"] == EXPLORE_METHOD].reset_index(drop=True)
     frontier = frontier_table(experiment, results)
@@ -166,11 +179,22 @@ def _view(root: str, experiment_id: str, stamp: tuple[int, int]) -> ExplorerView
 
 
 def explorer_view(experiment: Experiment) -> ExplorerView:
-    return _view(str(experiment.root), experiment.id, _stamp(experiment))
+    return _view(_handle(experiment), experiment.id, _stamp(experiment))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _point_is_valid(handle: tuple[str, str], method: str, value: float, seed: int, stamp: tuple[int, int]) -> bool:
+    experiment = _reopen(handle)
+    return is_valid(experiment.point_entry(method, value, seed), experiment.point_key(method, value, seed))
+
+
+def point_is_valid(experiment: Experiment, method: str, value: float, seed: int) -> bool:
+    """Whether the point's checkpoint is there and matches its hash (checked once per cache state)."""
+    return _point_is_valid(_handle(experiment), method, value, seed, _stamp(experiment))
 
 
 def export_zip(experiment: Experiment, value: float, seed: int, method: str = EXPLORE_METHOD) -> bytes:
-    return _export(str(experiment.root), method, value, seed, _stamp(experiment))
+    return _export(_handle(experiment), method, value, seed, _stamp(experiment))
 
 
 @dataclass(frozen=True)
@@ -185,8 +209,8 @@ class CompareView:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _compare(root: str, stamp: tuple[int, int], points: tuple[tuple[str, float, int], ...]) -> CompareView:
-    experiment = Experiment.open(root)
+def _compare(handle: tuple[str, str], stamp: tuple[int, int], points: tuple[tuple[str, float, int], ...]) -> CompareView:
+    experiment = _reopen(handle)
     results = experiment.results()
     wanted = pd.MultiIndex.from_tuples(points, names=["method", "value", "seed"])
     results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
@@ -197,7 +221,7 @@ def _compare(root: str, stamp: tuple[int, int], points: tuple[tuple[str, float, 
 
 def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
     """The plan's points only, so that every method is judged on a grid of the same size and the same seeds."""
-    return _compare(str(experiment.root), _stamp(experiment), tuple(plan.points()))
+    return _compare(_handle(experiment), _stamp(experiment), tuple(plan.points()))
 
 
 def compare_plan(methods: list[str], points: int, seeds: list[int]) -> SweepPlan:
@@ -220,8 +244,8 @@ def knob_positions(frontier: pd.DataFrame, methods: list[str]) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _export(root: str, method: str, value: float, seed: int, stamp: tuple[int, int]) -> bytes:
-    return export_bytes(Experiment.open(root), method, value, seed)
+def _export(handle: tuple[str, str], method: str, value: float, seed: int, stamp: tuple[int, int]) -> bytes:
+    return export_bytes(_reopen(handle), method, value, seed)
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -247,27 +271,27 @@ def learn_plan() -> SweepPlan:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _regions(root: str, stamp: tuple[int, int]) -> dict:
+def _regions(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from cup_core.regions import experiment_regions
 
-    return experiment_regions(Experiment.open(root), EXPLORE_METHOD, list(LEARN_GRID), LEARN_SEED)
+    return experiment_regions(_reopen(handle), EXPLORE_METHOD, list(LEARN_GRID), LEARN_SEED)
 
 
 def learn_regions(experiment: Experiment) -> dict:
     """Decision regions of the original, the oracle and every grid point (computed once, then instant)."""
-    return _regions(str(experiment.root), _stamp(experiment))
+    return _regions(_handle(experiment), _stamp(experiment))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _trajectory(root: str, value: float, stamp: tuple[int, int]) -> dict:
+def _trajectory(handle: tuple[str, str], value: float, stamp: tuple[int, int]) -> dict:
     from cup_core.trajectory import trajectory
 
-    return trajectory(Experiment.open(root), EXPLORE_METHOD, value, LEARN_SEED)
+    return trajectory(_reopen(handle), EXPLORE_METHOD, value, LEARN_SEED)
 
 
 def learn_trajectory(experiment: Experiment, value: float) -> dict:
     """The per-step records of the run at `value` (recorded on first use, cached on disk)."""
-    return _trajectory(str(experiment.root), value, _stamp(experiment))
+    return _trajectory(_handle(experiment), value, _stamp(experiment))
 
 
 def pivot_sweep(plane: dict) -> list[tuple[float, list[float]]]:

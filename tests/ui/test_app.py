@@ -9,7 +9,7 @@ import pytest
 from cup_core import Experiment, load_exported
 from ui import services
 
-from .conftest import new_app
+from ..conftest import new_app
 
 
 def _subheaders(app) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 
 from cup_core import load_exported
 
-from .conftest import REPO
+from ..conftest import REPO
 
 pytestmark = pytest.mark.browser
 
@@ -138,3 +138,51 @@ def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
     page.wait_for_selector("h3:has-text('Selected: ')")
     _wait_until_idle(page)
     assert page.locator("h3", has_text="Best overall").count() == 0
+
+
+@pytest.mark.faults
+def test_ten_simultaneous_sessions_move_sliders_and_export(server, tmp_path):
+    """Ten browser contexts against one server, warm cache: every page renders, every slider move and every
+    export answers, and the p95 response time is reported."""
+    from playwright.sync_api import sync_playwright
+
+    from ..faults.conftest import record
+
+    sessions, rounds, latencies, errors = 10, 3, [], 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = []
+        for _ in range(sessions):
+            context = browser.new_context(viewport={"width": 1200, "height": 1000}, accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(server)
+            pages.append(page)
+        for page in pages:
+            page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+            _wait_until_idle(page)
+        for _ in range(rounds):
+            started = []
+            for page in pages:  # all sessions move at once, then each is waited for
+                before = _selected_heading(page)
+                thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+                thumb.focus()
+                thumb.press("ArrowLeft")
+                started.append((page, before, time.perf_counter()))
+            for page, before, start in started:
+                page.wait_for_function(
+                    "start => ![...document.querySelectorAll('h3')].some(h => h.innerText === start)", arg=before)
+                latencies.append(time.perf_counter() - start)
+        for page in pages:
+            _wait_until_idle(page)
+            with page.expect_download() as download_info:
+                page.get_by_role("button", name="Export this model").click()
+            errors += download_info.value.failure() is not None
+            errors += page.locator('[data-testid="stException"]').count()
+        browser.close()
+    latencies.sort()
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(f"\n{sessions} sessions × {rounds} slider moves: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+          f"p95 {p95 * 1000:.0f} ms (browser to redrawn heading)")
+    record(f"{sessions} simultaneous sessions (p95 {p95 * 1000:.0f} ms)", sessions * rounds, len(latencies), 0)
+    assert errors == 0 and len(latencies) == sessions * rounds

@@ -7,7 +7,7 @@ import pytest
 from cup_core import SweepPlan, resolve_device, run_sweep
 from ui import components, services
 
-from .conftest import new_app
+from ..conftest import new_app
 
 METHODS = ["cup", "ws", "mgda"]
 POINTS = 5

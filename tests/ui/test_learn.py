@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import new_app
+from ..conftest import new_app
 
 
 def _learn(**query):
