@@ -44,6 +44,30 @@ def time_engines(experiment: Experiment, data, original) -> dict:
     return figures
 
 
+def time_gradients(original, data, count: int = 21, repeats: int = 10) -> dict:
+    """Seconds for `count` models' gradients of one batch: vmap(grad) over stacked weights against a loop."""
+    from torch.func import functional_call, grad, vmap
+
+    model = copy.deepcopy(original).train()
+    x, y = data.retain.x[:64], data.retain.y[:64]
+    stacked = {name: p.detach().unsqueeze(0).repeat(count, *[1] * p.dim()) for name, p in model.named_parameters()}
+    batched = vmap(grad(lambda p, x, y: F.cross_entropy(functional_call(model, p, (x,)), y)), in_dims=(0, None, None))
+
+    def loop():
+        for _ in range(count):
+            torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
+
+    timings = {}
+    for name, run in (("vmap_grad", lambda: batched(stacked, x, y)), ("loop", loop)):
+        run()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        timings[f"{name}_ms"] = (time.perf_counter() - start) / repeats * 1000
+    print(f"{count} models' gradients of one batch: vmap {timings['vmap_grad_ms']:.1f} ms, loop {timings['loop_ms']:.1f} ms")
+    return timings
+
+
 def time_steps(data, original, steps: int = 200) -> dict:
     """Seconds per step: CUP (two gradients, as our loop computes them) against the cheapest weighted sum
     (one backward of w·L_f + L_r) and against weighted sum through our loop (two gradients, combined)."""
@@ -65,14 +89,19 @@ def time_steps(data, original, steps: int = 200) -> dict:
         return torch.autograd.grad(loss, params)
 
     timings = {}
-    for name, step in (("cup", lambda: two_gradients(cup)), ("ws_two_gradients", lambda: two_gradients(ws)),
-                       ("ws_one_backward", one_backward)):
-        for _ in range(20):
-            step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        timings[name] = (time.perf_counter() - start) / steps
+    candidates = (("cup", lambda: two_gradients(cup)), ("ws_two_gradients", lambda: two_gradients(ws)),
+                  ("ws_one_backward", one_backward))
+    samples = {name: [] for name, _ in candidates}
+    for _ in range(5):  # interleaved repeats, median: the machine's noise hits all three alike
+        for name, step in candidates:
+            for _ in range(10):
+                step()
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            samples[name].append((time.perf_counter() - start) / steps)
+    for name, values in samples.items():
+        timings[name] = sorted(values)[len(values) // 2]
     timings["cup_over_ws_one_backward"] = timings["cup"] / timings["ws_one_backward"]
     timings["cup_over_ws_two_gradients"] = timings["cup"] / timings["ws_two_gradients"]
     print(f"step: CUP {timings['cup'] * 1e3:.2f} ms, WS one backward {timings['ws_one_backward'] * 1e3:.2f} ms "
@@ -101,10 +130,12 @@ def main() -> None:
         threads = torch.get_num_threads()
         engines = time_engines(experiment, data, original)
         steps = time_steps(data, original)
+        gradients = time_gradients(original, data)
     peak = peak_memory_of_default_sweep()
     print(f"peak memory of the default sweep (fresh process): {peak:.0f} MiB; torch threads {threads}; "
           f"this process's peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    save("batched_sweep", {"engines": engines, "steps": steps, "peak_memory_default_sweep_mib": peak,
+    save("batched_sweep", {"engines": engines, "steps": steps, "gradients": gradients,
+                           "peak_memory_default_sweep_mib": peak,
                            "torch_threads": threads})
 
 

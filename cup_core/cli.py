@@ -15,7 +15,7 @@ from . import cache
 from .data import DATASETS, dataset_info, default_config
 from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device
-from .experiment import Experiment
+from .experiment import ROLES, Experiment
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
@@ -134,7 +134,7 @@ def _sweep(args: argparse.Namespace) -> int:
     todo = len(missing_points(experiment, plan))
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
           f"{len(plan.points())} points ({todo} to compute) on {device}", file=sys.stderr)
-    with tqdm(total=len(plan.points()) + 2, unit="pt", disable=args.quiet, file=sys.stderr) as bar:
+    with tqdm(total=len(plan.points()) + len(ROLES), unit="pt", disable=args.quiet, file=sys.stderr) as bar:
         def on_progress(progress):
             bar.update(progress.done - bar.n)
             bar.set_postfix_str(progress.label)

@@ -36,7 +36,7 @@ class UnlearnRecipe:
     set the recipe that shows its trade-off best.
     """
 
-    epochs: int = 5  # passes over the zipped (forget, retain) batches; an epoch has min(#forget, #retain) steps
+    epochs: int = 5  # passes over the zipped (forget, retain) batches: min(#forget batches, #retain batches) steps each
     lr: float = 1e-3  # learning rate of the base optimiser
     batch_size: int = 256  # samples per forget batch and per retain batch
     optimizer: OptimizerName = "sgd"  # the paper's classification runs use SGD with momentum

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 import torch
@@ -26,17 +27,31 @@ def resolve_device(name: str | None = None) -> torch.device:
     return device
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0  # runs inside threads_for right now (app sessions are threads of one process)
+_threads_before = 0  # the thread count to restore when the last of them leaves
+
+
 @contextlib.contextmanager
 def threads_for(model: nn.Module, device: torch.device) -> Iterator[None]:
     """One CPU thread for small models: their ops are too small to split, and idle OpenMP threads that
     spin while another process holds the cores made a 20-step blob run 100 times slower (measured).
-    Everything that trains a model runs under this, so that re-runs reproduce a sweep's numbers exactly."""
+    Everything that trains a model runs under this, so that re-runs reproduce a sweep's numbers exactly.
+    The setting is process-wide, so concurrent runs share it: the first sets it, the last restores it."""
+    global _threads_users, _threads_before
     small = device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-    previous = torch.get_num_threads()
-    if small:
-        torch.set_num_threads(1)
+    if not small:
+        yield
+        return
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
     try:
         yield
     finally:
-        if small:
-            torch.set_num_threads(previous)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)

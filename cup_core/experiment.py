@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from . import cache
+from ._json import nan_if_none
 from .config import ExperimentConfig, canonical_value
 from .data import dataset_info
 from .models import architecture_kwargs, build_model
@@ -141,6 +141,8 @@ class Experiment:
         reported in one line and rebuilt from the point records, so what is valid stays visible."""
         path = self.root / "results.csv"
         if not path.exists():
+            if (self.root / "points").is_dir():  # an interrupted sweep: its finished points are there
+                return self.write_tables(missing_ok=True)
             return pd.DataFrame(columns=RESULT_COLUMNS)
         try:
             table = pd.read_csv(path)
@@ -170,22 +172,25 @@ class Experiment:
     def write_tables(self, missing_ok: bool = False) -> pd.DataFrame:
         """Rebuilds results.csv and references.csv from the records and writes them atomically.
 
-        With `missing_ok`, a cache that cannot be written (read-only, full) still gets the table back."""
-        rows = [self._result_row(record) for record in self.point_records()]
-        table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
-        table = table.sort_values(["method", "value", "seed"], ignore_index=True)
+        With `missing_ok`, a cache that cannot be written (read-only, full) still gets the table back.
+        The records are read under the tables' lock, so an older snapshot never overwrites a newer one."""
         try:
-            self._write_tables(table)
+            with cache.locked(self.root / "results.csv"):
+                table = self._table()
+                cache.atomic_write_text(self.root / "results.csv", table.to_csv(index=False))
+                cache.atomic_write_text(self.root / "references.csv",
+                                        pd.DataFrame(self._reference_rows()).to_csv(index=False))
         except OSError as err:
             if not missing_ok:
                 raise
             log.warning("cannot rewrite the tables in %s (%s); showing them from the records", self.root, err)
+            table = self._table()
         return table
 
-    def _write_tables(self, table: pd.DataFrame) -> None:
-        with cache.locked(self.root / "results.csv"):
-            cache.atomic_write_text(self.root / "results.csv", table.to_csv(index=False))
-            cache.atomic_write_text(self.root / "references.csv", pd.DataFrame(self._reference_rows()).to_csv(index=False))
+    def _table(self) -> pd.DataFrame:
+        rows = [self._result_row(record) for record in self.point_records()]
+        table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
+        return table.sort_values(["method", "value", "seed"], ignore_index=True)
 
     def _reference_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -217,11 +222,6 @@ class Experiment:
 
 
 def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    flat = {name: _nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
-    flat.update({f"acc_class_{k}": _nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
+    flat = {name: nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
+    flat.update({f"acc_class_{k}": nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
     return flat
-
-
-def _nan_if_none(value: Any) -> float:
-    """Records are strict JSON, where NaN is stored as null; tables want NaN back."""
-    return math.nan if value is None else value

@@ -21,6 +21,7 @@ from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from . import cache
+from ._json import strict
 from .experiment import Experiment, _flatten_metrics
 from .methods import get_method
 from .models import build_model
@@ -86,7 +87,7 @@ def export_bytes(experiment: Experiment, method: str, value: float, seed: int) -
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(WEIGHTS_NAME, weights)
-        archive.writestr(CARD_NAME, json.dumps(card, indent=2, allow_nan=True))
+        archive.writestr(CARD_NAME, json.dumps(strict(card), indent=2, allow_nan=False))  # NaN is not JSON: null
     return buffer.getvalue()
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from ._json import strict
 from .experiment import Experiment
 from .methods import METHODS
 from .pareto import REFERENCE_POINT, hypervolume, knee, non_dominated, objective_names, objectives, seed_mean
@@ -87,7 +87,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
         "forget_set": experiment.config.forget.describe(),
         "hypervolume": {"objectives": list(objective_names(kind)), "reference_point": list(REFERENCE_POINT),
                         "scale": "area / (100 · 100)", "over": "seed-averaged points"},
-        "references": {row["role"]: _clean(row.drop("role").to_dict()) for _, row in experiment.references().iterrows()},
+        "references": {row["role"]: strict(row.drop("role").to_dict()) for _, row in experiment.references().iterrows()},
         "methods": methods,
     }
 
@@ -108,14 +108,4 @@ REPORT_COLUMNS = ["value", "seeds", "forget_acc", "retain_acc", "test_acc", "for
 
 
 def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(record) for record in rows[REPORT_COLUMNS].to_dict("records")]
-
-
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready: NaN becomes None, numpy scalars become Python numbers."""
-    cleaned = {}
-    for key, value in record.items():
-        if hasattr(value, "item"):
-            value = value.item()
-        cleaned[key] = None if isinstance(value, float) and math.isnan(value) else value
-    return cleaned
+    return [strict(record) for record in rows[REPORT_COLUMNS].to_dict("records")]

@@ -6,7 +6,6 @@ import contextlib
 import copy
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ import pandas as pd
 import torch
 
 from . import cache
+from ._json import nan_if_none, strict
 from .data import UnlearningData, load_unlearning_data
 from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, unlearn_batched
 from .device import threads_for
@@ -48,7 +48,8 @@ class SweepPlan:
         for name, values in self.grids.items():
             if not values:
                 raise ValueError(f"the grid of {name} is empty; give at least one value")
-            object.__setattr__(self, "grids", {**self.grids, name: tuple(get_method(name).check_value(v) for v in values)})
+            canonical = tuple(dict.fromkeys(get_method(name).check_value(v) for v in values))  # one point per value
+            object.__setattr__(self, "grids", {**self.grids, name: canonical})
 
     def points(self) -> list[tuple[str, float, int]]:
         return [(name, value, seed) for name, values in self.grids.items() for seed in self.seeds for value in values]
@@ -93,14 +94,9 @@ class _Tracker:
 
 
 def missing_points(experiment: Experiment, plan: SweepPlan) -> list[tuple[str, float, int]]:
-    """The plan's points without a valid record (weights are verified when the sweep reaches them)."""
-    missing = []
-    for point in plan.points():
-        try:
-            experiment.point_record(*point)
-        except cache.BrokenEntry:
-            missing.append(point)
-    return missing
+    """The plan's points without a valid entry (record and weights verified)."""
+    return [point for point in plan.points()
+            if not cache.is_valid(experiment.point_entry(*point), experiment.point_key(*point))]
 
 
 Engine = Literal["auto", "batched", "sequential"]
@@ -166,7 +162,7 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData,
         start = time.perf_counter()
         train_model(model, data.train if role == "original" else data.retain, recipe)
         seconds = time.perf_counter() - start
-        return model.state_dict(), {"role": role, "metrics": _json_metrics(evaluate(model, data)),
+        return model.state_dict(), {"role": role, "metrics": strict(evaluate(model, data)),
                                     "seconds": seconds, **_provenance(device)}
 
     _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
@@ -229,8 +225,8 @@ def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Mo
     metrics = evaluate(model, data)
     return {
         "method": method.name, "knob": method.knob, "value": value, "seed": seed,
-        "metrics": _json_metrics(metrics),
-        "avg_gap": _none_if_nan(avg_gap(metrics, _from_json(oracle_metrics))),
+        "metrics": strict(metrics),
+        "avg_gap": strict(avg_gap(metrics, {name: nan_if_none(v) for name, v in oracle_metrics.items()})),
         "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
         "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
         "engine": engine,
@@ -241,17 +237,3 @@ def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Mo
 def _provenance(device: torch.device) -> dict[str, Any]:
     return {"device": str(device), "torch": torch.__version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Strict JSON has no NaN: store it as null (e.g. forget_test_acc of random-subset forgetting)."""
-    return {name: [_none_if_nan(v) for v in value] if isinstance(value, list) else _none_if_nan(value)
-            for name, value in metrics.items()}
-
-
-def _from_json(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {name: math.nan if value is None else value for name, value in metrics.items()}

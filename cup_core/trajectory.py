@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from . import cache
+from ._json import strict
 from .config import canonical_json
 from .data import load_unlearning_data
 from .device import threads_for
@@ -76,6 +77,14 @@ def _entry(experiment: Experiment, method: str, value: float, seed: int):
     return experiment.root / "trajectories" / f"{point.name}.json"
 
 
+def _stored(entry, key: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        stored = json.loads(entry.read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) and stored.get("key") == json.loads(canonical_json(key)) else None
+
+
 def trajectory(experiment: Experiment, method: str, value: float, seed: int,
                device: torch.device = torch.device("cpu")) -> dict[str, Any]:
     """The per-step records of a cached point, recorded on first use and cached as JSON.
@@ -84,13 +93,11 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
     weights are identical (they are, on the machine that computed the point)."""
     entry = _entry(experiment, method, value, seed)
     key = experiment.point_key(method, value, seed)
-    try:
-        stored = json.loads(entry.read_text())
-        if stored.get("key") == json.loads(canonical_json(key)):
-            return stored
-    except (OSError, ValueError):
-        pass
+    if (stored := _stored(entry, key)) is not None:
+        return stored
     with cache.locked(entry):
+        if (stored := _stored(entry, key)) is not None:  # another session recorded it while we waited
+            return stored
         record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed), key)
         data = load_unlearning_data(experiment.config).to(device)
         model = copy.deepcopy(experiment.load_reference_model("original")).to(device)
@@ -116,18 +123,5 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
         matches = all(torch.equal(tensor.cpu(), point_weights[name]) for name, tensor in model.state_dict().items())
         result = {"key": key, "method": method, "value": value, "seed": seed, "steps": steps, "path": path,
                   "matches_cached_point": matches, "metrics": record["metrics"]}
-        cache.atomic_write_text(entry, json.dumps(_finite(result)))
+        cache.atomic_write_text(entry, json.dumps(strict(result), allow_nan=False))
     return json.loads(entry.read_text())
-
-
-def _finite(data: Any) -> Any:
-    """JSON without NaN or Infinity: they become null."""
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_finite(v) for v in data]
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, np.floating):
-        return _finite(float(data))
-    return data

@@ -49,7 +49,7 @@ st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_clas
                                          view.forget_class, selected_label=f"CUP γ={value:g}"),
                 config={"displaylogo": False})
 
-seeds = view.seeds
+seeds = view.seeds_at(value)
 seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
 components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
                          "Export this model (.zip: safetensors + model card)",

@@ -80,7 +80,7 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
     with st.popover("Compute another intensity", icon=":material/add:"):
         value = st.number_input("Intensity γ", min_value=0.0, max_value=1.0, value=0.33, step=0.01, format="%.3f",
                                 key="another_intensity")
-        value = round(float(value), 6)
+        value = services.canonical_intensity(value)
         if value in values:
             st.caption(f"γ = {value:g} is already computed.")
         elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
@@ -215,8 +215,7 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
     references = view.references
     metric_cards(row, references.loc["original"] if "original" in references.index else None,
                  references.loc["oracle"] if "oracle" in references.index else None)
-    seeds = sorted(int(s) for s in view.results.loc[(view.results["method"] == method)
-                                                     & np.isclose(view.results["value"], value), "seed"])
+    seeds = services.seeds_at(view.results, method, value)
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
     export_button(experiment, method, value, seed, "Export this model (.zip)",
                   f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip")

@@ -11,9 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import Experiment, ExperimentConfig, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
+from cup_core.config import canonical_value
 from cup_core.cache import BrokenEntry, cache_root, is_valid
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
+from cup_core.experiment import ROLES
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.report import frontier_table, reference_table, summary
@@ -64,8 +66,7 @@ def experiments_for(dataset: str, forget: ForgetChoice) -> list[Experiment]:
         except (ValueError, FileNotFoundError):
             continue
         config = experiment.config
-        if (experiment.id != default.id and config.dataset == dataset
-                and config.forget.forget_class == forget.forget_class and config.forget.fraction == forget.fraction):
+        if experiment.id != default.id and config.dataset == dataset and config.forget == default.config.forget:
             found.append(experiment)
     return found
 
@@ -73,14 +74,28 @@ def experiments_for(dataset: str, forget: ForgetChoice) -> list[Experiment]:
 def describe_recipe(experiment: Experiment, default: Experiment) -> str:
     if experiment.id == default.id:
         return "default recipe"
-    recipe, base = experiment.config.unlearn, default.config.unlearn
-    changed = [f"{name} {getattr(recipe, name)}" for name in recipe.__dataclass_fields__
-               if getattr(recipe, name) != getattr(base, name)]
-    return "unlearning " + (", ".join(changed) if changed else "as default; other original-model training")
+    config, base = experiment.config, default.config
+    changed = [f"unlearning {name} {getattr(config.unlearn, name)}" for name in config.unlearn.__dataclass_fields__
+               if getattr(config.unlearn, name) != getattr(base.unlearn, name)]
+    changed += [f"training {name} {getattr(config.train, name)}" for name in config.train.__dataclass_fields__
+                if getattr(config.train, name) != getattr(base.train, name)]
+    if config.split_seed != base.split_seed:
+        changed.append(f"split seed {config.split_seed}")
+    return ", ".join(changed)
 
 
 def explore_plan() -> SweepPlan:
     return SweepPlan.default((EXPLORE_METHOD,))
+
+
+def seeds_at(results: pd.DataFrame, method: str, value: float) -> list[int]:
+    """The seeds computed for one point (a value computed on demand may have fewer than the grid)."""
+    chosen = (results["method"] == method) & (results["value"] - value).abs().lt(1e-12)
+    return sorted(int(seed) for seed in results.loc[chosen, "seed"])
+
+
+def canonical_intensity(value: float) -> float:
+    return get_method(EXPLORE_METHOD).check_value(value)
 
 
 def single_point_plan(value: float) -> SweepPlan:
@@ -90,7 +105,7 @@ def single_point_plan(value: float) -> SweepPlan:
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
     """Models of `plan` not cached yet: its points, and the original and the oracle."""
     missing = len(missing_points(experiment, plan))
-    for role in ("original", "oracle"):
+    for role in ROLES:
         try:
             experiment.reference(role)
         except BrokenEntry:
@@ -107,7 +122,6 @@ def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[Swee
 class ExplorerView:
     """Everything the Explore page shows of one experiment, read from the cache."""
 
-    experiment_id: str
     frontier: pd.DataFrame  # seed-averaged points of the explored method, with objectives
     references: pd.DataFrame  # original and oracle, indexed by role
     results: pd.DataFrame  # one row per (value, seed) of the explored method
@@ -119,9 +133,8 @@ class ExplorerView:
     def values(self) -> list[float]:
         return self.frontier["value"].tolist()
 
-    @property
-    def seeds(self) -> list[int]:
-        return sorted(int(s) for s in self.results["seed"].unique())
+    def seeds_at(self, value: float) -> list[int]:
+        return seeds_at(self.results, EXPLORE_METHOD, value)
 
     @property
     def recommended_value(self) -> float:
@@ -166,20 +179,20 @@ def _stamp(experiment: Experiment) -> tuple[int, int]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _view(handle: tuple[str, str], experiment_id: str, stamp: tuple[int, int]) -> ExplorerView:
+def _view(handle: tuple[str, str], stamp: tuple[int, int]) -> ExplorerView:
     experiment = _reopen(handle)
     results = experiment.results()
     results = results[results["method"] == EXPLORE_METHOD].reset_index(drop=True)
     frontier = frontier_table(experiment, results)
     return ExplorerView(
-        experiment_id=experiment_id, frontier=frontier, references=reference_table(experiment), results=results,
+        frontier=frontier, references=reference_table(experiment), results=results,
         knob=get_method(EXPLORE_METHOD).knob, axis_titles=objective_names(experiment.config.forget.kind),
         forget_class=experiment.config.forget.forget_class,
     )
 
 
 def explorer_view(experiment: Experiment) -> ExplorerView:
-    return _view(_handle(experiment), experiment.id, _stamp(experiment))
+    return _view(_handle(experiment), _stamp(experiment))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -256,7 +269,7 @@ def format_seconds(seconds: float | None) -> str:
 
 # --- Learn ---------------------------------------------------------------------------------------------
 
-LEARN_GRID = tuple(round(k / 40, 6) for k in range(41))  # dense enough that the slider feels continuous
+LEARN_GRID = tuple(canonical_value(k / 40) for k in range(41))  # dense enough that the slider feels continuous
 LEARN_RUNS = (0.0, 0.25, 0.5, 0.75, 1.0)  # intensities whose losses are drawn together
 LEARN_SEED = 0
 

@@ -265,3 +265,19 @@ def test_an_experiment_before_its_first_sweep_has_empty_tables(tmp_cache):
     assert experiment.results().empty and list(experiment.results().columns) == RESULT_COLUMNS
     assert experiment.references().empty
     assert experiment.point_records() == []
+
+
+def test_equal_values_after_rounding_are_one_point():
+    assert SweepPlan({"cup": (0.1, 0.1000000001, 0.2)}).grids == {"cup": (0.1, 0.2)}
+
+
+def test_an_interrupted_sweeps_points_show_without_results_csv_and_damage_counts_as_missing(tmp_path):
+    from cup_core import cache as cache_module
+    from cup_core.sweep import missing_points
+
+    experiment, table = tiny_sweep(tmp_path)
+    (experiment.root / "results.csv").unlink()  # killed before the tables were written
+    assert len(experiment.results()) == len(table)
+    entry = experiment.point_entry("cup", TINY_GRID[0], 0)
+    (entry / cache_module.WEIGHTS_FILE).write_bytes(b"truncated")
+    assert missing_points(experiment, SweepPlan({"cup": TINY_GRID})) == [("cup", TINY_GRID[0], 0)]

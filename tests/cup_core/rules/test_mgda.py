@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cup_core.rules import MGDA
 
 from .._asserts import assert_non_conflicting, assert_positively_homogeneous, cosine
-from .test_cup import ADVERSARIAL, SCALES, _pair, _scaled
+from .test_cup import SCALES, _pair, _scaled
 
 HYPOTHESIS = settings(deadline=None, max_examples=80, derandomize=True)
 
