@@ -77,12 +77,18 @@ def _entry(experiment: Experiment, method: str, value: float, seed: int):
     return experiment.root / "trajectories" / f"{point.name}.json"
 
 
+TRAJECTORY_FORMAT = 2  # bump when a step record gains or changes a field: older files are recorded again
+
+
 def _stored(entry, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cached records if they are for this point and in this format; None means record again."""
     try:
         stored = json.loads(entry.read_text())
     except (OSError, ValueError):
         return None
-    return stored if isinstance(stored, dict) and stored.get("key") == json.loads(canonical_json(key)) else None
+    if not isinstance(stored, dict) or stored.get("format") != TRAJECTORY_FORMAT:
+        return None
+    return stored if stored.get("key") == json.loads(canonical_json(key)) else None
 
 
 def trajectory(experiment: Experiment, method: str, value: float, seed: int,
@@ -121,7 +127,7 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
             unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step=on_step)
         path.append(measure())
         matches = all(torch.equal(tensor.cpu(), point_weights[name]) for name, tensor in model.state_dict().items())
-        result = {"key": key, "method": method, "value": value, "seed": seed, "steps": steps, "path": path,
+        result = {"format": TRAJECTORY_FORMAT, "key": key, "method": method, "value": value, "seed": seed, "steps": steps, "path": path,
                   "matches_cached_point": matches, "metrics": record["metrics"]}
         cache.atomic_write_text(entry, json.dumps(strict(result), allow_nan=False))
     return json.loads(entry.read_text())

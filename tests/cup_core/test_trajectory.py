@@ -63,6 +63,18 @@ def test_trajectory_records_every_step_and_reproduces_the_cached_point(blobs):
     assert trajectory(blobs, "cup", 0.7, 0) == run  # the second call reads the cached JSON
 
 
+def test_records_of_an_older_format_are_recorded_again(blobs):
+    import json
+
+    from cup_core.trajectory import _entry
+
+    run = trajectory(blobs, "cup", 1.0, 0)
+    path = _entry(blobs, "cup", 1.0, 0)
+    older = {**run, "format": 1, "steps": [{k: v for k, v in s.items() if k != "psi"} for s in run["steps"]]}
+    path.write_text(json.dumps(older))
+    assert trajectory(blobs, "cup", 1.0, 0) == run
+
+
 def test_decision_regions_follow_the_model(blobs):
     model = blobs.load_reference_model("original")
     grid = decision_regions(model, (-6.0, 6.0), (-6.0, 6.0), resolution=40)
