@@ -57,6 +57,32 @@ def _check_gradients(g_forget: Tensor, g_retain: Tensor) -> None:
                          f"got {g_forget.device} and {g_retain.device}")
 
 
+class PreferenceRule(GradientRule):
+    """Base of the rules that combine the preference-scaled tasks λ·g_forget and (1 − λ)·g_retain."""
+
+    __slots__ = ("_preference",)
+
+    def __init__(self, preference: float):
+        object.__setattr__(self, "_preference", check_unit_interval("preference", preference))
+
+    @property
+    def preference(self) -> float:
+        return self._preference
+
+    def __reduce__(self) -> tuple:  # copy, deepcopy and pickle go through the constructor
+        return (type(self), (self._preference,))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(preference={self._preference!r})"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} λ={self._preference:g}"
+
+    def _tasks(self, g_forget: Tensor, g_retain: Tensor) -> tuple[Tensor, Tensor]:
+        """(λ·g_forget, (1 − λ)·g_retain) in float64."""
+        return self._preference * g_forget.double(), (1.0 - self._preference) * g_retain.double()
+
+
 def check_unit_interval(name: str, value: float) -> float:
     """`value` as a float in [0, 1], or a ValueError that names the knob and its bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

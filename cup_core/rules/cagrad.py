@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import GradientRule, check_non_negative, check_unit_interval
+from ._base import PreferenceRule, check_non_negative
 from .cup import COLLINEAR_TOL
 
 
-class CAGrad(GradientRule):
+class CAGrad(PreferenceRule):
     """Maximises the worse task's gain near g0 = λ·g_forget + (1 − λ)·g_retain (CAGrad; Liu et al., NeurIPS 2021).
 
     The tasks are G1 = λ·g_forget and G2 = (1 − λ)·g_retain (λ the preference), g0 = G1 + G2. CAGrad's
@@ -49,15 +49,11 @@ class CAGrad(GradientRule):
       give a sideways step of length ≈ √(c² − 1)·‖g0‖/(1 + c²) instead: the optimum is discontinuous there.
     """
 
-    __slots__ = ("_preference", "_c")
+    __slots__ = ("_c",)
 
     def __init__(self, preference: float, c: float = 0.5):
-        object.__setattr__(self, "_preference", check_unit_interval("preference", preference))
+        super().__init__(preference)
         object.__setattr__(self, "_c", check_non_negative("c", c))
-
-    @property
-    def preference(self) -> float:
-        return self._preference
 
     @property
     def c(self) -> float:
@@ -73,8 +69,7 @@ class CAGrad(GradientRule):
         return f"CAGrad λ={self._preference:g} c={self._c:g}"
 
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
-        task_f = self._preference * g_forget.double()  # (P,) G1
-        task_r = (1.0 - self._preference) * g_retain.double()  # (P,) G2
+        task_f, task_r = self._tasks(g_forget, g_retain)  # (P,) G1, (P,) G2
         mean = task_f + task_r  # (P,) g0
         radius = self._c * torch.linalg.vector_norm(mean)  # √φ = c‖g0‖
         weight = _dual_weight(task_f, task_r, mean, radius)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import GradientRule, check_unit_interval
+from ._base import PreferenceRule
 
 
-class MGDA(GradientRule):
+class MGDA(PreferenceRule):
     """The min-norm point of the hull of λ·g_forget, (1 − λ)·g_retain (Désidéri 2012; Sener & Koltun, NeurIPS 2018).
 
     With g1 = λ·g_forget, g2 = (1 − λ)·g_retain and λ the preference, the two-gradient closed form of
@@ -32,27 +32,10 @@ class MGDA(GradientRule):
     - any scale: d is positively homogeneous, d(c·g_f, c·g_r) = c·d(g_f, g_r), with no ε involved.
     """
 
-    __slots__ = ("_preference",)
-
-    def __init__(self, preference: float):
-        object.__setattr__(self, "_preference", check_unit_interval("preference", preference))
-
-    @property
-    def preference(self) -> float:
-        return self._preference
-
-    def __reduce__(self) -> tuple:  # copy, deepcopy and pickle go through the constructor
-        return (MGDA, (self._preference,))
-
-    def __repr__(self) -> str:
-        return f"MGDA(preference={self._preference!r})"
-
-    def __str__(self) -> str:
-        return f"MGDA λ={self._preference:g}"
+    __slots__ = ()
 
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
-        g1 = self._preference * g_forget.double()  # (P,)
-        g2 = (1.0 - self._preference) * g_retain.double()  # (P,)
+        g1, g2 = self._tasks(g_forget, g_retain)  # (P,), (P,)
         difference = g2 - g1  # (P,) taken directly, not from the Gram matrix, to keep its accuracy when g1 ≈ g2
         gap = torch.dot(difference, difference)  # ‖g1 − g2‖²
         # torch.where rather than an `if` keeps this free of a GPU sync; the ratio may be ±inf, clamped next.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import GradientRule, check_unit_interval
+from ._base import PreferenceRule
 
 
-class PCGrad(GradientRule):
+class PCGrad(PreferenceRule):
     """Projects away the conflict between λ·g_forget and (1 − λ)·g_retain, then sums (PCGrad; Yu et al., NeurIPS 2020).
 
     With g1 = λ·g_forget, g2 = (1 − λ)·g_retain and λ the preference: if <g1, g2> < 0, each is
@@ -29,27 +29,10 @@ class PCGrad(GradientRule):
     - any scale: d is positively homogeneous, with no ε involved.
     """
 
-    __slots__ = ("_preference",)
-
-    def __init__(self, preference: float):
-        object.__setattr__(self, "_preference", check_unit_interval("preference", preference))
-
-    @property
-    def preference(self) -> float:
-        return self._preference
-
-    def __reduce__(self) -> tuple:  # copy, deepcopy and pickle go through the constructor
-        return (PCGrad, (self._preference,))
-
-    def __repr__(self) -> str:
-        return f"PCGrad(preference={self._preference!r})"
-
-    def __str__(self) -> str:
-        return f"PCGrad λ={self._preference:g}"
+    __slots__ = ()
 
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
-        g1 = self._preference * g_forget.double()  # (P,)
-        g2 = (1.0 - self._preference) * g_retain.double()  # (P,)
+        g1, g2 = self._tasks(g_forget, g_retain)  # (P,), (P,)
         inner = torch.dot(g1, g2)
         norm2_1, norm2_2 = torch.dot(g1, g1), torch.dot(g2, g2)
         # A conflict implies both squared norms are > 0 (unless they underflow, below norms of ~1e-160); the
