@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .config import UnlearnRecipe
 from .data import LabelledSet
-from .training import Procedure, UnlearnRun, saliency_mask, shuffled_batches
+from .training import Procedure, UnlearnRun, saliency_mask, shuffled_batches, wrong_labels
 
 DEFAULT_MAX_MEMORY = 2 * 1024**3  # bytes the stacked models, gradients and optimiser states may take
 
@@ -141,8 +141,7 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
         for forget_index, retain_index in zip(forget_batches, retain_batches):
             x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
             if objective == "random_labels":
-                shift = torch.randint(1, classes, y_forget.shape, generator=generator).to(device)
-                y_forget = (y_forget + shift) % classes  # never the true label, as in the sequential loop
+                y_forget = wrong_labels(y_forget, classes, generator)
             retain_index = retain_index.to(device)
             x = torch.cat([x_forget, retain.x[retain_index]])
             jacobians, values = gradients(params, x, y_forget, retain.y[retain_index], l1)  # (K, 2, ...), (K, 2)

@@ -106,9 +106,7 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
             if procedure.forget_objective == "ascent":
                 forget_loss = -F.cross_entropy(logits, y_forget)
             else:
-                num_classes = logits.shape[1]
-                shift = torch.randint(1, num_classes, y_forget.shape, generator=generator).to(device)
-                forget_loss = F.cross_entropy(logits, (y_forget + shift) % num_classes)  # never the true label
+                forget_loss = F.cross_entropy(logits, wrong_labels(y_forget, logits.shape[1], generator))
             retain_index = retain_index.to(device)
             retain_loss = F.cross_entropy(model(retain.x[retain_index]), retain.y[retain_index])
             if procedure.l1_strength:
@@ -131,6 +129,12 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
             break
     model.eval()
     return UnlearnRun(steps=steps, seconds=time.perf_counter() - start, diverged_at_step=diverged_at)
+
+
+def wrong_labels(labels: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
+    """Random labels that are never the true one (RL, SalUn), drawn from the run's generator on CPU."""
+    shift = torch.randint(1, num_classes, labels.shape, generator=generator).to(labels.device)
+    return (labels + shift) % num_classes
 
 
 def saliency_mask(model: nn.Module, forget: LabelledSet, fraction: float) -> Tensor:
