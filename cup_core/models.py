@@ -42,7 +42,18 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN}
+def resnet18_cifar(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """ResNet-18 for 32×32 images, as in the paper's CIFAR runs: a 3×3 stride-1 stem and no max-pool."""
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN, "resnet18_cifar": resnet18_cifar}
+TORCHVISION_PREFIX = "torchvision:"  # e.g. "torchvision:resnet50": torchvision's architecture, untrained
 
 
 def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
@@ -54,8 +65,18 @@ def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
 
 
 def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:
+    """A fresh model by name: a built-in architecture, or one of torchvision's as "torchvision:<name>"
+    (never with downloaded weights: a user's own weights come in through checkpoints.py)."""
+    if architecture.startswith(TORCHVISION_PREFIX):
+        from torchvision import models
+
+        name = architecture[len(TORCHVISION_PREFIX):]
+        if name not in models.list_models(module=models):
+            raise ValueError(f"torchvision has no classification model {name!r}; see torchvision.models.list_models()")
+        return models.get_model(name, weights=None, **kwargs)
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}, "
+                         f"or {TORCHVISION_PREFIX}<name>")
     kwargs = dict(kwargs)
     if "hidden" in kwargs:
         kwargs["hidden"] = tuple(kwargs["hidden"])

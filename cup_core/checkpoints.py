@@ -1,0 +1,72 @@
+"""A user's own trained weights: a state dict as .safetensors or .pt, loaded without ever running pickled code.
+
+`.pt` files go through torch.load(weights_only=True), which refuses anything but tensors and plain
+containers; a file that tries more is rejected with a clear error before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .models import build_model
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The tensors of a checkpoint file; ValueError says what is wrong with a bad one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    suffix = path.suffix.lower()
+    if suffix in SAFETENSORS_SUFFIXES:
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(f"{path}: not a valid safetensors file ({err})") from None
+    elif suffix in TORCH_SUFFIXES:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # torch's own message suggests weights_only=False, which would run the file's code: not repeated.
+            raise ValueError(f"{path}: refused by weights-only loading: the file is damaged, or holds code or "
+                             "objects besides tensors; save a plain state_dict or use .safetensors") from None
+        except (RuntimeError, EOFError, OSError) as err:
+            raise ValueError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+        if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+            state = state["state_dict"]  # the common {"state_dict": ..., "epoch": ...} layout
+    else:
+        raise ValueError(f"{path}: unknown checkpoint type {suffix!r}; use .safetensors or .pt")
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{path}: expected a state dict (parameter name -> tensor)")
+    return {str(k).removeprefix("module."): v for k, v in state.items()}  # DataParallel prefixes
+
+
+def load_checkpoint(path: str | os.PathLike, architecture: str, kwargs: dict[str, Any]) -> nn.Module:
+    """The architecture with the checkpoint's weights, in eval mode; ValueError if they do not fit."""
+    model = build_model(architecture, kwargs)
+    state = load_state_dict_file(path)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [f"{name} {tuple(state[name].shape)} vs {tuple(tensor.shape)}" for name, tensor in expected.items()
+                  if name in state and state[name].shape != tensor.shape]
+    if missing or unexpected or mismatched:
+        hint = f" (is num_classes={kwargs['num_classes']} right?)" if mismatched and "num_classes" in kwargs else ""
+        problems = [f"missing {', '.join(missing[:5])}" if missing else "",
+                    f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+                    f"shape {'; '.join(mismatched[:5])}" if mismatched else ""]
+        raise ValueError(f"{path}: the weights do not fit {architecture}{hint}: "
+                         + "; ".join(p for p in problems if p))
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,81 @@
+"""Users' own checkpoints: safetensors and weights-only .pt load, anything else is refused with a clear error."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cup_core.checkpoints import load_checkpoint, load_state_dict_file
+from cup_core.models import build_model
+
+
+@pytest.fixture
+def mlp_state():
+    torch.manual_seed(0)
+    return build_model("mlp", {"in_features": 2, "hidden": [16, 16], "num_classes": 5}).state_dict()
+
+
+MLP_KWARGS = {"in_features": 2, "hidden": [16, 16], "num_classes": 5}
+
+
+def test_safetensors_and_pt_round_trip(tmp_path, mlp_state):
+    save_file(mlp_state, tmp_path / "w.safetensors")
+    torch.save(mlp_state, tmp_path / "w.pt")
+    torch.save({"state_dict": {f"module.{k}": v for k, v in mlp_state.items()}, "epoch": 3}, tmp_path / "wrapped.pt")
+    for name in ("w.safetensors", "w.pt", "wrapped.pt"):
+        model = load_checkpoint(tmp_path / name, "mlp", MLP_KWARGS)
+        for key, tensor in model.state_dict().items():
+            assert torch.equal(tensor, mlp_state[key]), name
+
+
+def test_wrong_number_of_classes_says_so(tmp_path, mlp_state):
+    save_file(mlp_state, tmp_path / "w.safetensors")
+    with pytest.raises(ValueError, match=r"do not fit mlp \(is num_classes=10 right\?\).*net\.4\.weight \(5, 16\) vs \(10, 16\)"):
+        load_checkpoint(tmp_path / "w.safetensors", "mlp", {**MLP_KWARGS, "num_classes": 10})
+    with pytest.raises(ValueError, match="missing"):
+        load_checkpoint(tmp_path / "w.safetensors", "small_cnn", {"num_classes": 5})
+
+
+def test_corrupt_and_unknown_files_are_refused(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 40)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "short.pt").write_bytes(b"")
+    (tmp_path / "w.ckpt").write_bytes(b"")
+    for name, message in (("bad.safetensors", "not a valid safetensors"), ("bad.pt", "refused by weights-only"),
+                          ("short.pt", "not a readable|refused"),
+                          ("w.ckpt", "unknown checkpoint type"), ("absent.pt", "no such checkpoint")):
+        with pytest.raises(ValueError, match=message):
+            load_state_dict_file(tmp_path / name)
+
+
+class _Exploit:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "evil.pt", "wb") as handle:
+        pickle.dump({"weight": _Exploit(marker)}, handle)
+    with pytest.raises(ValueError, match="refused by weights-only loading"):
+        load_state_dict_file(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_cifar_resnet18_and_torchvision_models_by_name():
+    model = build_model("resnet18_cifar", {"num_classes": 10})
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert isinstance(model.maxpool, torch.nn.Identity)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert build_model("torchvision:resnet18", {"num_classes": 7}).fc.out_features == 7
+    with pytest.raises(ValueError, match="torchvision has no classification model"):
+        build_model("torchvision:not_a_model", {})
