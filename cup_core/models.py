@@ -67,6 +67,8 @@ def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
 def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:
     """A fresh model by name: a built-in architecture, or one of torchvision's as "torchvision:<name>"
     (never with downloaded weights: a user's own weights come in through checkpoints.py)."""
+    if not isinstance(architecture, str):
+        raise ValueError(f"an architecture is named by a string, got {architecture!r}")
     if architecture.startswith(TORCHVISION_PREFIX):
         from torchvision import models
 
