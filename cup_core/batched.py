@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .config import UnlearnRecipe
 from .data import LabelledSet
-from .training import Procedure, UnlearnRun, saliency_mask, shuffled_batches, wrong_labels
+from .training import Procedure, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
 
 DEFAULT_MAX_MEMORY = 2 * 1024**3  # bytes the stacked models, gradients and optimiser states may take
 
@@ -135,32 +135,28 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
     steps = [0] * count
     diverged: list[int | None] = [None] * count
     start = time.perf_counter()
-    for _ in range(base.epochs):
-        forget_batches = shuffled_batches(len(forget), base.batch_size, generator)
-        retain_batches = shuffled_batches(len(retain), base.batch_size, generator)
-        for forget_index, retain_index in zip(forget_batches, retain_batches):
-            x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
-            if objective == "random_labels":
-                y_forget = wrong_labels(y_forget, classes, generator)
-            retain_index = retain_index.to(device)
-            x = torch.cat([x_forget, retain.x[retain_index]])
-            jacobians, values = gradients(params, x, y_forget, retain.y[retain_index], l1)  # (K, 2, ...), (K, 2)
-            finite = torch.isfinite(values).all(dim=1)
-            for k in torch.nonzero(active & ~finite).flatten().tolist():
-                diverged[k] = steps[k]
-            active = active & finite
-            if not bool(active.any()):
-                break
-            flat = torch.cat([jacobians[name].reshape(count, 2, -1) for name in names], dim=2)  # (K, 2, P)
-            directions = torch.zeros(count, flat.shape[2], dtype=flat.dtype, device=device)  # (K, P)
-            for k in torch.nonzero(active).flatten().tolist():
-                direction = procedures[k].rule(g_forget=flat[k, 0], g_retain=flat[k, 1])
-                directions[k] = direction if masks[k] is None else direction * masks[k]
-                steps[k] += 1
-            split = directions.split(sizes, dim=1)
-            optimizer.step(params, {name: chunk.view_as(params[name]) for name, chunk in zip(names, split)}, active)
+    for forget_index, retain_index in zipped_batches(len(forget), len(retain), base.batch_size, base.epochs,
+                                                     generator):
+        x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
+        if objective == "random_labels":
+            y_forget = wrong_labels(y_forget, classes, generator)
+        retain_index = retain_index.to(device)
+        x = torch.cat([x_forget, retain.x[retain_index]])
+        jacobians, values = gradients(params, x, y_forget, retain.y[retain_index], l1)  # (K, 2, ...), (K, 2)
+        finite = torch.isfinite(values).all(dim=1)
+        for k in torch.nonzero(active & ~finite).flatten().tolist():
+            diverged[k] = steps[k]
+        active = active & finite
         if not bool(active.any()):
             break
+        flat = torch.cat([jacobians[name].reshape(count, 2, -1) for name in names], dim=2)  # (K, 2, P)
+        directions = torch.zeros(count, flat.shape[2], dtype=flat.dtype, device=device)  # (K, P)
+        for k in torch.nonzero(active).flatten().tolist():
+            direction = procedures[k].rule(g_forget=flat[k, 0], g_retain=flat[k, 1])
+            directions[k] = direction if masks[k] is None else direction * masks[k]
+            steps[k] += 1
+        split = directions.split(sizes, dim=1)
+        optimizer.step(params, {name: chunk.view_as(params[name]) for name, chunk in zip(names, split)}, active)
     seconds = (time.perf_counter() - start) / count  # the batch's time, shared by its points
     states = []
     for k in range(count):

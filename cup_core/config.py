@@ -43,6 +43,9 @@ class UnlearnRecipe:
     momentum: float = 0.9  # SGD momentum (ignored by Adam)
     weight_decay: float = 5e-4  # the paper's weight decay
 
+    def describe(self) -> str:
+        return f"{self.epochs} epochs, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}"
+
 
 @dataclass(frozen=True)
 class ForgetSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,16 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> lis
     """One epoch of index batches over n samples, in the generator's order (CPU, so seeds match everywhere)."""
     order = torch.randperm(n, generator=generator)
     return list(order.split(batch_size))
+
+
+def zipped_batches(forget_size: int, retain_size: int, batch_size: int, epochs: int,
+                   generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    """(forget index, retain index) per unlearning step over all epochs; an epoch has as many steps as the
+    shorter of its two shuffles. Lazy, so that draws made during a step (random labels) keep their place
+    in the generator's sequence: both engines see the same batches and labels."""
+    for _ in range(epochs):
+        yield from zip(shuffled_batches(forget_size, batch_size, generator),
+                       shuffled_batches(retain_size, batch_size, generator))
 
 
 def train_model(model: nn.Module, data: LabelledSet, recipe: TrainRecipe) -> nn.Module:
@@ -97,36 +107,32 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
     model.train()
     steps, diverged_at = 0, None
     start = time.perf_counter()
-    for _ in range(recipe.epochs):
-        forget_batches = shuffled_batches(len(forget), recipe.batch_size, generator)
-        retain_batches = shuffled_batches(len(retain), recipe.batch_size, generator)
-        for forget_index, retain_index in zip(forget_batches, retain_batches):
-            x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
-            logits = model(x_forget)
-            if procedure.forget_objective == "ascent":
-                forget_loss = -F.cross_entropy(logits, y_forget)
-            else:
-                forget_loss = F.cross_entropy(logits, wrong_labels(y_forget, logits.shape[1], generator))
-            retain_index = retain_index.to(device)
-            retain_loss = F.cross_entropy(model(retain.x[retain_index]), retain.y[retain_index])
-            if procedure.l1_strength:
-                retain_loss = retain_loss + procedure.l1_strength * sum(p.abs().sum() for p in params)
-            if not (math.isfinite(forget_loss.item()) and math.isfinite(retain_loss.item())):
-                diverged_at = steps
-                break
-            g_forget = _flat(torch.autograd.grad(forget_loss, params))  # (P,)
-            g_retain = _flat(torch.autograd.grad(retain_loss, params))  # (P,)
-            direction = procedure.rule(g_forget=g_forget, g_retain=g_retain)  # (P,)
-            if mask is not None:
-                direction = direction * mask
-            if on_step is not None:
-                on_step(StepGradients(steps, forget_loss.item(), retain_loss.item(), g_forget, g_retain, direction))
-            for param, chunk in zip(params, direction.split([p.numel() for p in params])):
-                param.grad = chunk.view_as(param)
-            optimizer.step()
-            steps += 1
-        if diverged_at is not None:
+    for forget_index, retain_index in zipped_batches(len(forget), len(retain), recipe.batch_size, recipe.epochs,
+                                                     generator):
+        x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
+        logits = model(x_forget)
+        if procedure.forget_objective == "ascent":
+            forget_loss = -F.cross_entropy(logits, y_forget)
+        else:
+            forget_loss = F.cross_entropy(logits, wrong_labels(y_forget, logits.shape[1], generator))
+        retain_index = retain_index.to(device)
+        retain_loss = F.cross_entropy(model(retain.x[retain_index]), retain.y[retain_index])
+        if procedure.l1_strength:
+            retain_loss = retain_loss + procedure.l1_strength * sum(p.abs().sum() for p in params)
+        if not (math.isfinite(forget_loss.item()) and math.isfinite(retain_loss.item())):
+            diverged_at = steps
             break
+        g_forget = _flat(torch.autograd.grad(forget_loss, params))  # (P,)
+        g_retain = _flat(torch.autograd.grad(retain_loss, params))  # (P,)
+        direction = procedure.rule(g_forget=g_forget, g_retain=g_retain)  # (P,)
+        if mask is not None:
+            direction = direction * mask
+        if on_step is not None:
+            on_step(StepGradients(steps, forget_loss.item(), retain_loss.item(), g_forget, g_retain, direction))
+        for param, chunk in zip(params, direction.split([p.numel() for p in params])):
+            param.grad = chunk.view_as(param)
+        optimizer.step()
+        steps += 1
     model.eval()
     return UnlearnRun(steps=steps, seconds=time.perf_counter() - start, diverged_at_step=diverged_at)
 

@@ -9,8 +9,7 @@ config = experiment.config
 
 st.title("Compare unlearning methods")
 st.caption(f"{config.dataset} · forget {config.forget.describe()} · every method runs the same recipe "
-           f"({config.unlearn.epochs} epochs, {config.unlearn.optimizer.upper()} lr {config.unlearn.lr:g}, batch "
-           f"{config.unlearn.batch_size}) and sweeps its own knob · experiment `{experiment.id}`")
+           f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
 
 methods, points, seeds = components.compare_controls()
 plan = services.compare_plan(methods, points, seeds)

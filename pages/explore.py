@@ -8,8 +8,7 @@ experiment = components.experiment_picker()
 config = experiment.config
 
 st.title("Explore the forget / retain trade-off")
-st.caption(f"{config.dataset} · forget {config.forget.describe()} · CUP, {config.unlearn.epochs} epochs, "
-           f"{config.unlearn.optimizer.upper()} lr {config.unlearn.lr:g}, batch {config.unlearn.batch_size} · "
+st.caption(f"{config.dataset} · forget {config.forget.describe()} · CUP, {config.unlearn.describe()} · "
            f"experiment `{experiment.id}`")
 
 plan = services.explore_plan()
