@@ -21,7 +21,7 @@ from torch.func import functional_call, jacrev, vmap
 from torch.nn import functional as F
 
 from .config import UnlearnRecipe
-from .data import LabelledSet
+from .labelled import LabelledSet
 from .training import Procedure, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
 
 DEFAULT_MAX_MEMORY = 2 * 1024**3  # bytes the stacked models, gradients and optimiser states may take

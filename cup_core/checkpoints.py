@@ -6,6 +6,7 @@ containers; a file that tries more is rejected with a clear error before anythin
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from collections.abc import Mapping
@@ -19,6 +20,18 @@ from .models import build_model
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256: what names a user's checkpoint in an experiment's config (its path does not)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+    return digest.hexdigest()
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -7,19 +7,23 @@ import json
 import logging
 import sys
 from dataclasses import replace
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
 from . import cache
-from .data import DATASETS, dataset_info, default_config
+from .checkpoints import file_sha256
+from .config import ExperimentConfig, Sources
+from .data import DATASETS, dataset_info, default_config, read_indices, resolve_config
+from .models import ARCHITECTURES
+from .sweep_file import SETTINGS, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
-from .device import resolve_device
-from .experiment import ROLES, Experiment
+from .device import resolve_device, threads_for
+from .experiment import Experiment
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
-from .sweep import SweepPlan, missing_points, run_sweep
+from .sweep import SweepPlan, missing_points, prepare, run_sweep
 
 
 class UsageError(Exception):
@@ -64,25 +68,44 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="compute an experiment's missing points (cached ones are reused)")
-    sweep.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default digits)")
+    # Defaults live in _SWEEP_DEFAULTS, not here: None means "not given", so a --config file's value stands.
+    sweep.add_argument("--config", metavar="FILE", help="read these settings from a TOML file (sweep_file.py); "
+                                                       "options given here override it")
+    sweep.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)} (default digits)")
+    sweep.add_argument("--data-root", metavar="DIR", help="folder holding a torchvision data set or an ImageFolder tree")
+    sweep.add_argument("--download", action="store_true", default=None,
+                       help="let torchvision fetch a missing data set into --data-root (needs internet)")
+    sweep.add_argument("--image-size", type=int, help="ImageFolder only: resize and centre-crop images to this size")
+    sweep.add_argument("--split-seed", type=int, help="the embedded sets' train/test split (default 0)")
     forget = sweep.add_mutually_exclusive_group()
     forget.add_argument("--forget-class", type=int, help="forget this whole class (default: the data set's default)")
     forget.add_argument("--forget-fraction", type=float, help="forget a seeded random share of the training set, in (0, 1)")
-    sweep.add_argument("--forget-seed", type=int, default=0, help="which random subset (with --forget-fraction)")
-    sweep.add_argument("--methods", default="cup", help=f"all, or a comma list of: {', '.join(METHODS)}")
+    forget.add_argument("--forget-indices", metavar="FILE",
+                        help="forget the training samples listed in FILE (integers; .txt, .csv, .json or .npy)")
+    sweep.add_argument("--forget-seed", type=int, help="which random subset (with --forget-fraction)")
+    sweep.add_argument("--model", help="architecture: " + ", ".join(ARCHITECTURES) + ", or torchvision:<name> "
+                                       "(default: the data set's)")
+    sweep.add_argument("--checkpoint", metavar="FILE", help="your trained original (.safetensors, or a .pt state "
+                                                           "dict loaded weights-only) for --model")
+    sweep.add_argument("--no-oracle", dest="oracle", action="store_false", default=None,
+                       help="skip retraining the oracle (class-wise forgetting; the gap to the oracle is then empty)")
+    sweep.add_argument("--methods", help=f"all, or a comma list of: {', '.join(METHODS)} (default cup)")
     grid = sweep.add_mutually_exclusive_group()
     grid.add_argument("--grid", type=_float_list, help="knob values, comma-separated, e.g. 0,0.25,0.5")
     grid.add_argument("--points", type=int, help=f"evenly spaced grid points over the knob's range (default {DEFAULT_POINTS})")
-    sweep.add_argument("--seeds", type=_int_list, default=(0,), help="comma list of unlearning seeds (default 0)")
+    sweep.add_argument("--seeds", type=_int_list, help="comma list of unlearning seeds (default 0)")
     sweep.add_argument("--epochs", type=int, help="unlearning epochs (default: the data set's recipe)")
     sweep.add_argument("--lr", type=float, help="unlearning learning rate")
     sweep.add_argument("--batch-size", type=int, help="unlearning batch size (forget and retain batches)")
     sweep.add_argument("--optimizer", choices=("sgd", "adam"), help="unlearning base optimiser")
-    sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    sweep.add_argument("--engine", choices=("auto", "batched", "sequential"), default="auto",
+    sweep.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+    sweep.add_argument("--engine", choices=("auto", "batched", "sequential"),
                        help="batched: a method's grid points train together; sequential: one at a time; "
                             "auto (default): batched on CUDA, sequential on CPU, where batching measured slower")
-    sweep.add_argument("--max-memory", type=_memory, default=DEFAULT_MAX_MEMORY,
+    sweep.add_argument("--executor", choices=("local", "ray"),
+                       help="local (default): this process; ray: one Ray task per point (pip install ray)")
+    sweep.add_argument("--ray-address", help="the Ray cluster to join, e.g. auto (default: start a local one)")
+    sweep.add_argument("--max-memory", type=_memory,
                        help="memory the batched engine may use per chunk of points, e.g. 512M, 4G (default 2G)")
     sweep.add_argument("--cache-dir", help="cache folder (default $CUP_CACHE_DIR or ./cache)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -102,44 +125,96 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SWEEP_DEFAULTS: dict[str, Any] = {"dataset": "digits", "download": False, "split_seed": 0, "forget_seed": 0,
+                                   "oracle": True, "methods": "cup", "seeds": (0,), "device": "auto",
+                                   "engine": "auto", "executor": "local", "max_memory": DEFAULT_MAX_MEMORY}
+
+
+def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The defaults, then the --config file, then the options given on the command line."""
+    from_file = read_sweep_file(args.config) if args.config else {}
+    given = {name: value for name, value in vars(args).items()
+             if value is not None and name in SETTINGS and name not in ("train", "unlearn")}
+    for group in (("forget_class", "forget_fraction", "forget_indices"), ("grid", "points")):
+        if any(name in given for name in group):  # a forget set or grid given here replaces the file's
+            for name in group:
+                from_file.pop(name, None)
+    settings = {**_SWEEP_DEFAULTS, **from_file, **given}
+    if isinstance(settings["methods"], list):
+        settings["methods"] = ",".join(settings["methods"])
+    if isinstance(settings["seeds"], int):
+        settings["seeds"] = (settings["seeds"],)
+    if isinstance(settings["max_memory"], str):
+        settings["max_memory"] = _memory(settings["max_memory"])
+    for name, choices in (("engine", ("auto", "batched", "sequential")), ("executor", ("local", "ray")),
+                          ("optimizer", ("sgd", "adam"))):
+        if name in settings and settings[name] not in choices:
+            raise UsageError(f"{name} must be one of {', '.join(choices)}, got {settings[name]!r}")
+    return settings
+
+
+def _experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentConfig:
+    dataset_info(settings["dataset"])  # unknown data set: fail before anything else
+    indices = settings.get("forget_indices")
+    if isinstance(indices, str):
+        indices = read_indices(indices)
+    for name in ("forget_class", "forget_fraction"):
+        if name in settings and indices is not None:
+            raise UsageError(f"give one forget set: {name.replace('_', '-')} or forget-indices, not both")
+    if "forget_class" in settings and "forget_fraction" in settings:
+        raise UsageError("give one forget set: forget-class or forget-fraction, not both")
+    config = default_config(settings["dataset"], forget_class=settings.get("forget_class"),
+                            forget_fraction=settings.get("forget_fraction"), forget_seed=settings["forget_seed"],
+                            forget_indices=indices, model=settings.get("model"),
+                            original_sha256=file_sha256(sources.checkpoint) if sources.checkpoint else None,
+                            oracle=settings["oracle"], image_size=settings.get("image_size"))
+    recipes = {}
+    for table in ("train", "unlearn"):
+        recipes[table] = replace(getattr(config, table), **settings.get(table, {}))
+    overrides = {name: settings[name] for name in ("epochs", "lr", "batch_size", "optimizer") if name in settings}
+    recipes["unlearn"] = replace(recipes["unlearn"], **overrides)
+    for table, recipe in recipes.items():
+        for name in ("epochs", "batch_size"):
+            if getattr(recipe, name) < 1:
+                raise UsageError(f"{table} {name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
+        if not recipe.lr > 0:
+            raise UsageError(f"{table} lr must be positive, got {recipe.lr}")
+    config = replace(config, split_seed=settings["split_seed"], **recipes)
+    return resolve_config(config, sources)
+
+
 def _sweep(args: argparse.Namespace) -> int:
-    dataset_info(args.dataset)  # unknown data set: fail before anything else
-    config = default_config(args.dataset, forget_class=args.forget_class,
-                            forget_fraction=args.forget_fraction, forget_seed=args.forget_seed)
-    overrides = {name: getattr(args, name) for name in ("epochs", "lr", "batch_size", "optimizer")
-                 if getattr(args, name) is not None}
-    for name in ("epochs", "batch_size"):
-        if name in overrides and overrides[name] < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {overrides[name]}")
-    if "lr" in overrides and not overrides["lr"] > 0:
-        raise UsageError(f"--lr must be positive, got {overrides['lr']}")
-    config = replace(config, unlearn=replace(config.unlearn, **overrides))
-    methods = parse_methods(args.methods)
+    settings = _sweep_settings(args)
+    sources = Sources(data_root=settings.get("data_root"), checkpoint=settings.get("checkpoint"),
+                      download=settings["download"])
+    config = _experiment_config(settings, sources)
+    methods = parse_methods(settings["methods"])
     if not methods:
         raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS) + ", or all")
-    if args.grid is not None:
+    if settings.get("grid") is not None:
         if len(methods) != 1:
             raise UsageError("--grid applies to a single method; use --points with several")
-        if not args.grid:
+        if not settings["grid"]:
             raise UsageError("--grid is empty; give comma-separated values such as 0,0.5,1")
-        plan = SweepPlan({methods[0]: args.grid}, args.seeds)
+        plan = SweepPlan({methods[0]: tuple(settings["grid"])}, tuple(settings["seeds"]))
     else:
-        plan = SweepPlan.default(methods, DEFAULT_POINTS if args.points is None else args.points, args.seeds)
-    device = resolve_device(args.device)
-    experiment = Experiment(config, args.cache_dir)
-    # Validates the forget set against the data before any training starts.
-    from .data import forget_mask, load_split
-
-    forget_mask(load_split(config.dataset, config.split_seed)[0].y, config.forget, experiment.info.num_classes)
+        plan = SweepPlan.default(methods, settings.get("points", DEFAULT_POINTS), tuple(settings["seeds"]))
+    device = resolve_device(settings["device"])
+    experiment = Experiment(config, settings.get("cache_dir"))
+    with threads_for(experiment.new_model(), device):
+        prepare(experiment, sources, device)  # every input checked before the first line of output
     todo = len(missing_points(experiment, plan))
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
           f"{len(plan.points())} points ({todo} to compute) on {device}", file=sys.stderr)
-    with tqdm(total=len(plan.points()) + len(ROLES), unit="pt", disable=args.quiet, file=sys.stderr) as bar:
+    with tqdm(total=len(plan.points()) + len(experiment.roles), unit="pt", disable=args.quiet,
+              file=sys.stderr) as bar:
         def on_progress(progress):
             bar.update(progress.done - bar.n)
             bar.set_postfix_str(progress.label)
 
-        run_sweep(experiment, plan, device, on_progress, engine=args.engine, max_memory=args.max_memory)
+        run_sweep(experiment, plan, device, on_progress, engine=settings["engine"],
+                  max_memory=settings["max_memory"], sources=sources, executor=settings["executor"],
+                  ray_address=settings.get("ray_address"))
     print(experiment.root)
     return 0
 

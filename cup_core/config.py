@@ -49,11 +49,19 @@ class UnlearnRecipe:
 
 @dataclass(frozen=True)
 class ForgetSet:
-    """Which training samples are to be forgotten: a whole class, or a seeded random fraction."""
+    """Which training samples are to be forgotten: a whole class, a seeded random fraction, or listed indices.
+
+    Listed indices count as random-subset forgetting for the metrics and the hypervolume (spec §5): the forget
+    set shares its classes with the retain set."""
 
     forget_class: int | None = 0  # class-wise forgetting of this class
     fraction: float | None = None  # random-subset forgetting of this share of the training set
     seed: int = 0  # which random subset (random-subset forgetting only)
+    indices: tuple[int, ...] | None = None  # positions in the training split (e.g. from --forget-indices FILE)
+
+    def __post_init__(self) -> None:
+        if self.indices is not None:
+            object.__setattr__(self, "indices", tuple(sorted(int(i) for i in self.indices)))
 
     @property
     def kind(self) -> Literal["class", "random"]:
@@ -62,21 +70,48 @@ class ForgetSet:
     def describe(self) -> str:
         if self.kind == "class":
             return f"class {self.forget_class}"
+        if self.indices is not None:
+            return f"{len(self.indices):,} listed samples (indices {stable_hash(list(self.indices), 8)})"
         return f"random {self.fraction:.0%} of the training set (seed {self.seed})"
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything that determines an experiment's models and points, except the swept knob and seed."""
+    """Everything that determines an experiment's models and points, except the swept knob and seed.
 
-    dataset: str = "digits"  # "blobs" or "digits"
+    Where the inputs live on a machine (the data root, the checkpoint's path) is not part of it: see
+    `Sources`. A user's checkpoint enters by its SHA-256, so the same weights anywhere are one experiment."""
+
+    dataset: str = "digits"  # an embedded set ("blobs", "digits") or a torchvision one (see data.DATASETS)
     forget: ForgetSet = field(default_factory=ForgetSet)
     split_seed: int = 0  # the fixed train/test split (and the blobs' sampling)
     train: TrainRecipe = field(default_factory=TrainRecipe)
     unlearn: UnlearnRecipe = field(default_factory=UnlearnRecipe)
+    model: str | None = None  # architecture name (models.py); None: the data set's default
+    original_sha256: str | None = None  # the user's checkpoint that is the original; None: trained by `train`
+    oracle: bool = True  # False: no retrained oracle (class-wise only; gap metrics are then empty)
+    image_size: int | None = None  # ImageFolder only: images are resized and centre-cropped to this size
+    classes: tuple[str, ...] | None = None  # ImageFolder only: the class folders, in label order
+    split: str | None = None  # torchvision sets: which files or folders were the train and test splits
+
+    def __post_init__(self) -> None:
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Fields added after the first release are left out at their defaults, so that the experiments
+        cached before them keep their ids."""
+        data = dataclasses.asdict(self)
+        for name, default in _LATER_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        if data["forget"]["indices"] is None:
+            del data["forget"]["indices"]
+        else:
+            data["forget"]["indices"] = list(data["forget"]["indices"])
+        if data.get("classes") is not None:
+            data["classes"] = list(data["classes"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
@@ -87,6 +122,7 @@ class ExperimentConfig:
                 split_seed=data["split_seed"],
                 train=TrainRecipe(**data["train"]),
                 unlearn=UnlearnRecipe(**data["unlearn"]),
+                **{name: data[name] for name in _LATER_DEFAULTS if name in data},
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"not an experiment config ({err}); was it written by another version?") from None
@@ -98,6 +134,28 @@ class ExperimentConfig:
     def experiment_id(self) -> str:
         """Short hash of the canonical config and the schema version: the experiment's folder name."""
         return stable_hash({"schema": SCHEMA_VERSION, "config": self.to_dict()})
+
+
+_LATER_DEFAULTS = {"model": None, "original_sha256": None, "oracle": True, "image_size": None, "classes": None,
+                   "split": None}
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where an experiment's inputs are on this machine. Not part of its identity, so a cache computed on a
+    cluster opens on a laptop; each sweep records the ones it used beside the experiment (sources.json)."""
+
+    data_root: str | None = None  # folder of a torchvision data set or an ImageFolder tree
+    checkpoint: str | None = None  # the user's original weights (.safetensors or .pt)
+    download: bool = False  # let torchvision fetch a missing data set into data_root (needs internet)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sources:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def canonical_json(data: Any) -> str:

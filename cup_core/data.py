@@ -1,14 +1,22 @@
-"""The embedded data sets (five 2-D blobs, scikit-learn's digits) and the forget/retain/test split."""
+"""The data sets and the forget/retain/test split.
+
+Two are embedded and never downloaded (five 2-D blobs, scikit-learn's digits); the torchvision ones
+(MNIST, Fashion-MNIST, CIFAR-10/100, SVHN, any ImageFolder tree) are read from a local folder by vision.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .config import ExperimentConfig, ForgetSet
+from .config import ExperimentConfig, ForgetSet, Sources
+from .labelled import LabelledSet
+from .vision import VISION_DATASETS
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class DatasetInfo:
     default_forget_class: int
     default_train_recipe: dict  # overrides of TrainRecipe's defaults
     default_unlearn_recipe: dict  # overrides of UnlearnRecipe's defaults
+    embedded: bool = True  # False: read from the user's data root (vision.py)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -54,6 +63,27 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
 }
 
+# The torchvision sets: untuned starting recipes (no internet here to tune them on the real data). The
+# unlearning recipe is the paper's (spec §4); the original is trained without augmentation or schedule.
+_MNIST_TRAIN = dict(epochs=5, lr=1e-3, batch_size=128, optimizer="adam", weight_decay=0.0)
+_CIFAR_TRAIN = dict(epochs=30, lr=0.05, batch_size=128, optimizer="sgd", momentum=0.9, weight_decay=5e-4)
+_PAPER_UNLEARN = dict(epochs=5, lr=1e-3, batch_size=256, optimizer="sgd", momentum=0.9, weight_decay=5e-4)
+_DEFAULT_ARCHITECTURE = {"mnist": "small_cnn", "fashion-mnist": "small_cnn"}  # the rest: the paper's ResNet-18
+for _spec in VISION_DATASETS.values():
+    _small = _spec.channels == 1
+    DATASETS[_spec.name] = DatasetInfo(
+        name=_spec.name,
+        num_classes=_spec.num_classes or 0,  # an ImageFolder's classes come from its folder: see experiment_info
+        input_shape=(_spec.channels, _spec.image_size or 0, _spec.image_size or 0),
+        architecture=_DEFAULT_ARCHITECTURE.get(_spec.name, "resnet18_cifar"),
+        preprocessing=f"{_spec.title}: pixels /255, normalised per channel with mean {_spec.mean} and std "
+                      f"{_spec.std}{'; resized and centre-cropped' if _spec.image_size is None else ''}; no augmentation",
+        default_forget_class=0,
+        default_train_recipe=_MNIST_TRAIN if _small else _CIFAR_TRAIN,
+        default_unlearn_recipe=_PAPER_UNLEARN,
+        embedded=False,
+    )
+
 BLOB_TRAIN_SIZE = 2000  # the paper's toy has 2,000 training points
 BLOB_TEST_SIZE = 500
 DIGITS_TEST_FRACTION = 0.2
@@ -65,16 +95,20 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-@dataclass(frozen=True)
-class LabelledSet:
-    x: Tensor  # (N, *input_shape) float32
-    y: Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def to(self, device: torch.device | str) -> LabelledSet:
-        return LabelledSet(self.x.to(device), self.y.to(device))
+def experiment_info(config: ExperimentConfig) -> DatasetInfo:
+    """The data set as this experiment sees it: its model, and an ImageFolder's classes and image size."""
+    info = dataset_info(config.dataset)
+    changes: dict = {}
+    if config.model is not None:
+        changes["architecture"] = config.model
+    if config.dataset == "imagefolder":
+        if not config.classes or not config.image_size:
+            raise ValueError("an ImageFolder experiment needs its classes and image size; create it with "
+                             "data.resolve_config, which reads them from the folder")
+        changes.update(num_classes=len(config.classes), input_shape=(3, config.image_size, config.image_size))
+    elif config.image_size is not None or config.classes is not None:
+        raise ValueError("image_size and classes apply to ImageFolder experiments only")
+    return replace(info, **changes) if changes else info
 
 
 @dataclass(frozen=True)
@@ -114,6 +148,8 @@ def load_split(name: str, split_seed: int) -> tuple[LabelledSet, LabelledSet]:
     from sklearn.model_selection import train_test_split
 
     info = dataset_info(name)
+    if not info.embedded:
+        raise ValueError(f"{name} is read from a data root: use load_train_test")
     if name == "blobs":
         from sklearn.datasets import make_blobs
 
@@ -136,8 +172,81 @@ def _labelled(x: np.ndarray, y: np.ndarray) -> LabelledSet:
     return LabelledSet(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
 
 
+def load_train_test(config: ExperimentConfig, sources: Sources | None = None) -> tuple[LabelledSet, LabelledSet]:
+    """The experiment's (train, test) sets: embedded, or read from the sources' data root."""
+    if dataset_info(config.dataset).embedded:
+        return load_split(config.dataset, config.split_seed)
+    split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
+    if config.classes is not None and split.classes != config.classes:
+        raise ValueError(f"the ImageFolder at {sources.data_root} has classes {', '.join(split.classes)}, but this "
+                         f"experiment was made with {', '.join(config.classes)}; point --data-root at its folder")
+    return split.train, split.test
+
+
+def _vision_arguments(config: ExperimentConfig, sources: Sources) -> tuple[str, bool, int | None, int]:
+    if not sources.data_root:
+        raise ValueError(f"{config.dataset} is read from a local folder: give it with --data-root DIR (add "
+                         "--download to fetch it there, which needs internet)")
+    return str(Path(sources.data_root).expanduser().resolve()), sources.download, config.image_size, config.split_seed
+
+
+@functools.lru_cache(maxsize=2)  # the app asks again on every view; a CIFAR read takes seconds
+def _load_vision(name: str, root: str, download: bool, image_size: int | None, split_seed: int):
+    from .vision import load_vision
+
+    return load_vision(name, root, download=download, image_size=image_size, split_seed=split_seed)
+
+
+def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> ExperimentConfig:
+    """The config with what the data's files decide recorded: the split used and an ImageFolder's classes.
+    Call it once when an experiment is made; it reads the data (and downloads it where asked)."""
+    if dataset_info(config.dataset).embedded:
+        return config
+    if config.dataset == "imagefolder" and config.image_size is None:
+        raise ValueError("an ImageFolder experiment needs an image size (--image-size, e.g. 32 or 224)")
+    split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
+    classes = split.classes if config.dataset == "imagefolder" else None
+    return replace(config, split=split.split, classes=classes)
+
+
+def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
+    """Sample indices from a file: integers separated by commas, spaces or new lines (a .txt or .csv), a JSON
+    list, or a .npy integer array (read without pickle)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.load(path, allow_pickle=False)
+            if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"expected a 1-D integer array, got {array.dtype} of shape {array.shape}")
+            return tuple(int(i) for i in array)
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the forget indices ({err.strerror or err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not a forget-index file ({err})") from None
+    if path.suffix.lower() == ".json":
+        import json
+
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"{path}: expected a JSON list of integers")
+        return tuple(values)
+    parts = text.replace(",", " ").split()
+    try:
+        return tuple(int(part) for part in parts)
+    except ValueError:
+        bad = next(part for part in parts if not part.lstrip("-").isdigit())
+        raise ValueError(f"{path}: {bad[:40]!r} is not a sample index; write integers separated by commas, "
+                         "spaces or new lines") from None
+
+
 def forget_mask(train_labels: Tensor, forget: ForgetSet, num_classes: int) -> Tensor:
     """Boolean mask over the training set: True for samples to forget."""
+    if forget.indices is not None:
+        return _listed_mask(forget.indices, len(train_labels))
     if forget.kind == "class":
         if not 0 <= forget.forget_class < num_classes:
             raise ValueError(f"forget class {forget.forget_class} is out of range; "
@@ -153,9 +262,25 @@ def forget_mask(train_labels: Tensor, forget: ForgetSet, num_classes: int) -> Te
     return mask
 
 
-def load_unlearning_data(config: ExperimentConfig) -> UnlearningData:
-    info = dataset_info(config.dataset)
-    train, test = load_split(config.dataset, config.split_seed)
+def _listed_mask(indices: tuple[int, ...], n: int) -> Tensor:
+    if not indices:
+        raise ValueError("the forget-index list is empty; list at least one training sample")
+    if len(set(indices)) != len(indices):
+        raise ValueError("the forget-index list repeats samples; list each index once")
+    out_of_range = [i for i in indices if not 0 <= i < n]
+    if out_of_range:
+        raise ValueError(f"forget indices {', '.join(map(str, out_of_range[:5]))} are out of range; the training "
+                         f"split has samples 0..{n - 1}")
+    if len(indices) == n:
+        raise ValueError("the forget-index list names every training sample; nothing would be left to retain")
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.tensor(indices)] = True
+    return mask
+
+
+def load_unlearning_data(config: ExperimentConfig, sources: Sources | None = None) -> UnlearningData:
+    info = experiment_info(config)
+    train, test = load_train_test(config, sources)
     mask = forget_mask(train.y, config.forget, info.num_classes)
     forget = LabelledSet(train.x[mask], train.y[mask])
     retain = LabelledSet(train.x[~mask], train.y[~mask])
@@ -170,23 +295,38 @@ def load_unlearning_data(config: ExperimentConfig) -> UnlearningData:
 
 
 def default_config(dataset: str = "digits", *, forget_class: int | None = None,
-                   forget_fraction: float | None = None, forget_seed: int = 0) -> ExperimentConfig:
+                   forget_fraction: float | None = None, forget_seed: int = 0,
+                   forget_indices: tuple[int, ...] | None = None, model: str | None = None,
+                   original_sha256: str | None = None, oracle: bool = True,
+                   image_size: int | None = None) -> ExperimentConfig:
     """The recommended experiment for a data set: its own training and unlearning recipes.
 
-    Without a forget class or fraction, the data set's default class is forgotten.
+    Without a forget class, fraction or index list, the data set's default class is forgotten. For a
+    torchvision set, pass the result through `resolve_config` to record what its files decide.
     """
     from .config import TrainRecipe, UnlearnRecipe
 
     info = dataset_info(dataset)
-    if forget_class is not None and forget_fraction is not None:
-        raise ValueError("give a forget class or a forget fraction, not both")
+    if sum(choice is not None for choice in (forget_class, forget_fraction, forget_indices)) > 1:
+        raise ValueError("give one forget set: a class, a fraction or a list of indices")
     if forget_fraction is not None:
         forget = ForgetSet(forget_class=None, fraction=float(forget_fraction), seed=forget_seed)
+    elif forget_indices is not None:
+        forget = ForgetSet(forget_class=None, indices=tuple(forget_indices))
     else:
         forget = ForgetSet(forget_class=info.default_forget_class if forget_class is None else int(forget_class))
+    if not oracle and forget.kind != "class":
+        raise ValueError("the oracle can be skipped for class-wise forgetting only: a random subset's hypervolume "
+                         "measures over-forgetting against the oracle's forget accuracy (spec §5)")
+    if model == info.architecture:
+        model = None  # the default, named: one experiment, not two
     return ExperimentConfig(
         dataset=dataset,
         forget=forget,
         train=TrainRecipe(**info.default_train_recipe),
         unlearn=UnlearnRecipe(**info.default_unlearn_recipe),
+        model=model,
+        original_sha256=original_sha256,
+        oracle=oracle,
+        image_size=image_size,
     )

@@ -3,6 +3,7 @@
 Layout (under the cache root):
 
     <experiment_id>/config.json            the canonical ExperimentConfig
+    <experiment_id>/sources.json           where the last sweep found the data and checkpoint (not hashed)
     <experiment_id>/models/original/       weights.safetensors + record.json (see cache.py)
     <experiment_id>/models/oracle/
     <experiment_id>/points/<method>-<value>-seed<seed>/
@@ -15,6 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +29,8 @@ from torch import nn
 
 from . import cache
 from ._json import nan_if_none
-from .config import ExperimentConfig, canonical_value
-from .data import dataset_info
+from .config import ExperimentConfig, Sources, canonical_value
+from .data import experiment_info
 from .models import architecture_kwargs, build_model
 
 log = logging.getLogger(__name__)
@@ -46,7 +51,7 @@ class Experiment:
         self.config = config
         self.id = config.experiment_id
         self.root = cache.cache_root(cache_dir) / self.id
-        self.info = dataset_info(config.dataset)
+        self.info = experiment_info(config)
 
     @classmethod
     def open(cls, where: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Experiment:
@@ -73,6 +78,27 @@ class Experiment:
         path = self.root / "config.json"
         if not path.exists():
             cache.atomic_write_text(path, json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        """The reference models this experiment has: the original, and the oracle unless it was skipped."""
+        return ROLES if self.config.oracle else ("original",)
+
+    def save_sources(self, sources: Sources) -> None:
+        cache.atomic_write_text(self.root / "sources.json", json.dumps(sources.to_dict(), indent=2))
+
+    def sources(self) -> Sources:
+        """Where the last sweep found the inputs (empty for a cache from elsewhere, or a damaged file)."""
+        try:
+            return Sources.from_dict(json.loads((self.root / "sources.json").read_text()))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return Sources()
+
+    def delete(self) -> None:
+        """Removes the experiment's folder: renamed away first (atomic), so that no reader sees half of it."""
+        trash = self.root.with_name(f".deleted-{self.id}-{uuid.uuid4().hex[:8]}")
+        os.replace(self.root, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def reference_entry(self, role: Role) -> Path:
         return self.root / "models" / role
@@ -194,7 +220,7 @@ class Experiment:
 
     def _reference_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for role in ROLES:
+        for role in self.roles:
             try:
                 rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"])})
             except cache.BrokenEntry:
@@ -219,6 +245,38 @@ class Experiment:
             "diverged_at_step": record["diverged_at_step"],
             "checkpoint": str((entry / cache.WEIGHTS_FILE).relative_to(self.root)),
         }
+
+
+@dataclass(frozen=True)
+class CachedExperiment:
+    """One experiment folder in the cache, as the experiments list shows it."""
+
+    experiment: Experiment
+    points: int  # point folders (valid or not; the next sweep checks them)
+    size_bytes: int
+    modified: float  # seconds since the epoch, of the newest file
+
+
+def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedExperiment]:
+    """Every experiment under the cache root, newest first; folders that are not experiments are skipped."""
+    found = []
+    for config_file in cache.cache_root(cache_dir).glob("*/config.json"):
+        try:
+            experiment = Experiment.open(config_file.parent)
+        except (ValueError, FileNotFoundError, OSError):
+            continue
+        size, newest = 0, 0.0
+        for path in experiment.root.rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:  # removed meanwhile by a sweep's atomic replace
+                continue
+            if path.is_file():
+                size += stat.st_size
+                newest = max(newest, stat.st_mtime)
+        points = sum(1 for _ in (experiment.root / "points").glob("*/")) if (experiment.root / "points").is_dir() else 0
+        found.append(CachedExperiment(experiment, points, size, newest or time.time()))
+    return sorted(found, key=lambda item: item.modified, reverse=True)
 
 
 def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data import LabelledSet, UnlearningData
+from .data import UnlearningData
+from .labelled import LabelledSet
 
 # The four metrics whose mean distance to the oracle is avg_gap (spec §5).
 GAP_METRICS = ("ua", "retain_acc", "test_acc", "mia_efficacy")

@@ -57,11 +57,36 @@ TORCHVISION_PREFIX = "torchvision:"  # e.g. "torchvision:resnet50": torchvision'
 
 
 def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
-    """Constructor arguments of the data set's default architecture (recorded in model cards)."""
+    """Constructor arguments of `info.architecture` for the data set's inputs (recorded in model cards)."""
     if info.architecture == "mlp":
         return {"in_features": info.input_shape[0], "hidden": [16, 16], "num_classes": info.num_classes}
-    channels, height, _ = info.input_shape
-    return {"in_channels": channels, "image_size": height, "width": 16, "num_classes": info.num_classes}
+    if info.architecture == "small_cnn":
+        channels, height, _ = info.input_shape
+        return {"in_channels": channels, "image_size": height, "width": 16, "num_classes": info.num_classes}
+    if info.architecture == "resnet18_cifar":
+        return {"num_classes": info.num_classes, "in_channels": info.input_shape[0]}
+    return {"num_classes": info.num_classes}  # torchvision's models take 3-channel images
+
+
+def check_fits(model: nn.Module, input_shape: tuple[int, ...], architecture: str) -> None:
+    """ValueError unless the model maps a batch of `input_shape` inputs to one logit per class; run before any
+    training, so a model that cannot take the data set's images fails at once, not after the original."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            output = model(torch.zeros(2, *input_shape, device=device))
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"{architecture} cannot take this data set's inputs of shape {tuple(input_shape)} "
+                         f"({str(err).splitlines()[0][:200]}); choose another model") from None
+    finally:
+        model.train(was_training)
+    if not isinstance(output, torch.Tensor) or output.dim() != 2:
+        raise ValueError(f"{architecture} does not return one row of class scores per input; choose a "
+                         "classification model")
 
 
 def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:

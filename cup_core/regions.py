@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import LabelledSet
+from .labelled import LabelledSet
 
 
 def plot_bounds(data: LabelledSet, margin: float = 1.0) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -35,8 +35,6 @@ def experiment_regions(experiment, method: str, values: list[float], seed: int =
     with the training samples to draw over them."""
     from .data import load_unlearning_data
     from .device import threads_for
-    from .experiment import ROLES
-
     data = load_unlearning_data(experiment.config)
     if data.forget.x.shape[1:] != (2,):
         raise ValueError(f"decision regions need 2-D inputs; {experiment.config.dataset} has shape "
@@ -46,7 +44,7 @@ def experiment_regions(experiment, method: str, values: list[float], seed: int =
     model = experiment.new_model()
     with threads_for(model, torch.device("cpu")):
         regions = {role: decision_regions(experiment.load_reference_model(role), x_range, y_range, resolution)
-                   for role in ROLES}
+                   for role in experiment.roles}
         points = {value: decision_regions(experiment.load_model(method, value, seed), x_range, y_range, resolution)
                   for value in values}
     return {"x_range": x_range, "y_range": y_range, "references": regions, "points": points,

@@ -6,9 +6,11 @@ import contextlib
 import copy
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import pandas as pd
@@ -16,16 +18,19 @@ import torch
 
 from . import cache
 from ._json import nan_if_none, strict
+from .config import ExperimentConfig, Sources
 from .data import UnlearningData, load_unlearning_data
+from .labelled import LabelledSet
 from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, unlearn_batched
-from .device import threads_for
-from .experiment import ROLES, Experiment, Role
+from .checkpoints import file_sha256, load_checkpoint
+from .device import resolve_device, threads_for
+from .experiment import Experiment, Role
+from .models import check_fits
 from .methods import DEFAULT_POINTS, get_method
 from .metrics import avg_gap, evaluate
 from .training import train_model, unlearn
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -112,31 +117,74 @@ def resolve_engine(engine: Engine, device: torch.device) -> Literal["batched", "
     return engine
 
 
+Executor = Literal["local", "ray"]
+
+
 def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
               on_progress: ProgressCallback | None = None, engine: Engine = "auto",
-              max_memory: int = DEFAULT_MAX_MEMORY) -> pd.DataFrame:
+              max_memory: int = DEFAULT_MAX_MEMORY, sources: Sources | None = None,
+              executor: Executor = "local", ray_address: str | None = None) -> pd.DataFrame:
     """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
 
+    `sources` says where the data and the user's checkpoint are (default: where the last sweep of this
+    experiment found them). Everything is checked before anything trains: the data, the forget set, that the
+    model takes the data's inputs, and that the checkpoint is the experiment's and fits the model.
+
     The batched engine trains the missing points of each (method, seed) together (see batched.py),
-    falling back to one at a time, with a warning saying why, for a model it cannot batch. Each
-    finished point is on disk before the sweep moves on, so an interrupted sweep resumes where it
-    stopped. Concurrent sweeps of one experiment share the work through per-entry locks.
+    falling back to one at a time, with a warning saying why, for a model it cannot batch. The Ray
+    executor runs every point as one task of a Ray cluster instead (see ray_executor.py). Each finished
+    point is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an
+    `on_progress` that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment
+    share the work through per-entry locks.
     """
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; choose local or ray")
     engine = resolve_engine(engine, device)
-    experiment.save_config()
+    sources = experiment.sources() if sources is None else sources
     with threads_for(experiment.new_model(), device):
-        return _run(experiment, plan, device, on_progress, engine, max_memory)
+        data = prepare(experiment, sources, device)
+    experiment.save_config()
+    experiment.save_sources(sources)
+    if executor == "ray":
+        return _run_on_ray(experiment, plan, device, sources, on_progress, ray_address)
+    with threads_for(experiment.new_model(), device):
+        return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
 
-def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, on_progress: ProgressCallback | None,
-         engine: Engine, max_memory: int) -> pd.DataFrame:
-    tracker = _Tracker(total=len(ROLES) + len(plan.points()), on_progress=on_progress)
-    data = load_unlearning_data(experiment.config).to(device)
+def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> UnlearningData:
+    """The experiment's data on `device`, after checking everything a sweep needs; ValueError says what is wrong.
+
+    A checkpoint is needed only while the original is not cached: a cache opened elsewhere needs no weights file."""
+    data = load_unlearning_data(experiment.config, sources).to(device)
+    model = experiment.new_model().to(device)
+    check_fits(model, experiment.info.input_shape, experiment.architecture)
+    if experiment.config.original_sha256 is not None and not cache.is_valid(
+            experiment.reference_entry("original"), experiment.reference_key("original")):
+        _checkpoint_model(experiment, sources)
+    return data
+
+
+def _checkpoint_model(experiment: Experiment, sources: Sources) -> torch.nn.Module:
+    """The user's original, after checking that the file is the one the experiment was made with."""
+    expected = experiment.config.original_sha256
+    if not sources.checkpoint:
+        raise ValueError(f"this experiment's original is a user's checkpoint (sha256 {expected[:12]}…) that is not "
+                         "cached yet; give its file with --checkpoint")
+    actual = file_sha256(sources.checkpoint)
+    if actual != expected:
+        raise ValueError(f"{sources.checkpoint} is not this experiment's checkpoint (sha256 {actual[:12]}…, "
+                         f"expected {expected[:12]}…); a different file makes a different experiment")
+    return load_checkpoint(sources.checkpoint, experiment.architecture, experiment.architecture_kwargs)
+
+
+def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: UnlearningData, sources: Sources,
+         on_progress: ProgressCallback | None, engine: Engine, max_memory: int) -> pd.DataFrame:
+    tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
     models = {}
-    for role in ROLES:
-        models[role], computed = _ensure_reference(experiment, role, data, device)
+    for role in experiment.roles:
+        models[role], computed = _ensure_reference(experiment, role, data, device, sources)
         tracker.advance(role, computed, is_point=False)
-    oracle_metrics = experiment.reference("oracle")["metrics"]
+    oracle_metrics = _oracle_metrics(experiment)
     if engine == "batched" and (reason := batchable(models["original"])) is not None:
         log.warning("the batched engine cannot train this model (%s); running the points one at a time", reason)
         engine = "sequential"
@@ -153,17 +201,147 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, on_progr
     return experiment.write_tables()
 
 
-def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData,
-                      device: torch.device) -> tuple[torch.nn.Module, bool]:
+def _oracle_metrics(experiment: Experiment) -> dict[str, Any] | None:
+    return experiment.reference("oracle")["metrics"] if experiment.config.oracle else None
+
+
+def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: torch.device, sources: Sources,
+                on_progress: ProgressCallback | None, address: str | None) -> pd.DataFrame:
+    from .ray_executor import run_on_ray
+
+    tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
+    points = missing_points(experiment, plan)
+    for point in plan.points():
+        if point not in points:
+            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", False)
+
+    def on_point(point: tuple[str, float, int] | None, computed: bool) -> None:
+        if point is None:  # the reference models
+            for role in experiment.roles:
+                tracker.advance(role, computed, is_point=False)
+        else:
+            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", computed)
+
+    run_on_ray(experiment.config.to_dict(), str(experiment.root.parent.resolve()), sources.to_dict(), points,
+               device.type, on_point, address)
+    return experiment.write_tables()
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a sweep will cost here, from a few real steps timed on this device (cached work costs nothing)."""
+
+    references: int  # reference models to train
+    points: int  # points to compute
+    reference_seconds: float  # training every one of those references
+    point_seconds: float  # one point: its unlearning steps and its evaluation
+
+    @property
+    def total_seconds(self) -> float:
+        return self.reference_seconds + self.points * self.point_seconds
+
+
+PROBE_STEPS = 3  # timed steps per probe, after one untimed step that warms up the kernels
+
+
+def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
+                  sources: Sources | None = None) -> CostEstimate:
+    """Times a few training and unlearning steps (CUP: two gradients, the costlier kind) and one evaluation
+    pass on a fresh model, and scales them by the steps the recipes take. ValueError as `prepare`."""
+    from .rules import CUP
+    from .training import Procedure
+
+    sources = experiment.sources() if sources is None else sources
+    with threads_for(experiment.new_model(), device):
+        data = prepare(experiment, sources, device)
+        model = experiment.new_model().to(device)
+        train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
+        references = [role for role in experiment.roles
+                      if not cache.is_valid(experiment.reference_entry(role), experiment.reference_key(role))]
+        trained = [role for role in references if not (role == "original" and experiment.config.original_sha256)]
+        reference_seconds = 0.0
+        if trained:
+            step = _time_per_step(lambda subset: train_model(model, subset, dataclasses.replace(train, epochs=1)),
+                                  data.train, train.batch_size)
+            for role in trained:
+                size = len(data.train) if role == "original" else len(data.retain)
+                reference_seconds += step * train.epochs * math.ceil(size / train.batch_size)
+        one_epoch = dataclasses.replace(unlearn_recipe, epochs=1)
+        step = _time_per_step(lambda subset: unlearn(model, subset, subset, Procedure(CUP(0.5)), one_epoch, 0),
+                              data.train, unlearn_recipe.batch_size)
+        steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
+                                            math.ceil(len(data.retain) / unlearn_recipe.batch_size))
+        start = time.perf_counter()
+        evaluate(model, data)
+        evaluation = time.perf_counter() - start
+        reference_seconds += len(references) * evaluation
+    return CostEstimate(len(references), len(missing_points(experiment, plan)), reference_seconds,
+                        steps * step + evaluation)
+
+
+def _time_per_step(run: Callable[[LabelledSet], object], data: LabelledSet, batch_size: int) -> float:
+    """Seconds per step of `run`, one epoch over a subset of batch-sized steps, from PROBE_STEPS steps after a
+    warm-up step (a data set smaller than the probe times fewer, larger steps: the estimate stays an estimate)."""
+    def subset(steps: int) -> LabelledSet:
+        n = min(len(data), steps * batch_size)
+        return LabelledSet(data.x[:n], data.y[:n])
+
+    run(subset(1))  # warm-up
+    probe = subset(PROBE_STEPS)
+    start = time.perf_counter()
+    run(probe)
+    return (time.perf_counter() - start) / max(1, math.ceil(len(probe) / batch_size))
+
+
+def _cached_data(config: ExperimentConfig, sources: Sources, device: torch.device) -> UnlearningData:
+    """One load of the data per worker process and experiment (a worker runs many points)."""
+    key = (config.canonical_json(), sources, str(device))
+    if _worker_data.get("key") != key:
+        _worker_data.update(key=key, data=load_unlearning_data(config, sources).to(device))
+    return _worker_data["data"]
+
+
+_worker_data: dict[str, Any] = {}
+
+
+def compute_references(config: dict[str, Any], cache_dir: str, sources: dict[str, Any], device: str) -> bool:
+    """Ensures the original's and the oracle's entries; True if any was computed. A self-contained entry point
+    for another process (a Ray task): it opens the experiment, the data and the cache itself."""
+    experiment = Experiment(ExperimentConfig.from_dict(config), cache_dir)
+    where, found = resolve_device(device), Sources.from_dict(sources)
+    data = _cached_data(experiment.config, found, where)
+    with threads_for(experiment.new_model(), where):
+        return any([_ensure_reference(experiment, role, data, where, found)[1] for role in experiment.roles])
+
+
+def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any], method: str, value: float,
+                  seed: int, device: str) -> bool:
+    """Ensures one point's entry (the references must be cached); True if it computed it. Self-contained like
+    `compute_references`, so that any number of processes can share one cache directory."""
+    experiment = Experiment(ExperimentConfig.from_dict(config), cache_dir)
+    where = resolve_device(device)
+    data = _cached_data(experiment.config, Sources.from_dict(sources), where)
+    original = experiment.load_reference_model("original").to(where)
+    with threads_for(original, where):
+        return _ensure_point(experiment, method, value, seed, original, data, _oracle_metrics(experiment))
+
+
+def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, device: torch.device,
+                      sources: Sources) -> tuple[torch.nn.Module, bool]:
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         recipe = experiment.config.train
-        torch.manual_seed(recipe.seed)
-        model = experiment.new_model().to(device)
         start = time.perf_counter()
-        train_model(model, data.train if role == "original" else data.retain, recipe)
+        if role == "original" and experiment.config.original_sha256 is not None:
+            model = _checkpoint_model(experiment, sources).to(device)
+            origin = {"checkpoint": Path(sources.checkpoint).name}
+        else:
+            torch.manual_seed(recipe.seed)
+            model = experiment.new_model().to(device)
+            train_model(model, data.train if role == "original" else data.retain, recipe)
+            origin = {}
         seconds = time.perf_counter() - start
         return model.state_dict(), {"role": role, "metrics": strict(evaluate(model, data)),
-                                    "seconds": seconds, **_provenance(device)}
+                                    "seconds": seconds, **origin, **_provenance(device)}
 
     _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
     model = experiment.new_model().to(device)
@@ -172,7 +350,7 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData,
 
 
 def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: int, original: torch.nn.Module,
-                  data: UnlearningData, oracle_metrics: dict[str, Any]) -> bool:
+                  data: UnlearningData, oracle_metrics: dict[str, Any] | None) -> bool:
     method = get_method(method_name)
 
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -188,7 +366,7 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
 
 
 def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, values: list[float],
-                           original: torch.nn.Module, data: UnlearningData, oracle_metrics: dict[str, Any],
+                           original: torch.nn.Module, data: UnlearningData, oracle_metrics: dict[str, Any] | None,
                            max_memory: int) -> Iterator[tuple[float, bool]]:
     """Yields (value, computed) for every value, training the missing ones together in memory-sized chunks."""
     method = get_method(method_name)
@@ -220,13 +398,15 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
 
 
 def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Module, run, recipe, data: UnlearningData,
-                   oracle_metrics: dict[str, Any], engine: str) -> dict[str, Any]:
+                   oracle_metrics: dict[str, Any] | None, engine: str) -> dict[str, Any]:
     method = get_method(method_name)
     metrics = evaluate(model, data)
+    gap = (float("nan") if oracle_metrics is None  # no oracle: nothing to measure the gap to
+           else avg_gap(metrics, {name: nan_if_none(v) for name, v in oracle_metrics.items()}))
     return {
         "method": method.name, "knob": method.knob, "value": value, "seed": seed,
         "metrics": strict(metrics),
-        "avg_gap": strict(avg_gap(metrics, {name: nan_if_none(v) for name, v in oracle_metrics.items()})),
+        "avg_gap": strict(gap),
         "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
         "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
         "engine": engine,

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .config import TrainRecipe, UnlearnRecipe
-from .data import LabelledSet
+from .labelled import LabelledSet
 from .rules import GradientRule
 
 

@@ -281,3 +281,43 @@ def test_an_interrupted_sweeps_points_show_without_results_csv_and_damage_counts
     entry = experiment.point_entry("cup", TINY_GRID[0], 0)
     (entry / cache_module.WEIGHTS_FILE).write_bytes(b"truncated")
     assert missing_points(experiment, SweepPlan({"cup": TINY_GRID})) == [("cup", TINY_GRID[0], 0)]
+
+
+def test_the_experiments_list_and_delete(tmp_cache):
+    from cup_core.experiment import list_experiments
+
+    assert list_experiments() == []
+    first, _ = tiny_sweep(None, grid=(0.0, 1.0))
+    second, _ = tiny_sweep(None, config=tiny_config(forget_class=1), grid=(0.5,))
+    (tmp_cache / "not-an-experiment").mkdir()  # stray folders are skipped, not listed
+    listed = {item.experiment.id: item for item in list_experiments()}
+    assert set(listed) == {first.id, second.id}
+    assert listed[first.id].points == 2 and listed[second.id].points == 1
+    on_disk = sum(path.stat().st_size for path in first.root.rglob("*") if path.is_file())
+    assert listed[first.id].size_bytes == on_disk > 0
+    first.delete()
+    assert not first.root.exists() and [item.experiment.id for item in list_experiments()] == [second.id]
+    assert not any(path.name.startswith(".deleted") for path in tmp_cache.iterdir())
+
+
+def test_the_cost_estimate_counts_what_is_missing(tmp_path):
+    from cup_core.sweep import estimate_cost
+
+    experiment = Experiment(tiny_config(), tmp_path)
+    plan = SweepPlan({"cup": TINY_GRID})
+    before = estimate_cost(experiment, plan, CPU)
+    assert before.references == 2 and before.points == len(TINY_GRID)
+    assert before.reference_seconds > 0 and before.point_seconds > 0
+    assert before.total_seconds == pytest.approx(before.reference_seconds + 3 * before.point_seconds)
+    run_sweep(experiment, SweepPlan({"cup": TINY_GRID[:1]}), CPU)
+    after = estimate_cost(experiment, plan, CPU)
+    assert (after.references, after.points, after.reference_seconds) == (0, len(TINY_GRID) - 1, 0.0)
+
+
+def test_an_experiment_without_an_oracle(tmp_path):
+    from dataclasses import replace
+
+    experiment, table = tiny_sweep(tmp_path, config=replace(tiny_config(), oracle=False))
+    assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
+    assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
+    assert summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle

@@ -1,0 +1,476 @@
+"""Real image data sets read from a local folder, in their official on-disk formats, into in-memory tensors.
+
+MNIST and Fashion-MNIST are read with torchvision's idx reader. CIFAR-10/100 are read by our own restricted
+unpickler: torchvision's CIFAR classes call `pickle.load` on the batch files, and a pickle can run any code,
+so a file that holds anything besides dicts, lists, strings, numbers and numpy arrays is refused. SVHN's .mat
+files are read with scipy (torchvision's class insists on the official md5 sums). An ImageFolder tree is
+discovered and decoded with torchvision and PIL. Only `download=True` lets torchvision fetch (and md5-check)
+the official archives; nothing is ever fetched otherwise.
+
+torchvision is imported inside the functions that need it: it takes seconds to import, and the CLI lists
+these data sets without loading any.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .labelled import LabelledSet
+
+__all__ = ["VISION_DATASETS", "VisionSpec", "VisionSplit", "load_vision"]
+
+
+@dataclass(frozen=True)
+class VisionSpec:
+    """A data set that load_vision reads: what its images are and what it expects under the data root."""
+
+    name: str  # the key in VISION_DATASETS
+    title: str  # its usual spelling, for messages and model cards
+    channels: int  # 1 (grey) or 3 (RGB)
+    image_size: int | None  # native height = width; None: chosen by the user (imagefolder)
+    num_classes: int | None  # None: one per class folder (imagefolder)
+    mean: tuple[float, ...]  # per channel, of the /255 pixel values: subtracted ...
+    std: tuple[float, ...]  # ... then divided by
+    layout: str  # what the loader expects under the root, for error messages and docs
+
+
+@dataclass(frozen=True)
+class VisionSplit:
+    train: LabelledSet
+    test: LabelledSet
+    classes: tuple[str, ...]  # class names in label order
+    split: str  # which files or folders were the train and test sets
+    preprocessing: str  # how pixels became the inputs
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_CIFAR10_TRAIN = tuple(f"data_batch_{index}" for index in range(1, 6))
+
+VISION_DATASETS: dict[str, VisionSpec] = {
+    "mnist": VisionSpec(
+        name="mnist", title="MNIST", channels=1, image_size=28, num_classes=10, mean=(0.1307,), std=(0.3081,),
+        layout="MNIST/raw/ holding the four uncompressed official idx files " + ", ".join(_IDX_FILES)),
+    "fashion-mnist": VisionSpec(
+        name="fashion-mnist", title="Fashion-MNIST", channels=1, image_size=28, num_classes=10, mean=(0.2860,),
+        std=(0.3530,),
+        layout="FashionMNIST/raw/ holding the four uncompressed official idx files " + ", ".join(_IDX_FILES)),
+    "cifar10": VisionSpec(
+        name="cifar10", title="CIFAR-10", channels=3, image_size=32, num_classes=10,
+        mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
+        layout="cifar-10-batches-py/ holding data_batch_1 .. data_batch_5, test_batch and batches.meta "
+               "(the official 'python version' archive, extracted)"),
+    "cifar100": VisionSpec(
+        name="cifar100", title="CIFAR-100", channels=3, image_size=32, num_classes=100,
+        mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762),
+        layout="cifar-100-python/ holding train, test and meta (the official 'python version' archive, extracted)"),
+    "svhn": VisionSpec(
+        name="svhn", title="SVHN", channels=3, image_size=32, num_classes=10,
+        mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970),
+        layout="train_32x32.mat and test_32x32.mat (the official cropped digits, format 2)"),
+    "imagefolder": VisionSpec(
+        name="imagefolder", title="ImageFolder", channels=3, image_size=None, num_classes=None,
+        mean=_IMAGENET_MEAN, std=_IMAGENET_STD,
+        layout="either train/ and test/ (or val/) folders, each holding one folder of images per class, or "
+               "one folder of images per class (split into train and test by test_fraction)"),
+}
+
+_MIN_IMAGE_SIZE = 8  # below this an ImageFolder image says too little to classify
+_CONVERT_CHUNK = 4096  # images converted to float at a time
+
+
+def load_vision(name: str, root: str | os.PathLike, *, download: bool = False, image_size: int | None = None,
+                split_seed: int = 0, test_fraction: float = 0.2) -> VisionSplit:
+    """The train and test sets of data set `name` read from the folder `root`, normalised, without augmentation.
+
+    `download=True` lets torchvision fetch the official files into `root` first (needs internet; not for
+    imagefolder). `image_size` is required for imagefolder and must be the native size (or None) otherwise.
+    `split_seed` and `test_fraction` split an ImageFolder tree that has no train/ and test/ folders.
+    """
+    if name not in VISION_DATASETS:
+        raise ValueError(f"unknown image data set {name!r}; choose one of: {', '.join(VISION_DATASETS)}")
+    spec = VISION_DATASETS[name]
+    root = Path(root).expanduser()
+    if name == "imagefolder":
+        if download:
+            raise ValueError("imagefolder reads your own folder of images; there is nothing to download")
+        if image_size is None or image_size < _MIN_IMAGE_SIZE:
+            raise ValueError(f"imagefolder needs an image size of at least {_MIN_IMAGE_SIZE} pixels "
+                             f"(images are resized and centre-cropped to it), got {image_size!r}")
+    elif image_size is not None and image_size != spec.image_size:
+        raise ValueError(f"{spec.title} images are {spec.image_size}x{spec.image_size}; image size {image_size} "
+                         "is only for imagefolder (leave it unset)")
+    if download and not root.exists():
+        root.mkdir(parents=True)  # torchvision would create it anyway
+    if not root.is_dir():
+        hint = "" if name == "imagefolder" else "; --download (needs internet) creates it and fetches the files"
+        raise ValueError(f"data root {root} is not a folder; {spec.title} expects under it: {spec.layout}{hint}")
+    if download:
+        _download(spec, root)
+    if name in ("mnist", "fashion-mnist"):
+        return _load_mnist(spec, root)
+    if name in _CIFAR_LAYOUTS:
+        return _load_cifar(spec, root)
+    if name == "svhn":
+        return _load_svhn(spec, root)
+    return _load_imagefolder(spec, root, image_size, split_seed, test_fraction)
+
+
+# Downloads ----------------------------------------------------------------------------------------------------
+
+def _download(spec: VisionSpec, root: Path) -> None:
+    """Let torchvision fetch the official archives into root and check their md5 sums; our readers then read them.
+
+    A dataset class also loads what it fetched: ask for the smaller split where one download holds both.
+    """
+    from torchvision import datasets
+
+    fetches = {
+        "mnist": lambda: datasets.MNIST(root, train=False, download=True),
+        "fashion-mnist": lambda: datasets.FashionMNIST(root, train=False, download=True),
+        "cifar10": lambda: datasets.CIFAR10(root, train=False, download=True),
+        "cifar100": lambda: datasets.CIFAR100(root, train=False, download=True),
+        # One file per split: both must be fetched.
+        "svhn": lambda: [datasets.SVHN(root, split=split, download=True) for split in ("train", "test")],
+    }
+    try:
+        fetches[spec.name]()
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad md5 is a RuntimeError
+        raise ValueError(f"could not download {spec.title} into {root}: {error}") from error
+
+
+def _require(spec: VisionSpec, root: Path, paths: list[Path]) -> None:
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise ValueError(f"{spec.title} not found: missing {', '.join(missing)}. Expected under {root}: "
+                         f"{spec.layout}. Pass --download (needs internet) to fetch the official files there.")
+
+
+# Pixels -------------------------------------------------------------------------------------------------------
+
+def _normalised(parts: list[Tensor], spec: VisionSpec) -> Tensor:
+    """(N_1, C, H, W), (N_2, C, H, W), ... uint8 -> (N_1 + N_2 + ..., C, H, W) float32 (x / 255 - mean) / std.
+
+    Converted a chunk at a time into the result, without concatenating the parts first, so that the result is
+    the only full-size tensor besides the uint8 parts (a quarter of its size).
+    """
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1)
+    scale, shift = 1.0 / (255.0 * std), -mean / std
+    out = torch.empty((sum(len(part) for part in parts), *parts[0].shape[1:]), dtype=torch.float32)
+    offset = 0
+    for part in parts:
+        for start in range(0, len(part), _CONVERT_CHUNK):
+            chunk = part[start:start + _CONVERT_CHUNK]
+            block = out[offset:offset + len(chunk)]  # a view: written in place
+            block.copy_(chunk)
+            block.mul_(scale).add_(shift)
+            offset += len(chunk)
+    return out
+
+
+def _labelled(parts: list[Tensor], labels: Tensor, spec: VisionSpec) -> LabelledSet:
+    return LabelledSet(_normalised(parts, spec), labels.to(torch.int64))
+
+
+def _check_labels(spec: VisionSpec, where: Path, count: int, labels: Tensor) -> None:
+    if count != len(labels):
+        raise ValueError(f"{where} holds {count} images but {len(labels)} labels")
+    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < spec.num_classes):
+        raise ValueError(f"{where} holds labels outside 0..{spec.num_classes - 1}")
+
+
+def _stats(spec: VisionSpec) -> str:
+    return f"mean {_tuple(spec.mean)} std {_tuple(spec.std)}"
+
+
+def _tuple(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{value:.4f}" for value in values) + ")"
+
+
+# MNIST, Fashion-MNIST -----------------------------------------------------------------------------------------
+
+_FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                    "Ankle boot")
+
+
+def _load_mnist(spec: VisionSpec, root: Path) -> VisionSplit:
+    # torchvision's reader, not its dataset class: the class would prefer a legacy processed/*.pt cache over the
+    # raw files, and the split below names the raw files.
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    raw = root / ("MNIST" if spec.name == "mnist" else "FashionMNIST") / "raw"
+    _require(spec, root, [raw / file for file in _IDX_FILES])
+
+    def read(prefix: str) -> tuple[Tensor, Tensor]:
+        try:
+            images = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte"))  # (N, 28, 28) uint8
+            labels = read_label_file(str(raw / f"{prefix}-labels-idx1-ubyte"))  # (N,) int64
+        except (AssertionError, TypeError, ValueError, RuntimeError, KeyError) as error:
+            raise ValueError(f"{raw / prefix}-*-ubyte are not {spec.title} idx files: {error!r}") from error
+        if images.shape[1:] != (28, 28):
+            raise ValueError(f"{raw / prefix}-images-idx3-ubyte holds {tuple(images.shape[1:])} images, not 28x28")
+        _check_labels(spec, raw / f"{prefix}-labels-idx1-ubyte", len(images), labels)
+        return images.unsqueeze(1), labels
+
+    (train_images, train_labels), (test_images, test_labels) = read("train"), read("t10k")
+    classes = tuple(str(digit) for digit in range(10)) if spec.name == "mnist" else _FASHION_CLASSES
+    return VisionSplit(
+        train=_labelled([train_images], train_labels, spec),
+        test=_labelled([test_images], test_labels, spec),
+        classes=classes,
+        split=f"official train (train-*-idx*-ubyte, {len(train_labels)} images) / test (t10k-*-idx*-ubyte, "
+              f"{len(test_labels)} images) files",
+        preprocessing=f"uint8 grey levels /255, normalised with {_stats(spec)}; no augmentation",
+    )
+
+
+# CIFAR-10, CIFAR-100 ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CifarLayout:
+    folder: str
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: str  # in each batch
+    names_key: str  # in the meta file
+
+
+_CIFAR_LAYOUTS = {
+    "cifar10": _CifarLayout("cifar-10-batches-py", _CIFAR10_TRAIN, ("test_batch",), "batches.meta", "labels",
+                            "label_names"),
+    "cifar100": _CifarLayout("cifar-100-python", ("train",), ("test",), "meta", "fine_labels", "fine_label_names"),
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle asked for something besides the few globals that numpy arrays need."""
+
+
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    # How protocol-2 pickles written by Python 3 spell bytes; any other codec has no business in a batch file.
+    if encoding not in ("latin1", "latin-1"):
+        raise _Refused(f"_codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, "latin1")
+
+
+_ARRAY_GLOBALS = {
+    # numpy 1 writes numpy.core, numpy 2 numpy._core: the same function, taken from an array's own reduction
+    # rather than imported (importing numpy.core warns under numpy 2).
+    ("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
+    ("numpy._core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Builds dicts, lists, strings, numbers and numpy arrays, and nothing that could run code."""
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _ARRAY_GLOBALS[(module, name)]
+        except KeyError:
+            raise _Refused(f"{module}.{name}") from None
+
+
+def _unpickle_arrays(path: Path) -> dict[str, object]:
+    """The dict pickled in an official CIFAR file, with str keys; ValueError for anything else."""
+    try:
+        with open(path, "rb") as file:
+            # Python 2 wrote these files: latin1 turns its str (keys, names, array bytes) into what numpy expects.
+            content = _ArrayUnpickler(file, encoding="latin1").load()
+    except _Refused as error:
+        raise ValueError(f"{path} holds code or objects besides arrays ({error}); refused") from error
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError) as error:
+        raise ValueError(f"{path} is not a CIFAR batch file (could not read it: {error!r})") from error
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} is not a CIFAR batch file (it holds a {type(content).__name__}, not a dict)")
+    return {_text(key): value for key, value in content.items()}
+
+
+def _text(value: object) -> object:
+    # Files written by Python 3 with bytes keys or names load as bytes.
+    return value.decode("latin1") if isinstance(value, bytes) else value
+
+
+def _read_cifar_batch(path: Path, layout: _CifarLayout) -> tuple[Tensor, Tensor]:
+    """(N, 3, 32, 32) uint8 images and (N,) labels of one batch file."""
+    content = _unpickle_arrays(path)
+    data, labels = content.get("data"), content.get(layout.label_key)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path} has no 'data' array of uint8 rows of 3072 pixels (R, G, B planes of 32x32)")
+    if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
+        raise ValueError(f"{path} has no '{layout.label_key}' list of integers")
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.tensor(labels, dtype=torch.int64)
+
+
+def _load_cifar(spec: VisionSpec, root: Path) -> VisionSplit:
+    layout = _CIFAR_LAYOUTS[spec.name]
+    folder = root / layout.folder
+    _require(spec, root, [folder] if not folder.is_dir() else
+             [folder / file for file in (*layout.train_files, *layout.test_files, layout.meta_file)])
+    names = _unpickle_arrays(folder / layout.meta_file).get(layout.names_key)
+    if not isinstance(names, list) or len(names) != spec.num_classes:
+        raise ValueError(f"{folder / layout.meta_file} has no '{layout.names_key}' list of {spec.num_classes} names")
+
+    def read(files: tuple[str, ...]) -> tuple[list[Tensor], Tensor]:
+        batches = [_read_cifar_batch(folder / file, layout) for file in files]
+        images, labels = [images for images, _ in batches], torch.cat([labels for _, labels in batches])
+        _check_labels(spec, folder, sum(len(part) for part in images), labels)
+        return images, labels
+
+    (train_images, train_labels), (test_images, test_labels) = read(layout.train_files), read(layout.test_files)
+    train_names = "data_batch_1..5" if spec.name == "cifar10" else "train"
+    return VisionSplit(
+        train=_labelled(train_images, train_labels, spec),
+        test=_labelled(test_images, test_labels, spec),
+        classes=tuple(str(_text(name)) for name in names),
+        split=f"official train ({train_names}, {len(train_labels)} images) / test ({layout.test_files[0]}, "
+              f"{len(test_labels)} images) files" + ("; fine labels" if spec.name == "cifar100" else ""),
+        preprocessing=f"uint8 RGB /255, normalised per channel with {_stats(spec)}; no augmentation",
+    )
+
+
+# SVHN ---------------------------------------------------------------------------------------------------------
+
+def _read_svhn(path: Path) -> tuple[Tensor, Tensor]:
+    """(N, 3, 32, 32) uint8 images and (N,) labels 0..9 of one official .mat file."""
+    from scipy.io import loadmat
+
+    try:
+        content = loadmat(path, variable_names=["X", "y"])
+    except (OSError, ValueError, TypeError, NotImplementedError) as error:  # v7.3 (HDF5) files: NotImplementedError
+        raise ValueError(f"{path} is not an SVHN .mat file (could not read it: {error!r})") from error
+    images, labels = content.get("X"), content.get("y")
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
+            or images.shape[:3] != (32, 32, 3):
+        raise ValueError(f"{path} has no uint8 array X of shape (32, 32, 3, N)")
+    if not isinstance(labels, np.ndarray) or labels.size != images.shape[3]:
+        raise ValueError(f"{path} has no array y of {images.shape[3]} labels")
+    labels = labels.reshape(-1).astype(np.int64)
+    if labels.size and not (labels.min() >= 1 and labels.max() <= 10):
+        raise ValueError(f"{path} holds labels outside 1..10")
+    # (H, W, C, N) -> (N, C, H, W); SVHN writes digit 0 as label 10.
+    return torch.from_numpy(images).permute(3, 2, 0, 1), torch.from_numpy(labels % 10)
+
+
+def _load_svhn(spec: VisionSpec, root: Path) -> VisionSplit:
+    train_path, test_path = root / "train_32x32.mat", root / "test_32x32.mat"
+    _require(spec, root, [train_path, test_path])
+    (train_images, train_labels), (test_images, test_labels) = _read_svhn(train_path), _read_svhn(test_path)
+    return VisionSplit(
+        train=_labelled([train_images], train_labels, spec),
+        test=_labelled([test_images], test_labels, spec),
+        classes=tuple(str(digit) for digit in range(10)),
+        split=f"official train (train_32x32.mat, {len(train_labels)} images) / test (test_32x32.mat, "
+              f"{len(test_labels)} images) files; extra_32x32.mat not used",
+        preprocessing=f"uint8 RGB /255, normalised per channel with {_stats(spec)}; no augmentation",
+    )
+
+
+# ImageFolder --------------------------------------------------------------------------------------------------
+
+def _image_files(spec: VisionSpec, directory: Path) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+    """(class names, [(image path, label)]) of a folder of class folders, found as torchvision's ImageFolder does.
+
+    Hidden folders (.ipynb_checkpoints, ...) are skipped: ImageFolder would make them classes.
+    """
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+    if len(classes) < 2:
+        raise ValueError(f"{directory} holds {len(classes)} class folder(s); {spec.title} expects {spec.layout}")
+    try:
+        samples = ImageFolder.make_dataset(str(directory), {name: label for label, name in enumerate(classes)},
+                                           extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as error:  # a class folder without images
+        raise ValueError(f"{directory}: {error}") from error
+    return tuple(classes), samples
+
+
+def _stratified_split(samples: list[tuple[str, int]], num_classes: int, test_fraction: float,
+                      split_seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """test_fraction of each class, drawn with split_seed, to test; the rest to train; both in folder order."""
+    labels = torch.tensor([label for _, label in samples])
+    generator = torch.Generator().manual_seed(split_seed)
+    is_test = torch.zeros(len(samples), dtype=torch.bool)
+    for label in range(num_classes):
+        members = (labels == label).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        # At least one image of each class on each side.
+        count = min(max(round(test_fraction * len(members)), 1), len(members) - 1)
+        is_test[members[:count]] = True
+    return ([sample for sample, test in zip(samples, is_test.tolist()) if not test],
+            [sample for sample, test in zip(samples, is_test.tolist()) if test])
+
+
+def _read_images(spec: VisionSpec, samples: list[tuple[str, int]], image_size: int) -> LabelledSet:
+    from PIL import Image
+    from torchvision import transforms
+    from torchvision.datasets.folder import default_loader
+
+    to_tensor = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size),
+                                    transforms.ToTensor()])
+    x = torch.empty((len(samples), 3, image_size, image_size), dtype=torch.float32)
+    for index, (path, _) in enumerate(samples):
+        try:
+            x[index] = to_tensor(default_loader(path))  # default_loader converts to RGB
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            raise ValueError(f"cannot read image {path}: {error}") from error
+    mean = torch.tensor(spec.mean).view(-1, 1, 1)
+    std = torch.tensor(spec.std).view(-1, 1, 1)
+    x.sub_(mean).div_(std)  # in place: x stays the only full-size tensor
+    return LabelledSet(x, torch.tensor([label for _, label in samples], dtype=torch.int64))
+
+
+def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed: int,
+                      test_fraction: float) -> VisionSplit:
+    train_dir = root / "train"
+    test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
+    if train_dir.is_dir() or test_dir is not None:
+        if not train_dir.is_dir() or test_dir is None:
+            raise ValueError(f"{root} has {'train/' if train_dir.is_dir() else test_dir.name + '/'} but no "
+                             f"{'test/ or val/' if train_dir.is_dir() else 'train/'} folder; {spec.title} expects "
+                             f"{spec.layout}")
+        classes, train_samples = _image_files(spec, train_dir)
+        test_classes, test_samples = _image_files(spec, test_dir)
+        if classes != test_classes:
+            raise ValueError(f"the class folders of {train_dir} and {test_dir} differ: only in train/: "
+                             f"{', '.join(sorted(set(classes) - set(test_classes))) or 'none'}; only in "
+                             f"{test_dir.name}/: {', '.join(sorted(set(test_classes) - set(classes))) or 'none'}")
+        split = f"folders train/ ({len(train_samples)} images) / {test_dir.name}/ ({len(test_samples)} images)"
+    else:
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test fraction must be in (0, 1), got {test_fraction!r}")
+        classes, samples = _image_files(spec, root)
+        counts = torch.bincount(torch.tensor([label for _, label in samples]), minlength=len(classes))
+        too_few = [name for name, count in zip(classes, counts.tolist()) if count < 2]
+        if too_few:
+            raise ValueError(f"to split {root} into train and test, each class needs at least 2 images; "
+                             f"{', '.join(too_few)} has fewer")
+        train_samples, test_samples = _stratified_split(samples, len(classes), test_fraction, split_seed)
+        split = (f"one tree of class folders, split per class with split seed {split_seed}: {test_fraction:g} of "
+                 f"each class to test ({len(train_samples)} train / {len(test_samples)} test images)")
+    return VisionSplit(
+        train=_read_images(spec, train_samples, image_size),
+        test=_read_images(spec, test_samples, image_size),
+        classes=classes,
+        split=split,
+        preprocessing=f"images converted to RGB, shorter side resized to {image_size} (bilinear, antialiased), "
+                      f"centre-cropped to {image_size}x{image_size}, /255, normalised per channel with ImageNet's "
+                      f"{_stats(spec)}; no augmentation",
+    )

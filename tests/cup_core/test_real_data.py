@@ -1,0 +1,279 @@
+"""Sweeps on the torchvision data sets, users' own checkpoints, forget-index files and sweep files, end to end
+through `python -m cup_core sweep` (in-process), on stand-ins written in each data set's own on-disk format."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from cup_core import Experiment, SweepPlan, run_sweep
+from cup_core.cache import WEIGHTS_FILE
+from cup_core.checkpoints import file_sha256
+from cup_core.cli import main
+from cup_core.config import Sources
+from cup_core.models import resnet18_cifar
+from cup_core.sweep_file import read_sweep_file, sweep_file_text
+
+from . import _stand_ins
+
+QUICK = ["--points", "2", "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
+
+
+def sweep(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["sweep", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def swept_experiment(capsys, *args: str) -> Experiment:
+    code, out, err = sweep(capsys, *args)
+    assert code == 0, err
+    return Experiment.open(out.strip().splitlines()[-1])
+
+
+def assert_one_error(code: int, out: str, err: str, *fragments: str) -> None:
+    assert code == 2 and out == "", (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    _stand_ins.write_cifar10(root)
+    return root
+
+
+def test_mnist_sweep_records_its_split_and_sources(tmp_path, capsys):
+    _stand_ins.write_mnist(tmp_path / "data")
+    experiment = swept_experiment(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
+                                  "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    config = experiment.config
+    assert config.dataset == "mnist" and "train" in config.split and "t10k" in config.split
+    assert experiment.architecture == "small_cnn" and experiment.info.input_shape == (1, 28, 28)
+    results = experiment.results()
+    assert sorted(results["value"]) == [0.0, 1.0] and set(experiment.references()["role"]) == {"original", "oracle"}
+    assert experiment.sources() == Sources(data_root=str((tmp_path / "data").resolve()))
+
+
+def test_a_users_resnet18_checkpoint_is_the_original_and_the_oracle_can_be_skipped(tmp_path, capsys, cifar_root):
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "mine.safetensors"
+    save_file(resnet18_cifar(num_classes=10).state_dict(), str(checkpoint))
+    args = ["--dataset", "cifar10", "--data-root", str(cifar_root), "--model", "resnet18_cifar", "--no-oracle",
+            "--cache-dir", str(tmp_path / "cache"), *QUICK]
+    experiment = swept_experiment(capsys, *args, "--checkpoint", str(checkpoint))
+    assert experiment.config.original_sha256 == file_sha256(checkpoint) and not experiment.config.oracle
+    assert str(checkpoint) not in experiment.root.joinpath("config.json").read_text()  # the path is not identity
+    cached = load_file(str(experiment.reference_entry("original") / WEIGHTS_FILE))
+    for name, tensor in load_file(str(checkpoint)).items():
+        assert torch.equal(cached[name], tensor), name  # used as given, not retrained
+    assert list(experiment.references()["role"]) == ["original"]
+    assert len(experiment.results()) == 2 and experiment.results()["avg_gap"].isna().all()  # no oracle, no gap
+    assert not experiment.reference_entry("oracle").exists()
+
+    # Once the original is cached, the experiment needs no checkpoint file (e.g. its cache opened elsewhere).
+    checkpoint.unlink()
+    reopened = Experiment.open(experiment.root)
+    run_sweep(reopened, SweepPlan({"cup": (0.5,)}), torch.device("cpu"), sources=Sources(data_root=str(cifar_root)))
+    assert sorted(reopened.results()["value"]) == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("case", ["wrong classes", "corrupt", "pickled code", "missing", "not a state dict"])
+def test_a_bad_checkpoint_fails_with_one_line_and_nothing_runs(case, tmp_path, capsys, cifar_root):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    expected = {"wrong classes": "num_classes=10", "corrupt": "damaged", "pickled code": "refused",
+                "missing": "cannot read", "not a state dict": "state dict"}[case]
+    if case == "wrong classes":
+        path = tmp_path / "model.safetensors"
+        save_file(resnet18_cifar(num_classes=100).state_dict(), str(path))
+    elif case == "corrupt":
+        path.write_bytes(b"\x80\x02 this is no checkpoint")
+    elif case == "pickled code":
+        _stand_ins.hostile_pickle(path, marker)
+    elif case == "not a state dict":
+        torch.save([1, 2, 3], path)
+    code, out, err = sweep(capsys, "--dataset", "cifar10", "--data-root", str(cifar_root), "--checkpoint", str(path),
+                           "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    assert_one_error(code, out, err, expected)
+    assert not marker.exists()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_a_checkpoint_must_be_the_experiments_own(tmp_path, cifar_root):
+    from cup_core.data import default_config, resolve_config
+    from cup_core.sweep import prepare
+
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    for path, seed in ((first, 0), (second, 1)):
+        torch.manual_seed(seed)
+        save_file(resnet18_cifar(num_classes=10).state_dict(), str(path))
+    sources = Sources(data_root=str(cifar_root))
+    config = resolve_config(default_config("cifar10", original_sha256=file_sha256(first)), sources)
+    experiment = Experiment(config, tmp_path / "cache")
+    with pytest.raises(ValueError, match="give its file with --checkpoint"):
+        prepare(experiment, sources, torch.device("cpu"))
+    with pytest.raises(ValueError, match="not this experiment's checkpoint"):
+        prepare(experiment, Sources(data_root=str(cifar_root), checkpoint=str(second)), torch.device("cpu"))
+
+
+def test_a_model_that_cannot_take_the_inputs_fails_before_training(tmp_path, capsys):
+    _stand_ins.write_mnist(tmp_path / "data")
+    code, out, err = sweep(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--model",
+                           "torchvision:resnet18", "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    assert_one_error(code, out, err, "cannot take this data set's inputs of shape (1, 28, 28)")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--dataset", "cifar10"], "--data-root"),
+    (["--dataset", "cifar10", "--data-root", "/nonexistent/data"], "--download"),
+    (["--dataset", "imagefolder", "--data-root", "."], "--image-size"),
+])
+def test_missing_data_says_how_to_fix_it(args, expected, tmp_path, capsys):
+    code, out, err = sweep(capsys, *args, "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    assert_one_error(code, out, err, expected)
+
+
+def test_a_forget_index_file_is_random_subset_forgetting(tmp_path, capsys):
+    indices = tmp_path / "forget.txt"
+    indices.write_text("\n".join(str(i) for i in range(0, 400, 4)) + "\n")
+    experiment = swept_experiment(capsys, "--dataset", "blobs", "--forget-indices", str(indices), "--grid", "0,1",
+                                  "--epochs", "2", "--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"))
+    forget = experiment.config.forget
+    assert forget.indices == tuple(range(0, 400, 4)) and forget.kind == "random"
+    assert "100 listed samples" in forget.describe()
+    from cup_core.data import load_unlearning_data
+
+    data = load_unlearning_data(experiment.config)
+    assert len(data.forget) == 100 and data.forget_test is None and len(data.test) == len(data.full_test)
+    assert experiment.results()["forget_test_acc"].isna().all()
+
+    indices.write_text("3 1 2\n")  # another list is another experiment, whatever the file is called
+    other = swept_experiment(capsys, "--dataset", "blobs", "--forget-indices", str(indices), "--grid", "0",
+                             "--epochs", "1", "--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"))
+    assert other.id != experiment.id and other.config.forget.indices == (1, 2, 3)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("1, 2, x3", "'x3' is not a sample index"),
+    ("5 5", "repeats"),
+    ("1 99999", "out of range"),
+    ("", "empty"),
+])
+def test_bad_forget_index_files_fail_with_one_line(content, expected, tmp_path, capsys):
+    path = tmp_path / "forget.txt"
+    path.write_text(content)
+    code, out, err = sweep(capsys, "--dataset", "blobs", "--forget-indices", str(path),
+                           "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    assert_one_error(code, out, err, expected)
+
+
+def test_index_files_in_json_and_npy(tmp_path):
+    import numpy as np
+
+    from cup_core.data import read_indices
+
+    (tmp_path / "a.json").write_text("[4, 2, 9]")
+    np.save(tmp_path / "b.npy", np.array([7, 1], dtype=np.int32))
+    np.save(tmp_path / "c.npy", np.array([object()], dtype=object), allow_pickle=True)
+    assert read_indices(tmp_path / "a.json") == (4, 2, 9)
+    assert read_indices(tmp_path / "b.npy") == (7, 1)
+    with pytest.raises(ValueError, match="not a forget-index file"):
+        read_indices(tmp_path / "c.npy")  # an object array would need pickle: refused
+    (tmp_path / "d.json").write_text('{"indices": [1]}')
+    with pytest.raises(ValueError, match="JSON list of integers"):
+        read_indices(tmp_path / "d.json")
+
+
+def test_imagefolder_sweep_from_a_sweep_file(tmp_path, capsys):
+    _stand_ins.write_imagefolder_split(tmp_path / "images")
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text('dataset = "imagefolder"\ndata_root = "images"\nimage_size = 16\nmodel = "small_cnn"\n'
+                          'forget_class = 1\ngrid = [0.0, 0.5]\nseeds = [0]\ndevice = "cpu"\ncache_dir = "cache"\n'
+                          '[train]\nepochs = 2\n[unlearn]\nepochs = 1\nbatch_size = 8\n')
+    experiment = swept_experiment(capsys, "--config", str(sweep_file), "--quiet")
+    config = experiment.config
+    assert config.classes == _stand_ins.write_imagefolder_split(tmp_path / "again").classes
+    assert config.image_size == 16 and config.model == "small_cnn" and config.train.epochs == 2
+    assert experiment.root.parent == (tmp_path / "cache").resolve()  # relative to the file's folder
+    assert sorted(experiment.results()["value"]) == [0.0, 0.5]
+
+
+def test_the_sweep_file_the_app_writes_reopens_the_same_experiment(tmp_path, capsys):
+    _stand_ins.write_mnist(tmp_path / "data")
+    experiment = swept_experiment(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
+                                  "--forget-class", "3", "--cache-dir", str(tmp_path / "cache"), *QUICK)
+    text = sweep_file_text(experiment.config, experiment.sources(), ["cup", "ga"], 2, [0, 1])
+    assert tomllib.loads(text)["methods"] == ["cup", "ga"] and experiment.id in text
+    path = tmp_path / "elsewhere" / "sweep.toml"
+    path.parent.mkdir()
+    path.write_text(text)
+    assert read_sweep_file(path)["data_root"] == str((tmp_path / "data").resolve())
+    code, out, err = sweep(capsys, "--config", str(path), "--device", "cpu", "--quiet", "--cache-dir",
+                           str(tmp_path / "cache"))
+    assert code == 0, err
+    again = Experiment.open(out.strip().splitlines()[-1])
+    assert again.id == experiment.id
+    assert len(again.results()) == 2 * 2 * 2  # two methods x two points x two seeds
+
+
+def test_command_line_options_override_the_sweep_file(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text('dataset = "blobs"\nforget_fraction = 0.1\ngrid = [0.0]\nepochs = 1\ndevice = "cpu"\n')
+    experiment = swept_experiment(capsys, "--config", str(path), "--forget-class", "1", "--epochs", "2", "--quiet",
+                                  "--cache-dir", str(tmp_path / "cache"))
+    assert experiment.config.forget.forget_class == 1 and experiment.config.unlearn.epochs == 2
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("dataset = blobs", "not valid TOML"),
+    ("datset = 'blobs'", "unknown setting 'datset'"),
+    ("points = 'many'", "points must be an integer"),
+    ("oracle = 1", "oracle must be true or false"),
+    ("points = true", "points must be an integer"),
+    ("seeds = [0, 'one']", "each item of seeds must be an integer"),
+    ("[unlearn]\nepoch = 3", "unknown setting 'epoch' in [unlearn]"),
+    ("[train]\nlr = 'fast'", "train.lr must be a number"),
+    ("engine = 'warp'", "engine must be one of"),
+    ("[unlearn]\nbatch_size = 0", "unlearn batch-size must be at least 1"),
+])
+def test_a_bad_sweep_file_fails_with_one_line(content, expected, tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text(content)
+    code, out, err = sweep(capsys, "--config", str(path), "--cache-dir", str(tmp_path / "cache"), "--quiet")
+    assert_one_error(code, out, err, expected)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_sweep_file_that_is_not_text_or_not_there(tmp_path, capsys):
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
+    for name, expected in (("binary.toml", "not a text file"), ("absent.toml", "cannot read the sweep file")):
+        code, out, err = sweep(capsys, "--config", str(tmp_path / name), "--quiet")
+        assert_one_error(code, out, err, expected)
+
+
+def test_oracle_skip_is_class_wise_only():
+    from cup_core.data import default_config
+
+    with pytest.raises(ValueError, match="class-wise forgetting only"):
+        default_config("blobs", forget_fraction=0.1, oracle=False)
+
+
+def test_configs_without_the_new_fields_keep_their_ids():
+    """Experiments cached before models, checkpoints and torchvision data sets existed keep their folders."""
+    from cup_core.data import default_config
+
+    data = default_config("digits").to_dict()
+    assert set(data) == {"dataset", "forget", "split_seed", "train", "unlearn"}
+    assert set(data["forget"]) == {"forget_class", "fraction", "seed"}
+    assert json.loads(default_config("digits").canonical_json()) == data
+    assert default_config("digits", model="small_cnn").experiment_id == default_config("digits").experiment_id
+    assert default_config("digits", model="mlp").experiment_id != default_config("digits").experiment_id
