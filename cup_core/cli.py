@@ -199,13 +199,15 @@ def _sweep(args: argparse.Namespace) -> int:
         plan = SweepPlan({methods[0]: tuple(settings["grid"])}, tuple(settings["seeds"]))
     else:
         plan = SweepPlan.default(methods, settings.get("points", DEFAULT_POINTS), tuple(settings["seeds"]))
-    device = resolve_device(settings["device"])
+    # On Ray, the tasks pick their device (a GPU where the cluster has them); this process only checks inputs.
+    device = resolve_device("auto" if settings["executor"] == "ray" else settings["device"])
     experiment = Experiment(config, settings.get("cache_dir"))
     with threads_for(experiment.new_model(), device):
         prepare(experiment, sources, device)  # every input checked before the first line of output
     todo = len(missing_points(experiment, plan))
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
-          f"{len(plan.points())} points ({todo} to compute) on {device}", file=sys.stderr)
+          f"{len(plan.points())} points ({todo} to compute) on "
+          f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)
     with tqdm(total=len(plan.points()) + len(experiment.roles), unit="pt", disable=args.quiet,
               file=sys.stderr) as bar:
         def on_progress(progress):
@@ -214,7 +216,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
         run_sweep(experiment, plan, device, on_progress, engine=settings["engine"],
                   max_memory=settings["max_memory"], sources=sources, executor=settings["executor"],
-                  ray_address=settings.get("ray_address"))
+                  ray_address=settings.get("ray_address"), ray_device=settings["device"])
     print(experiment.root)
     return 0
 

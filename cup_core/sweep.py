@@ -123,7 +123,7 @@ Executor = Literal["local", "ray"]
 def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
               on_progress: ProgressCallback | None = None, engine: Engine = "auto",
               max_memory: int = DEFAULT_MAX_MEMORY, sources: Sources | None = None,
-              executor: Executor = "local", ray_address: str | None = None) -> pd.DataFrame:
+              executor: Executor = "local", ray_address: str | None = None, ray_device: str = "auto") -> pd.DataFrame:
     """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
 
     `sources` says where the data and the user's checkpoint are (default: where the last sweep of this
@@ -132,7 +132,9 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
 
     The batched engine trains the missing points of each (method, seed) together (see batched.py),
     falling back to one at a time, with a warning saying why, for a model it cannot batch. The Ray
-    executor runs every point as one task of a Ray cluster instead (see ray_executor.py). Each finished
+    executor runs every point as one task of a Ray cluster instead (see ray_executor.py), on `ray_device`:
+    auto asks each task for a GPU when the cluster has them (`device` is then only where this process checks
+    the inputs). Each finished
     point is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an
     `on_progress` that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment
     share the work through per-entry locks.
@@ -146,7 +148,7 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     experiment.save_config()
     experiment.save_sources(sources)
     if executor == "ray":
-        return _run_on_ray(experiment, plan, device, sources, on_progress, ray_address)
+        return _run_on_ray(experiment, plan, ray_device, sources, on_progress, ray_address)
     with threads_for(experiment.new_model(), device):
         return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
@@ -205,7 +207,7 @@ def _oracle_metrics(experiment: Experiment) -> dict[str, Any] | None:
     return experiment.reference("oracle")["metrics"] if experiment.config.oracle else None
 
 
-def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: torch.device, sources: Sources,
+def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: str, sources: Sources,
                 on_progress: ProgressCallback | None, address: str | None) -> pd.DataFrame:
     from .ray_executor import run_on_ray
 
@@ -223,7 +225,7 @@ def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: torch.device, s
             tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", computed)
 
     run_on_ray(experiment.config.to_dict(), str(experiment.root.parent.resolve()), sources.to_dict(), points,
-               device.type, on_point, address)
+               device, on_point, address)
     return experiment.write_tables()
 
 

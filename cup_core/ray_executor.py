@@ -1,0 +1,212 @@
+"""Runs a sweep's points as Ray tasks, on this machine or on a cluster, sharing one cache directory.
+
+Each task calls sweep.compute_references or sweep.compute_point, which open the data themselves and
+write through the cache's per-entry locks and atomic renames; so tasks need nothing from the driver
+but a few strings, any number of them may run at once, and every finished point is on disk whatever
+happens to the rest. Ray is optional (`pip install ray`) and imported only when a sweep runs on it.
+
+On a cluster, the cache directory and every path in `sources` must be absolute and name the same
+folder on every node (a shared file system), and each node needs this project's dependencies (torch,
+safetensors, ...). When run_on_ray starts Ray, it ships the cup_core package to the workers (the job's
+runtime_env py_modules), so they import the driver's code even where the driver found it through its
+own sys.path. Ray accepts a local folder there only at ray.init, so a caller who starts Ray must do the
+same (`ray.init(runtime_env={"py_modules": [cup_core]})`) unless the workers can import cup_core
+anyway; by default a local instance's workers see only the driver's working directory and the
+directory of its script, not the rest of its sys.path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PointFailed", "run_on_ray"]
+
+Point = tuple[str, float, int]  # (method, value, seed)
+PointCallback = Callable[[Point | None, bool], None]  # (point or None for the references, computed)
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)  # shipped to the workers as a py_module (when Ray starts here)
+
+
+class PointFailed(RuntimeError):
+    """A Ray task failed; the message names its point and the cause, the remote traceback is chained.
+
+    `point` is None when the task computed the reference models (original and oracle)."""
+
+    def __init__(self, message: str, point: Point | None):
+        super().__init__(message)
+        self.point = point
+
+
+def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], points: list[Point], device: str,
+               on_point: PointCallback | None = None, address: str | None = None) -> None:
+    """Computes the reference models, then every point of `points`, as Ray tasks; cached ones are skipped.
+
+    `device` is 'auto' (one GPU per task when the cluster has GPUs, else one CPU), 'cpu' (one CPU per
+    task, even on a GPU cluster) or 'cuda' (one GPU per task; a cluster without GPUs is a ValueError).
+    Ray gives each GPU task its own device as cuda:0, so an index in 'cuda:N' is dropped.
+
+    Uses the Ray instance this process is connected to, if any (`address` is then ignored); else
+    `ray.init(address)`: None starts a local instance, "auto" joins the cluster `ray start` made, an
+    address such as "ray://head:10001" joins that one. An instance started here is shut down (a joined
+    cluster only disconnected) when the last run using it returns, so concurrent runs in one process
+    (the app's sessions) may share it.
+
+    `on_point(point, computed)` runs in the calling thread as each point finishes, in finishing order, and
+    once with point None when the reference models are there.
+    A failed task raises PointFailed naming its point, after cancelling the tasks still outstanding, as
+    does KeyboardInterrupt (re-raised as it is); the points finished by then stay in the cache.
+    Raises ImportError when Ray is not installed.
+    """
+    ray = _import_ray()
+    cache_dir = os.path.abspath(os.path.expanduser(cache_dir))  # workers need not share the driver's cwd
+    _check_device(device)
+    with _connection(ray, address):
+        resources, task_device = _task_resources(device, ray.cluster_resources().get("GPU", 0))
+        # The points read the original and the oracle's metrics, so the references come first, alone.
+        references = ray.remote(_references_task).options(name="references", **resources)
+        _wait_all(ray, {references.remote(config, cache_dir, sources, task_device): None}, on_point)
+        point_task = ray.remote(_point_task)
+        outstanding = {
+            point_task.options(name=f"point {_label(point)}", **resources).remote(
+                config, cache_dir, sources, *point, task_device): point
+            for point in points
+        }
+        _wait_all(ray, outstanding, on_point)
+
+
+def _references_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str], device: str) -> bool:
+    from cup_core import sweep  # imported here: the worker loads the module rather than unpickling it
+
+    return sweep.compute_references(config, cache_dir, sources, device)
+
+
+def _point_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str], method: str, value: float,
+                seed: int, device: str) -> bool:
+    from cup_core import sweep
+
+    return sweep.compute_point(config, cache_dir, sources, method, value, seed, device)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError(f"running a sweep on Ray needs Ray: pip install ray ({err})") from err
+    return ray
+
+
+def _check_device(device: str) -> None:
+    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ValueError(f"unknown device {device!r} for Ray tasks; use auto, cpu or cuda")
+
+
+def _task_resources(device: str, cluster_gpus: float) -> tuple[dict[str, float], str]:
+    """(Ray resources of one task, the device string the task computes on)."""
+    if device == "cpu" or (device == "auto" and not cluster_gpus):
+        return {"num_cpus": 1}, "cpu"
+    if not cluster_gpus:
+        raise ValueError(f"device {device!r} asked for, but the Ray cluster has no GPU; use auto or cpu")
+    return {"num_gpus": 1}, "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU
+
+
+_connection_lock = threading.Lock()
+_connection_users = 0  # runs inside _connection right now
+_connection_close: Callable[[], None] | None = None  # set while Ray runs because this module started it
+
+
+@contextmanager
+def _connection(ray, address: str | None) -> Iterator[None]:
+    global _connection_users, _connection_close
+    with _connection_lock:
+        if not ray.is_initialized():
+            _connection_close = _start(ray, address)
+        _connection_users += 1
+    try:
+        yield
+    finally:
+        with _connection_lock:
+            _connection_users -= 1
+            if _connection_users == 0 and _connection_close is not None:
+                _connection_close()
+                _connection_close = None
+
+
+def _start(ray, address: str | None) -> Callable[[], None]:
+    """Starts (or joins) Ray; returns what shuts it down.
+
+    Ray's local processes are killed when the thread that started them ends (PR_SET_PDEATHSIG names
+    a thread, not a process), so off the main thread (an app session) a thread of our own starts Ray
+    and lives until the shutdown; otherwise a session that started it would take it down on leaving."""
+    def init() -> None:
+        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
+                 runtime_env={"py_modules": [_PACKAGE_DIR]},  # Ray takes a local folder only here, not per task
+                 logging_level=logging.WARNING)  # no "Started a local Ray instance" line per sweep
+
+    if threading.current_thread() is threading.main_thread():
+        init()
+        return ray.shutdown
+    started, release, failure = threading.Event(), threading.Event(), []
+
+    def own() -> None:
+        try:
+            init()
+        except BaseException as err:
+            failure.append(err)
+            return
+        finally:
+            started.set()
+        release.wait()
+        ray.shutdown()
+
+    owner = threading.Thread(target=own, name="ray-owner", daemon=True)
+    owner.start()
+    started.wait()
+    if failure:
+        raise failure[0]
+
+    def close() -> None:
+        release.set()
+        owner.join()
+
+    return close
+
+
+def _wait_all(ray, outstanding: dict[Any, Point | None], on_point: PointCallback | None) -> None:
+    """Collects each task as it finishes; on any failure or interrupt, cancels the ones left."""
+    try:
+        while outstanding:
+            done, _ = ray.wait(list(outstanding), num_returns=1)
+            for ref in done:
+                point = outstanding.pop(ref)
+                computed = _result(ray, ref, point)
+                if on_point is not None:
+                    on_point(point, computed)
+    except BaseException:
+        for ref in outstanding:
+            ray.cancel(ref)  # a running task gets KeyboardInterrupt; its atomic writes leave no partial entry
+        if outstanding:
+            log.info("cancelled %d Ray task(s); finished points stay in the cache", len(outstanding))
+        raise
+
+
+def _result(ray, ref, point: Point | None) -> Any:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as err:  # a task's own exception, or its worker's death
+        cause = getattr(err, "cause", None) or err
+        what = "the reference models (original, oracle)" if point is None else f"point {_label(point)}"
+        hint = ("\nThe workers cannot import cup_core: start Ray with runtime_env={'py_modules': [cup_core]}, "
+                "or let run_on_ray start it." if "No module named 'cup_core" in str(err) else "")
+        raise PointFailed(f"{what} failed on Ray: {type(cause).__name__}: {cause}{hint}", point) from err
+
+
+def _label(point: Point) -> str:
+    method, value, seed = point
+    return f"{method} {value:g} seed {seed}"
