@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cup_core import Experiment, SweepPlan, run_sweep
+from cup_core import Experiment, SweepPlan, export_point, load_exported, run_sweep
 from cup_core.cache import WEIGHTS_FILE
 from cup_core.checkpoints import file_sha256
 from cup_core.cli import main
@@ -78,6 +78,11 @@ def test_a_users_resnet18_checkpoint_is_the_original_and_the_oracle_can_be_skipp
     assert list(experiment.references()["role"]) == ["original"]
     assert len(experiment.results()) == 2 and experiment.results()["avg_gap"].isna().all()  # no oracle, no gap
     assert not experiment.reference_entry("oracle").exists()
+    exported, card = load_exported(export_point(experiment, "cup", 1.0, 0, tmp_path / "point.zip"))
+    assert card["architecture"] == "resnet18_cifar" and card["oracle_metrics"] is None
+    assert card["config"]["original_sha256"] == file_sha256(checkpoint) and card["input_shape"] == [3, 32, 32]
+    for name, tensor in experiment.load_model("cup", 1.0, 0).state_dict().items():
+        assert torch.equal(exported.state_dict()[name], tensor), name
 
     # Once the original is cached, the experiment needs no checkpoint file (e.g. its cache opened elsewhere).
     checkpoint.unlink()
@@ -277,3 +282,21 @@ def test_configs_without_the_new_fields_keep_their_ids():
     assert json.loads(default_config("digits").canonical_json()) == data
     assert default_config("digits", model="small_cnn").experiment_id == default_config("digits").experiment_id
     assert default_config("digits", model="mlp").experiment_id != default_config("digits").experiment_id
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_a_resnet18_sweep_on_cuda_matches_the_cpu(tmp_path, capsys, cifar_root):
+    """Batch norm in training mode and the data on the GPU: the same accuracies as on the CPU, to a sample."""
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "mine.safetensors"
+    save_file(resnet18_cifar(num_classes=10).state_dict(), str(checkpoint))
+    runs = {}
+    for device in ("cpu", "cuda"):
+        runs[device] = swept_experiment(capsys, "--dataset", "cifar10", "--data-root", str(cifar_root),
+                                        "--checkpoint", str(checkpoint), "--no-oracle", "--cache-dir",
+                                        str(tmp_path / device), *QUICK[:-3], "--device", device, "--quiet")
+    assert runs["cuda"].point_record("cup", 1.0, 0)["device"].startswith("cuda")
+    cpu, cuda = runs["cpu"].results(), runs["cuda"].results()
+    one_sample = 100 / 4  # the smallest set, the forget class, has 4 images
+    for column in ("forget_acc", "retain_acc", "test_acc"):
+        assert (cpu[column] - cuda[column]).abs().max() <= one_sample, column
