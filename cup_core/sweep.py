@@ -133,11 +133,10 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     The batched engine trains the missing points of each (method, seed) together (see batched.py),
     falling back to one at a time, with a warning saying why, for a model it cannot batch. The Ray
     executor runs every point as one task of a Ray cluster instead (see ray_executor.py), on `ray_device`:
-    auto asks each task for a GPU when the cluster has them (`device` is then only where this process checks
-    the inputs). Each finished
-    point is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an
-    `on_progress` that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment
-    share the work through per-entry locks.
+    auto asks each task for a GPU when the cluster has them (`device` is then only where this process
+    checks the inputs). Each finished point is on disk before the sweep moves on, so an interrupted sweep
+    resumes where it stopped; an `on_progress` that raises (a cancel button) stops it the same way.
+    Concurrent sweeps of one experiment share the work through per-entry locks.
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
