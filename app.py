@@ -6,9 +6,12 @@ presenter = st.query_params.get("presenter") == "1"  # slides: the sidebar start
 st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tune:", layout="wide",
                    initial_sidebar_state="collapsed" if presenter else "auto")
 
+st.session_state.setdefault("navigation_ran", True)  # see ui.components.use_app_navigation
 navigation = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
     st.Page("pages/compare.py", title="Compare methods", icon=":material/leaderboard:"),
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("pages/new.py", title="New experiment", icon=":material/add_circle:"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/inventory_2:"),
 ])
 navigation.run()

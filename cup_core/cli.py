@@ -6,17 +6,15 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
 from typing import Any, Sequence
 
 from tqdm import tqdm
 
 from . import cache
-from .checkpoints import file_sha256
-from .config import ExperimentConfig, Sources
-from .data import DATASETS, dataset_info, default_config, read_indices, resolve_config
+from .config import Sources
+from .data import DATASETS
 from .models import ARCHITECTURES
-from .sweep_file import SETTINGS, read_sweep_file
+from .sweep_file import SETTINGS, experiment_config, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device, threads_for
 from .experiment import Experiment
@@ -153,41 +151,11 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentConfig:
-    dataset_info(settings["dataset"])  # unknown data set: fail before anything else
-    indices = settings.get("forget_indices")
-    if isinstance(indices, str):
-        indices = read_indices(indices)
-    for name in ("forget_class", "forget_fraction"):
-        if name in settings and indices is not None:
-            raise UsageError(f"give one forget set: {name.replace('_', '-')} or forget-indices, not both")
-    if "forget_class" in settings and "forget_fraction" in settings:
-        raise UsageError("give one forget set: forget-class or forget-fraction, not both")
-    config = default_config(settings["dataset"], forget_class=settings.get("forget_class"),
-                            forget_fraction=settings.get("forget_fraction"), forget_seed=settings["forget_seed"],
-                            forget_indices=indices, model=settings.get("model"),
-                            original_sha256=file_sha256(sources.checkpoint) if sources.checkpoint else None,
-                            oracle=settings["oracle"], image_size=settings.get("image_size"))
-    recipes = {}
-    for table in ("train", "unlearn"):
-        recipes[table] = replace(getattr(config, table), **settings.get(table, {}))
-    overrides = {name: settings[name] for name in ("epochs", "lr", "batch_size", "optimizer") if name in settings}
-    recipes["unlearn"] = replace(recipes["unlearn"], **overrides)
-    for table, recipe in recipes.items():
-        for name in ("epochs", "batch_size"):
-            if getattr(recipe, name) < 1:
-                raise UsageError(f"{table} {name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
-        if not recipe.lr > 0:
-            raise UsageError(f"{table} lr must be positive, got {recipe.lr}")
-    config = replace(config, split_seed=settings["split_seed"], **recipes)
-    return resolve_config(config, sources)
-
-
 def _sweep(args: argparse.Namespace) -> int:
     settings = _sweep_settings(args)
     sources = Sources(data_root=settings.get("data_root"), checkpoint=settings.get("checkpoint"),
                       download=settings["download"])
-    config = _experiment_config(settings, sources)
+    config = experiment_config(settings, sources)
     methods = parse_methods(settings["methods"])
     if not methods:
         raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS) + ", or all")

@@ -44,7 +44,8 @@ class UnlearnRecipe:
     weight_decay: float = 5e-4  # the paper's weight decay
 
     def describe(self) -> str:
-        return f"{self.epochs} epochs, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}"
+        epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
+        return f"{epochs}, {self.optimizer.upper()} lr {self.lr:g}, batch {self.batch_size}"
 
 
 @dataclass(frozen=True)

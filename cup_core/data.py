@@ -234,13 +234,20 @@ def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
         if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             raise ValueError(f"{path}: expected a JSON list of integers")
         return tuple(values)
-    parts = text.replace(",", " ").split()
     try:
-        return tuple(int(part) for part in parts)
-    except ValueError:
-        bad = next(part for part in parts if not part.lstrip("-").isdigit())
-        raise ValueError(f"{path}: {bad[:40]!r} is not a sample index; write integers separated by commas, "
-                         "spaces or new lines") from None
+        return parse_indices(text)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def parse_indices(text: str) -> tuple[int, ...]:
+    """Sample indices written as integers separated by commas, spaces or new lines (range checks: forget_mask)."""
+    parts = text.replace(",", " ").split()
+    bad = next((part for part in parts if not part.lstrip("-").isdigit()), None)
+    if bad is not None:
+        raise ValueError(f"{bad[:40]!r} is not a sample index; write integers separated by commas, spaces or "
+                         "new lines")
+    return tuple(int(part) for part in parts)
 
 
 def forget_mask(train_labels: Tensor, forget: ForgetSet, num_classes: int) -> Tensor:

@@ -261,6 +261,8 @@ def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedE
     """Every experiment under the cache root, newest first; folders that are not experiments are skipped."""
     found = []
     for config_file in cache.cache_root(cache_dir).glob("*/config.json"):
+        if config_file.parent.name.startswith("."):  # .deleted-*: a delete in progress
+            continue
         try:
             experiment = Experiment.open(config_file.parent)
         except (ValueError, FileNotFoundError, OSError):

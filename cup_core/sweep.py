@@ -73,12 +73,16 @@ class SweepProgress:
 ProgressCallback = Callable[[SweepProgress], None]
 
 
+PULSE_S = 1.0  # within a long model, progress is reported at most this often
+
+
 @dataclass
 class _Tracker:
     total: int
     on_progress: ProgressCallback | None
     start: float = field(default_factory=time.perf_counter)
     last: float = field(default_factory=time.perf_counter)
+    last_report: float = field(default_factory=time.perf_counter)
     done: int = 0
     computed: int = 0
     point_seconds: list[float] = field(default_factory=list)
@@ -91,6 +95,16 @@ class _Tracker:
             self.point_seconds.append(now - self.last)
         self.last = now
         self.done += 1
+        self._report(label)
+
+    def pulse(self, label: str) -> None:
+        """Progress within a model (an epoch, a step), throttled: a long model still shows it is alive, and a
+        progress callback that raises (a cancel button) stops it there instead of at its end."""
+        if time.perf_counter() - self.last_report >= PULSE_S:
+            self._report(label)
+
+    def _report(self, label: str) -> None:
+        now = self.last_report = time.perf_counter()
         left = self.total - self.done
         eta = (sum(self.point_seconds) / len(self.point_seconds) * left if self.point_seconds
                else (0.0 if left == 0 else None))
@@ -183,7 +197,7 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
     tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
     models = {}
     for role in experiment.roles:
-        models[role], computed = _ensure_reference(experiment, role, data, device, sources)
+        models[role], computed = _ensure_reference(experiment, role, data, device, sources, tracker.pulse)
         tracker.advance(role, computed, is_point=False)
     oracle_metrics = _oracle_metrics(experiment)
     if engine == "batched" and (reason := batchable(models["original"])) is not None:
@@ -196,7 +210,7 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
                                                   oracle_metrics, max_memory)
             else:
                 finished = ((value, _ensure_point(experiment, method, value, seed, models["original"], data,
-                                                  oracle_metrics)) for value in values)
+                                                  oracle_metrics, tracker.pulse)) for value in values)
             for value, computed in finished:
                 tracker.advance(f"{method} {value:g} seed {seed}", computed)
     return experiment.write_tables()
@@ -232,10 +246,14 @@ def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: str, sources: S
 class CostEstimate:
     """What a sweep will cost here, from a few real steps timed on this device (cached work costs nothing)."""
 
-    references: int  # reference models to train
+    reference_roles: tuple[Role, ...]  # reference models to make (a checkpoint original is only evaluated)
     points: int  # points to compute
-    reference_seconds: float  # training every one of those references
+    reference_seconds: float  # making every one of those references
     point_seconds: float  # one point: its unlearning steps and its evaluation
+
+    @property
+    def references(self) -> int:
+        return len(self.reference_roles)
 
     @property
     def total_seconds(self) -> float:
@@ -276,7 +294,7 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
         evaluate(model, data)
         evaluation = time.perf_counter() - start
         reference_seconds += len(references) * evaluation
-    return CostEstimate(len(references), len(missing_points(experiment, plan)), reference_seconds,
+    return CostEstimate(tuple(references), len(missing_points(experiment, plan)), reference_seconds,
                         steps * step + evaluation)
 
 
@@ -328,7 +346,7 @@ def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any
 
 
 def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, device: torch.device,
-                      sources: Sources) -> tuple[torch.nn.Module, bool]:
+                      sources: Sources, pulse: Callable[[str], None] | None = None) -> tuple[torch.nn.Module, bool]:
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         recipe = experiment.config.train
         start = time.perf_counter()
@@ -338,7 +356,8 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
         else:
             torch.manual_seed(recipe.seed)
             model = experiment.new_model().to(device)
-            train_model(model, data.train if role == "original" else data.retain, recipe)
+            on_epoch = None if pulse is None else lambda epoch: pulse(f"{role}: epoch {epoch}/{recipe.epochs}")
+            train_model(model, data.train if role == "original" else data.retain, recipe, on_epoch)
             origin = {}
         seconds = time.perf_counter() - start
         return model.state_dict(), {"role": role, "metrics": strict(evaluate(model, data)),
@@ -351,14 +370,17 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
 
 
 def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: int, original: torch.nn.Module,
-                  data: UnlearningData, oracle_metrics: dict[str, Any] | None) -> bool:
+                  data: UnlearningData, oracle_metrics: dict[str, Any] | None,
+                  pulse: Callable[[str], None] | None = None) -> bool:
     method = get_method(method_name)
 
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         model = copy.deepcopy(original)
         torch.manual_seed(seed)
         procedure, recipe = method.setup(value, experiment.config.unlearn)
-        run = unlearn(model, data.forget, data.retain, procedure, recipe, seed)
+        on_step = None if pulse is None else lambda seen: pulse(f"{method_name} {value:g} seed {seed}: step "
+                                                               f"{seen.step + 1}")
+        run = unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step)
         return model.state_dict(), _point_payload(method_name, value, seed, model, run, recipe, data, oracle_metrics,
                                                   "sequential")
 

@@ -9,6 +9,7 @@ from the file's folder. Options given on the command line override the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -84,12 +85,52 @@ def _is(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
+def experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentConfig:
+    """The experiment that sweep settings (a sweep file's keys, the CLI's options, the New experiment page's
+    fields) describe, with what its data files decide recorded; ValueError says which setting is wrong.
+
+    Unset keys take the data set's defaults; `forget_indices` is a file's path or the indices themselves."""
+    from .checkpoints import file_sha256
+    from .data import dataset_info, default_config, read_indices, resolve_config
+
+    dataset_info(settings.get("dataset", "digits"))  # an unknown data set is the first thing to say
+    indices = settings.get("forget_indices")
+    if isinstance(indices, (str, os.PathLike)):
+        indices = read_indices(indices)
+    chosen = [name for name in ("forget_class", "forget_fraction") if settings.get(name) is not None]
+    if indices is not None:
+        chosen.append("forget_indices")
+    if len(chosen) > 1:
+        raise ValueError(f"give one forget set, not {' and '.join(chosen)}")
+    config = default_config(settings.get("dataset", "digits"), forget_class=settings.get("forget_class"),
+                            forget_fraction=settings.get("forget_fraction"), forget_seed=settings.get("forget_seed", 0),
+                            forget_indices=None if indices is None else tuple(indices), model=settings.get("model"),
+                            original_sha256=file_sha256(sources.checkpoint) if sources.checkpoint else None,
+                            oracle=settings.get("oracle", True), image_size=settings.get("image_size"))
+    recipes = {table: dataclasses.replace(getattr(config, table), **settings.get(table, {})) for table in RECIPES}
+    overrides = {name: settings[name] for name in ("epochs", "lr", "batch_size", "optimizer")
+                 if settings.get(name) is not None}
+    recipes["unlearn"] = dataclasses.replace(recipes["unlearn"], **overrides)
+    for table, recipe in recipes.items():
+        for name in ("epochs", "batch_size"):
+            if getattr(recipe, name) < 1:
+                raise ValueError(f"{table} {name.replace('_', '-')} must be at least 1, got {getattr(recipe, name)}")
+        if not (math.isfinite(recipe.lr) and recipe.lr > 0):
+            raise ValueError(f"{table} lr must be a positive number, got {recipe.lr}")
+        if recipe.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"{table} optimizer must be sgd or adam, got {recipe.optimizer!r}")
+    config = dataclasses.replace(config, split_seed=settings.get("split_seed", 0), **recipes)
+    return resolve_config(config, sources)
+
+
 def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[str], points: int,
                     seeds: list[int]) -> str:
     """A sweep file that recomputes `config`'s experiment (the same id) with these methods, grid and seeds."""
+    from .data import dataset_info
+
     settings: dict[str, Any] = {"dataset": config.dataset}
-    if sources.data_root:
-        settings["data_root"] = sources.data_root
+    if not dataset_info(config.dataset).embedded:
+        settings["data_root"] = sources.data_root or "PATH/TO/THE/DATA"
     if config.image_size is not None:
         settings["image_size"] = config.image_size
     settings["split_seed"] = config.split_seed

@@ -40,17 +40,21 @@ def zipped_batches(forget_size: int, retain_size: int, batch_size: int, epochs: 
                        shuffled_batches(retain_size, batch_size, generator))
 
 
-def train_model(model: nn.Module, data: LabelledSet, recipe: TrainRecipe) -> nn.Module:
-    """Plain supervised training (the original on all training data, the oracle on the retain set)."""
+def train_model(model: nn.Module, data: LabelledSet, recipe: TrainRecipe,
+                on_epoch: Callable[[int], None] | None = None) -> nn.Module:
+    """Plain supervised training (the original on all training data, the oracle on the retain set).
+    `on_epoch(epoch)` is called after each epoch (1-based): progress, and a place to stop a long run."""
     generator = torch.Generator().manual_seed(recipe.seed)
     optimizer = make_optimizer(list(model.parameters()), recipe)
     model.train()
-    for _ in range(recipe.epochs):
+    for epoch in range(1, recipe.epochs + 1):
         for index in shuffled_batches(len(data), recipe.batch_size, generator):
             index = index.to(data.x.device)
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(data.x[index]), data.y[index]).backward()
             optimizer.step()
+        if on_epoch is not None:
+            on_epoch(epoch)
     model.eval()
     return model
 

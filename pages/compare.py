@@ -4,14 +4,18 @@ import streamlit as st
 
 from ui import components, figures, services
 
+components.use_app_navigation()
+
 experiment = components.experiment_picker()
 config = experiment.config
 
-st.title("Compare unlearning methods")
-st.caption(f"{config.dataset} · forget {config.forget.describe()} · every method runs the same recipe "
-           f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
-
 methods, points, seeds = components.compare_controls()
+components.sweep_file_button(experiment, methods, points, seeds)
+components.data_root_editor(experiment)
+
+st.title("Compare unlearning methods")
+st.caption(f"{services.describe_experiment(experiment)} · every method runs the same recipe "
+           f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
 plan = services.compare_plan(methods, points, seeds)
 missing = services.missing_count(experiment, plan)
 if missing:
@@ -56,6 +60,10 @@ reference = view.summary["hypervolume"]
 st.caption(f"Hypervolume of each method's seed-averaged points in ({reference['objectives'][0]}, "
            f"{reference['objectives'][1]}), both maximised, reference point ({reference['reference_point'][0]:g}, "
            f"{reference['reference_point'][1]:g}), divided by 100 · 100; ± is the std of the per-seed hypervolumes.")
+if config.forget.kind == "random":
+    st.caption("This is spec §5's over-forgetting-aware hypervolume for random-subset forgetting: its objectives are "
+               "retain acc and 100 − |forget acc − the retrained oracle's forget acc|, so a method that forgets "
+               "more of the subset than the oracle does loses hypervolume instead of gaining it.")
 
 st.subheader("Controllability: how each knob moves the model")
 st.plotly_chart(figures.controllability_figure(frontier, labels, services.knob_positions(frontier, shown)),
@@ -72,6 +80,9 @@ st.dataframe(components.recommendations(view.summary, frontier, shown), hide_ind
 st.caption("The knee is the point of a method's front nearest its ideal corner (each objective scaled to [0, 1] "
            "over the front); 'closest to oracle' is the point with the lowest avg gap to the retrained oracle.")
 
+if not config.oracle:
+    st.caption("This experiment skipped the retrained oracle: there is no avg gap, so no best point is picked "
+               "for you; click a point in the plot to see it and export it.")
 components.selected_point_panel(experiment, view, selected, clicked=components.was_clicked(selected))
 st.download_button("Download all results (CSV)", view.results.to_csv(index=False).encode(),
                    file_name=f"results-{experiment.id}.csv", mime="text/csv", on_click="ignore",

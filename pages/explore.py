@@ -4,24 +4,36 @@ import streamlit as st
 
 from ui import components, figures, services
 
+components.use_app_navigation()
+
 experiment = components.experiment_picker()
 config = experiment.config
+plan = services.explore_plan()
+components.sweep_file_button(experiment, list(plan.grids), len(plan.grids[services.EXPLORE_METHOD]), list(plan.seeds))
+components.data_root_editor(experiment)
 
 st.title("Explore the forget / retain trade-off")
-st.caption(f"{config.dataset} · forget {config.forget.describe()} · CUP, {config.unlearn.describe()} · "
+st.caption(f"{services.describe_experiment(experiment)} · CUP, {config.unlearn.describe()} · "
            f"experiment `{experiment.id}`")
 
-plan = services.explore_plan()
 missing = services.missing_count(experiment, plan)
-if missing:
+if missing and experiment.info.embedded:
     st.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the original, "
-            f"the retrained oracle and one unlearning run per grid point). Finished ones are kept if you leave.")
+            f"{'the retrained oracle, ' if config.oracle else ''}one unlearning run per grid point). Finished ones "
+            "are kept if you leave.")
     if components.compute_with_progress(experiment, plan):
         st.rerun()  # redraw from the cache, without the notice
+elif missing:  # a real data set: computing may take long and needs the data here, so only on request
+    st.info(f"{missing} of the models on CUP's default grid ({len(plan.points())} intensities) are not cached; "
+            "the cached ones are shown. Computing the rest needs this experiment's data on this machine.")
+    if st.button(f"Compute the {missing} missing models", icon=":material/play_arrow:", key="explore_compute"):
+        if components.compute_with_progress(experiment, plan):
+            st.rerun()
 
 view = services.explorer_view(experiment)
 if view.frontier.empty:
-    st.warning("No point of this experiment could be computed; see the server log.")
+    st.warning("This experiment has no CUP point yet: compute them above, or see its other methods on "
+               "**Compare methods**.")
     st.stop()
 
 value = components.intensity_slider(view.values, view.recommended_value, view.knob)
@@ -37,11 +49,16 @@ with plot_column:
         key=components.CHART_KEY, on_select=components.select_clicked_point, selection_mode="points",
         config={"displaylogo": False})
     st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
-               "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the direction of every step, not the end point: where a run lands "
-               "also depends on the learning rate, epochs and batch size fixed for this experiment.")
+               "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the "
+               "direction of every step, not the end point: where a run lands also depends on the learning rate, "
+               "epochs and batch size fixed for this experiment.")
+    if config.forget.kind == "random":
+        st.caption(services.RANDOM_SUBSET_NOTE)
+    if not config.oracle:
+        st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
 with cards_column:
     st.subheader(f"γ = {value:g}")
-    components.metric_cards(point, original, oracle)
+    components.metric_cards(point, original, oracle, has_oracle=config.oracle)
 
 st.subheader("Test accuracy per class")
 st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_class(point), view.per_class(oracle),

@@ -5,6 +5,8 @@ import math
 import streamlit as st
 
 from ui import components, figures, services
+
+components.use_app_navigation()
 from ui.glossary import GLOSSARY
 
 presenter = st.query_params.get("presenter") == "1"  # for slides: no lesson text, no glossary

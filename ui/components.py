@@ -13,33 +13,98 @@ from cup_core import METHODS, Experiment, SweepProgress
 from . import services
 from .glossary import GLOSSARY
 
+NAVIGATION_KEY = "navigation_ran"  # set by app.py: this session has run through st.navigation
+
+
+def use_app_navigation() -> None:
+    """Called first by every page. When a fresh server's first request is a deep link (/compare?experiment=…,
+    or a reloaded tab after a restart), Streamlit has not seen app.py's st.navigation yet and runs the page alone
+    in its legacy pages/ mode: no page config, a menu of file names. Leave that mode (PagesManager's flag is
+    Streamlit's own; st.navigation clears it the same way) and, in a session that never ran app.py, rerun
+    through it. AppTest resets the flag before every run, so there only the flag is cleared: a rerun would
+    drop the click that the run carries."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if not st.session_state.get(NAVIGATION_KEY):
+            st.rerun()
+
+
 INTENSITY_KEY = "intensity"
 CHART_KEY = "frontier_chart"
 
 
 def experiment_picker() -> Experiment:
-    """Sidebar: data set, forget set and recipe; all three live in the URL so a link reopens them."""
+    """Sidebar: data set, forget set and experiment; all three live in the URL so a link reopens them, and
+    `?experiment=<id>` alone reopens any cached experiment (its data set and forget set follow)."""
     st.sidebar.header("Experiment")
+    _follow_linked_experiment()
+    # Each list starts with its default (index 0): a URL leaves defaults out, and a linked experiment may have
+    # set the value through session_state, which Streamlit accepts quietly only for a widget at its first option.
     names = services.datasets()
-    dataset = st.sidebar.selectbox("Data set", names, index=names.index(services.DEFAULT_DATASET), key="dataset",
+    dataset = st.sidebar.selectbox("Data set", names, key="dataset",
                                    bind="query-params",
-                                   help="blobs: the paper's 2-D toy (MLP); digits: scikit-learn's 8×8 digits (small CNN)")
-    choices = {choice.label: choice for choice in services.forget_choices(dataset)}
+                                   help="blobs: the paper's 2-D toy (MLP); digits: scikit-learn's 8×8 digits (small "
+                                        "CNN); other data sets appear once an experiment on them is cached")
+    choices = services.forget_choices(dataset)
     forget = choices[st.sidebar.selectbox(
-        "Forget", list(choices), index=list(choices).index(services.default_forget(dataset).label), key="forget",
-        bind="query-params", help="a whole class (class-wise forgetting) or a seeded random subset")]
+        "Forget", list(choices), key="forget",
+        bind="query-params", help="a whole class (class-wise forgetting), a seeded random subset or listed samples")]
     candidates = services.experiments_for(dataset, forget)
     by_id = {experiment.id: experiment for experiment in candidates}
     chosen = st.sidebar.selectbox("Experiment", list(by_id), key="experiment", bind="query-params",
-                                  help="the default recipe first; experiments made with other unlearning settings "
-                                       "(e.g. by the CLI) follow")
-    st.sidebar.caption(services.describe_recipe(by_id[chosen], candidates[0]))
+                                  help="an embedded data set's default recipe first; experiments made with other "
+                                       "settings (on the New experiment page or by the CLI) follow")
+    st.sidebar.caption(services.describe_variant(by_id[chosen]))
     return by_id[chosen]
 
 
-def compute_with_progress(experiment: Experiment, plan) -> bool:
-    """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the cache
-    cannot be written (what is cached stays shown)."""
+def _follow_linked_experiment() -> None:
+    """A link that names an experiment (`?experiment=<id>`) other than the one shown selects its data set and
+    forget set first, so that the experiment is among the choices."""
+    requested = st.query_params.get("experiment")
+    if not requested or requested == st.session_state.get("experiment"):
+        return
+    experiment = services.find_experiment(requested)
+    if experiment is None:
+        return  # unknown or hostile: the sidebar's defaults stand
+    values = {"dataset": experiment.config.dataset, "forget": services.forget_label(experiment.config.forget),
+              "experiment": experiment.id}
+    for key, value in values.items():
+        st.session_state[key] = value
+        st.query_params[key] = value  # a stale data set or forget set in the URL would otherwise win
+
+
+def data_root_editor(experiment: Experiment) -> None:
+    """Sidebar, for an experiment read from a folder: where its data is on this machine. The last sweep's folder
+    (sources.json) is the default; a cache copied from another machine needs this one's before it can compute."""
+    if experiment.info.embedded:
+        return
+    sources = experiment.sources()
+    with st.sidebar.expander("Data on this machine", icon=":material/folder_open:"):
+        root = st.text_input("Data root", value=sources.data_root or "", key=f"data_root_{experiment.id}",
+                             help="the folder the experiment's data set is read from when missing points are "
+                                  "computed here; it is not part of the experiment's id")
+        if root.strip() != (sources.data_root or "") and st.button("Use this folder", key="save_data_root"):
+            services.save_data_root(experiment, root.strip())
+            st.rerun()
+
+
+def sweep_file_button(experiment: Experiment, methods: list[str], points: int, seeds: list[int]) -> None:
+    """Sidebar: the sweep settings of the experiment on screen as TOML, to run with the CLI elsewhere."""
+    st.sidebar.download_button(
+        "Download sweep file (.toml)", data=lambda: services.sweep_file(experiment, methods, points, seeds),
+        file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
+        icon=":material/description:", key="sweep_file",
+        help="`python -m cup_core sweep --config FILE` recomputes this experiment (same id) with these methods, "
+             "grid points and seeds, e.g. on a machine with a GPU; copy its cache folder back to open it here")
+
+
+def compute_with_progress(experiment: Experiment, plan, sources=None,
+                          after_error: str | None = None) -> bool:
+    """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the inputs are
+    not available here (the library's message) or the cache cannot be written (what is cached stays shown)."""
     bar = st.progress(0.0, text="starting…")
 
     def on_progress(progress: SweepProgress) -> None:
@@ -48,7 +113,15 @@ def compute_with_progress(experiment: Experiment, plan) -> bool:
                           f"· last: {progress.label}")
 
     try:
-        services.compute(experiment, plan, on_progress)
+        services.compute(experiment, plan, on_progress, sources)
+    except ValueError as err:
+        bar.empty()
+        if after_error is None:
+            after_error = "What is cached is shown below." + (
+                "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
+        st.error(f"Cannot compute the missing models on this machine: {str(err).rstrip('.')}. {after_error}",
+                 icon=":material/error:")
+        return False
     except OSError as err:
         bar.empty()
         st.error(f"Cannot write to the cache at {experiment.root.parent} ({err.strerror or err}). Nothing cached "
@@ -100,8 +173,13 @@ def select_clicked_point() -> None:
             return
 
 
-def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None) -> None:
-    """The selected point's metrics, each with its change against the original and the oracle."""
+NO_ORACLE = "no oracle"  # what a gap card says beneath "n/a" when the experiment skipped the oracle
+
+
+def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
+                 has_oracle: bool = True) -> None:
+    """The selected point's metrics, each with its change against the original and the oracle. Without an
+    oracle (skipped when the experiment was made) the gap card says so instead of a number."""
     cards = [("Forget acc", "forget_acc", "inverse"), ("Retain acc", "retain_acc", "normal"),
              ("Test acc", "test_acc", "normal"), ("UA", "ua", "normal"),
              ("MIA efficacy", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
@@ -110,6 +188,10 @@ def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series
         value = point[name]
         with columns[index % 2]:
             base = None if original is None or name not in original else original[name]
+            if name == "avg_gap" and not has_oracle:
+                st.metric(label, "n/a", delta=NO_ORACLE, delta_color="off", delta_arrow="off", border=True,
+                          help=GLOSSARY[label] + " This experiment skipped the oracle, so there is no gap to measure.")
+                continue
             st.metric(label, _fmt(value, name),
                       delta=None if base is None or _nan(base) or _nan(value) else f"{value - base:+.1f} vs original",
                       delta_color=colour, border=True, help=GLOSSARY[label])
@@ -214,7 +296,8 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
     st.subheader(f"{'Selected' if clicked else 'Best overall (lowest avg gap)'}: {label}, {row['knob']} = {value:g}")
     references = view.references
     metric_cards(row, references.loc["original"] if "original" in references.index else None,
-                 references.loc["oracle"] if "oracle" in references.index else None)
+                 references.loc["oracle"] if "oracle" in references.index else None,
+                 has_oracle=experiment.config.oracle)
     seeds = services.seeds_at(view.results, method, value)
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
     export_button(experiment, method, value, seed, "Export this model (.zip)",

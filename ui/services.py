@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
-from cup_core import Experiment, ExperimentConfig, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
-from cup_core.config import canonical_value
-from cup_core.cache import BrokenEntry, cache_root, is_valid
+from cup_core import Experiment, ExperimentConfig, ForgetSet, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
+from cup_core.config import Sources, canonical_value
+from cup_core.cache import BrokenEntry, atomic_write_bytes, cache_root, is_valid
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
-from cup_core.experiment import ROLES
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.report import frontier_table, reference_table, summary
@@ -24,64 +26,169 @@ from cup_core.sweep import missing_points
 DEFAULT_DATASET = "digits"
 EXPLORE_METHOD = "cup"
 RANDOM_FRACTION = 0.1  # the random-subset forget set offered in the sidebar
+RANDOM_SUBSET_NOTE = (
+    "Random-subset forgetting: the vertical axis is 100 − |forget acc − the retrained oracle's forget acc| "
+    "(spec §5), so forgetting more of the subset than the oracle does (over-forgetting) counts against a point "
+    "just as forgetting too little does. Fronts and hypervolumes use this over-forgetting-aware objective, not UA.")
 
 
-@dataclass(frozen=True)
-class ForgetChoice:
-    """A forget set as the sidebar offers it; its label is also its URL form."""
+# --- Which experiments there are ----------------------------------------------------------------------
 
-    forget_class: int | None
-    fraction: float | None
+def forget_label(forget: ForgetSet) -> str:
+    """A forget set's name in the sidebar, which is also its URL form ("class 0", "random 10%")."""
+    if forget.indices is not None:
+        return forget.describe()
+    if forget.kind == "class":
+        return f"class {forget.forget_class}"
+    label = f"random {forget.fraction * 100:g}%"
+    return label if forget.seed == 0 else f"{label} seed {forget.seed}"
 
-    @property
-    def label(self) -> str:
-        return f"class {self.forget_class}" if self.forget_class is not None else f"random {self.fraction:.0%}"
+
+def _scan(root: Path) -> tuple[tuple[str, int], ...]:
+    """Each experiment folder's name and its config's mtime: changes when an experiment is made or deleted."""
+    found = []
+    for config_file in root.glob("*/config.json"):
+        if config_file.parent.name.startswith("."):  # being deleted (Experiment.delete renames first)
+            continue
+        try:
+            found.append((config_file.parent.name, config_file.stat().st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(sorted(found))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _experiments_in(root: str, scan: tuple[tuple[str, int], ...]) -> list[Experiment]:
+    found = []
+    for name, _ in sorted(scan, key=lambda entry: (entry[1], entry[0])):
+        try:
+            found.append(Experiment.open(Path(root) / name))
+        except (ValueError, FileNotFoundError, OSError):  # not an experiment, or one of another version
+            continue
+    return found
+
+
+def cached_experiments() -> list[Experiment]:
+    """Every experiment in the cache, oldest first, so that a new one never becomes a sidebar's default (a URL
+    leaves defaults out); opened once per change of the cache's folder list."""
+    root = cache_root()
+    return _experiments_in(str(root), _scan(root))
+
+
+def cached_experiment(experiment_id: str | None) -> Experiment | None:
+    return next((e for e in cached_experiments() if e.id == experiment_id), None) if experiment_id else None
+
+
+def find_experiment(experiment_id: str | None) -> Experiment | None:
+    """A cached experiment by id, or the default experiment of an embedded set and forget set the sidebar
+    offers (computed on first open, so it need not be cached yet)."""
+    found = cached_experiment(experiment_id)
+    if found is not None or not experiment_id:
+        return found
+    for name, info in DATASETS.items():
+        if info.embedded:
+            for forget in forget_choices(name).values():
+                candidate = default_experiment(name, forget)
+                if candidate.id == experiment_id:
+                    return candidate
+    return None
 
 
 def datasets() -> list[str]:
-    return list(DATASETS)
+    """The default data set, the other embedded ones, and every other one that has a cached experiment."""
+    cached = {experiment.config.dataset for experiment in cached_experiments()}
+    others = [name for name, info in DATASETS.items() if (info.embedded or name in cached) and name != DEFAULT_DATASET]
+    return [DEFAULT_DATASET, *others]
 
 
-def forget_choices(dataset: str) -> list[ForgetChoice]:
-    classes = [ForgetChoice(k, None) for k in range(dataset_info(dataset).num_classes)]
-    return classes + [ForgetChoice(None, RANDOM_FRACTION)]
+def dataset_title(name: str) -> str:
+    from cup_core.vision import VISION_DATASETS
+
+    return VISION_DATASETS[name].title if name in VISION_DATASETS else name
 
 
-def default_forget(dataset: str) -> ForgetChoice:
-    return ForgetChoice(dataset_info(dataset).default_forget_class, None)
+def forget_choices(dataset: str) -> dict[str, ForgetSet]:
+    """By label, the default first: every class and a random 10 % of an embedded set, then the forget sets of
+    cached experiments."""
+    default = default_forget(dataset)
+    choices: dict[str, ForgetSet] = {forget_label(default): default}
+    info = dataset_info(dataset)
+    if info.embedded:
+        for k in range(info.num_classes):
+            choices.setdefault(f"class {k}", ForgetSet(forget_class=k))
+        random = ForgetSet(forget_class=None, fraction=RANDOM_FRACTION)
+        choices.setdefault(forget_label(random), random)
+    others = [e.config.forget for e in cached_experiments() if e.config.dataset == dataset]
+    for forget in sorted(others, key=lambda f: (f.kind != "class", f.forget_class or 0, forget_label(f))):
+        choices.setdefault(forget_label(forget), forget)
+    return choices
 
 
-def default_experiment(dataset: str, forget: ForgetChoice) -> Experiment:
-    return Experiment(default_config(dataset, forget_class=forget.forget_class, forget_fraction=forget.fraction))
+def default_forget(dataset: str) -> ForgetSet:
+    info = dataset_info(dataset)
+    if info.embedded:
+        return ForgetSet(forget_class=info.default_forget_class)
+    oldest = next((e.config.forget for e in cached_experiments() if e.config.dataset == dataset), None)
+    return oldest or ForgetSet(forget_class=info.default_forget_class)
 
 
-def experiments_for(dataset: str, forget: ForgetChoice) -> list[Experiment]:
-    """The default-recipe experiment first, then every other cached experiment with this data and forget set
-    (e.g. ones made by `python -m cup_core sweep` with another learning rate)."""
-    default = default_experiment(dataset, forget)
-    found = [default]
-    for folder in sorted(cache_root().glob("*/config.json")):
-        try:
-            experiment = Experiment.open(folder.parent)
-        except (ValueError, FileNotFoundError):
-            continue
+def default_experiment(dataset: str, forget: ForgetSet) -> Experiment:
+    return Experiment(replace(default_config(dataset), forget=forget))
+
+
+def experiments_for(dataset: str, forget: ForgetSet) -> list[Experiment]:
+    """An embedded set's default-recipe experiment first, then every cached experiment with this data and
+    forget set (other recipes, models, checkpoints, no oracle; e.g. made by `python -m cup_core sweep`)."""
+    found = [default_experiment(dataset, forget)] if dataset_info(dataset).embedded else []
+    ids = {experiment.id for experiment in found}
+    for experiment in cached_experiments():
         config = experiment.config
-        if experiment.id != default.id and config.dataset == dataset and config.forget == default.config.forget:
+        if experiment.id not in ids and config.dataset == dataset and config.forget == forget:
             found.append(experiment)
     return found
 
 
-def describe_recipe(experiment: Experiment, default: Experiment) -> str:
-    if experiment.id == default.id:
-        return "default recipe"
-    config, base = experiment.config, default.config
-    changed = [f"unlearning {name} {getattr(config.unlearn, name)}" for name in config.unlearn.__dataclass_fields__
-               if getattr(config.unlearn, name) != getattr(base.unlearn, name)]
-    changed += [f"training {name} {getattr(config.train, name)}" for name in config.train.__dataclass_fields__
-                if getattr(config.train, name) != getattr(base.train, name)]
+def describe_variant(experiment: Experiment) -> str:
+    """How an experiment differs from its data set's default one: model, original, oracle, recipes."""
+    config = experiment.config
+    base = default_config(config.dataset)
+    changed = []
+    if config.model is not None:
+        changed.append(f"model {config.model}")
+    if config.original_sha256 is not None:
+        changed.append(f"original: your checkpoint (sha256 {config.original_sha256[:12]}…)")
+    if not config.oracle:
+        changed.append("no oracle")
+    if config.image_size is not None:
+        changed.append(f"{config.image_size}×{config.image_size} images, {len(config.classes or ())} classes")
+    changed += [f"unlearning {name} {getattr(config.unlearn, name)}" for name in config.unlearn.__dataclass_fields__
+                if getattr(config.unlearn, name) != getattr(base.unlearn, name)]
+    changed.append(describe_training(experiment))
+    return ", ".join(part for part in changed if part) or "default recipe"
+
+
+def describe_training(experiment: Experiment) -> str:
+    """How the original's and the oracle's training and the split differ from the data set's default ("" if not)."""
+    config = experiment.config
+    base = default_config(config.dataset)
+    changed = [f"training {name} {getattr(config.train, name)}" for name in config.train.__dataclass_fields__
+               if getattr(config.train, name) != getattr(base.train, name)]
     if config.split_seed != base.split_seed:
         changed.append(f"split seed {config.split_seed}")
     return ", ".join(changed)
+
+
+def describe_model(experiment: Experiment) -> str:
+    config = experiment.config
+    name = experiment.architecture + (" (the data set's default)" if config.model is None else "")
+    return name + (", original from your checkpoint" if config.original_sha256 else "")
+
+
+def describe_experiment(experiment: Experiment) -> str:
+    """One line: data set, forget set, model, oracle; the pages' captions and the experiments list."""
+    config = experiment.config
+    oracle = "retrained oracle" if config.oracle else "no oracle"
+    return f"{dataset_title(config.dataset)} · forget {config.forget.describe()} · {describe_model(experiment)} · {oracle}"
 
 
 def explore_plan() -> SweepPlan:
@@ -103,9 +210,9 @@ def single_point_plan(value: float) -> SweepPlan:
 
 
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
-    """Models of `plan` not cached yet: its points, and the original and the oracle."""
+    """Models of `plan` not cached yet: its points, and the original and (unless skipped) the oracle."""
     missing = len(missing_points(experiment, plan))
-    for role in ROLES:
+    for role in experiment.roles:
         try:
             experiment.reference(role)
         except BrokenEntry:
@@ -113,9 +220,16 @@ def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
     return missing
 
 
-def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[SweepProgress], None]) -> None:
-    """Runs `plan`; points another session is computing are waited for, not duplicated."""
-    run_sweep(experiment, plan, resolve_device(), on_progress)
+def missing_points_count(experiment: Experiment, plan: SweepPlan) -> int:
+    return len(missing_points(experiment, plan))
+
+
+def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[SweepProgress], None],
+            sources: Sources | None = None) -> None:
+    """Runs `plan`; points another session is computing are waited for, not duplicated. `sources` default to
+    where the experiment's last sweep found its data. ValueError (from the library's checks) says what is
+    missing, before anything trains; an `on_progress` that raises stops the sweep with finished points kept."""
+    run_sweep(experiment, plan, resolve_device(), on_progress, sources=sources)
 
 
 @dataclass(frozen=True)
@@ -261,10 +375,206 @@ def _export(handle: tuple[str, str], method: str, value: float, seed: int, stamp
     return export_bytes(_reopen(handle), method, value, seed)
 
 
+def format_duration(seconds: float) -> str:
+    """A rough human duration: "about 14 s", "about 3 min", "about 1.5 h"."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds):
         return "estimating…"
     return f"about {seconds:.0f} s left" if seconds >= 1 else "under a second left"
+
+
+def save_data_root(experiment: Experiment, data_root: str) -> None:
+    """Records where this experiment's data is on this machine (sources.json; not part of its id)."""
+    experiment.save_sources(replace(experiment.sources(), data_root=data_root or None))
+
+
+def compare_query(experiment: Experiment, methods, points: int, seeds) -> dict:
+    """The Compare page's URL parameters for this experiment, methods, grid and seeds (as its sidebar writes them)."""
+    return {"experiment": experiment.id, "methods": [method_label(name) for name in methods],
+            "points": str(points), "seeds": [str(seed) for seed in seeds]}
+
+
+def sweep_file(experiment: Experiment, methods: list[str], points: int, seeds: list[int]) -> str:
+    """A TOML file for `python -m cup_core sweep --config FILE` that recomputes this experiment elsewhere."""
+    from cup_core.sweep_file import sweep_file_text
+
+    return sweep_file_text(experiment.config, experiment.sources(), list(methods), int(points), list(seeds))
+
+
+# --- The experiments list ------------------------------------------------------------------------------
+
+def list_cached():
+    """Every cached experiment with its points, size and last change, newest first (experiment.list_experiments)."""
+    from cup_core.experiment import list_experiments
+
+    return [item for item in list_experiments() if not item.experiment.root.name.startswith(".")]
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Removes a cached experiment's folder (renamed away first, so no reader sees half of it)."""
+    experiment = cached_experiment(experiment_id)
+    if experiment is not None:
+        experiment.delete()
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover - unreachable
+
+
+def human_age(modified: float, now: float | None = None) -> str:
+    seconds = max(0.0, (time.time() if now is None else now) - modified)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    return f"{seconds // 86400:.0f} days ago"
+
+
+# --- A new experiment ----------------------------------------------------------------------------------
+
+UPLOADS = "uploads"  # folder under the cache root: users' checkpoints, named by their SHA-256
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
+COMPARE_POINTS = (5, 11, 21)  # grid sizes the Compare page offers, so a new experiment opens there as made
+
+
+@dataclass(frozen=True)
+class NewExperiment:
+    """What the New experiment page asks for, as plain values; equal requests are one job (and one estimate)."""
+
+    dataset: str
+    data_root: str | None = None  # torchvision and ImageFolder sets only
+    download: bool = False
+    image_size: int | None = None  # ImageFolder only
+    model: str | None = None  # None: the data set's default architecture
+    checkpoint: str | None = None  # a saved upload: the original model
+    forget_class: int | None = None
+    forget_fraction: float | None = None
+    forget_seed: int = 0
+    forget_indices: tuple[int, ...] | None = None
+    oracle: bool = True
+    methods: tuple[str, ...] = ("cup",)
+    points: int = 11
+    seeds: tuple[int, ...] = (0,)
+    epochs: int | None = None  # unlearning recipe; None: the data set's
+    lr: float | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked request: the experiment it makes, where its inputs are, and the points to compute."""
+
+    request: NewExperiment
+    experiment: Experiment
+    sources: Sources
+    plan: SweepPlan
+
+
+_FORM_WORDS = [  # the library's messages name the CLI's options; the New experiment page names its own fields
+    ("; --download (needs internet) creates it and fetches the files",
+     "; tick “Download if missing” (needs internet) to create it and fetch the files"),
+    ("Pass --download (needs internet) to fetch the official files there.",
+     "Tick “Download if missing” (needs internet) to fetch the official files there."),
+    ("point --data-root at its folder", "give its folder as the data root"),
+    ("give its file with --checkpoint", "upload its file as the checkpoint"),
+    ("(--image-size, e.g. 32 or 224)", "(e.g. 32 or 224)"),
+    ("--data-root", "the data root"), ("--download", "“Download if missing”"), ("--image-size", "the image size"),
+    ("--checkpoint", "the checkpoint"),
+]
+
+
+def form_message(message: str) -> str:
+    """A library message in the New experiment page's words."""
+    for cli, form in _FORM_WORDS:
+        message = message.replace(cli, form)
+    return message
+
+
+def make_job(request: NewExperiment) -> Job:
+    """The experiment a request describes, checked as far as building it goes; ValueError says what is wrong.
+    Reads the data folder of a torchvision set (resolve_config) but writes nothing."""
+    from cup_core.sweep_file import experiment_config
+
+    sources = Sources(data_root=(request.data_root or "").strip() or None, checkpoint=request.checkpoint,
+                      download=request.download)
+    if not dataset_info(request.dataset).embedded and sources.data_root is None:
+        raise ValueError(f"{dataset_title(request.dataset)} is read from a folder on this machine: fill in the data "
+                         "root" + ("" if request.dataset == "imagefolder" else
+                                   " (tick “Download if missing” to fetch the data there, which needs internet)"))
+    if not request.methods:
+        raise ValueError("choose at least one method")
+    if not request.seeds:
+        raise ValueError("choose at least one seed")
+    settings = {name: getattr(request, name) for name in (
+        "dataset", "image_size", "model", "forget_class", "forget_fraction", "forget_seed", "forget_indices",
+        "oracle", "epochs", "lr", "batch_size")}
+    config = experiment_config(settings, sources)
+    plan = SweepPlan.default(tuple(request.methods), request.points, tuple(request.seeds))
+    return Job(request, Experiment(config), sources, plan)
+
+
+def estimate(job: Job):
+    """sweep.estimate_cost on this machine's device: a few real steps timed (about a second on digits)."""
+    from cup_core.sweep import estimate_cost
+
+    return estimate_cost(job.experiment, job.plan, resolve_device(), job.sources)
+
+
+def device_name() -> str:
+    return str(resolve_device())
+
+
+def save_upload(data: bytes, name: str) -> Path:
+    """A user's checkpoint, saved once under the cache root as uploads/<sha256><suffix> (atomically), so that
+    the experiment's sources point at a file that stays."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(f"{name}: a checkpoint is a .safetensors or .pt/.pth file")
+    path = cache_root() / UPLOADS / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    if not path.is_file() or path.stat().st_size != len(data):
+        atomic_write_bytes(path, data)
+    return path
+
+
+def read_index_upload(data: bytes, name: str) -> tuple[int, ...]:
+    """An uploaded index file (.txt, .csv, .json or .npy) read by data.read_indices, its messages naming the file."""
+    import tempfile
+
+    from cup_core.data import read_indices
+
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"indices{suffix}"
+        path.write_bytes(data)
+        try:
+            return read_indices(path)
+        except ValueError as err:
+            raise ValueError(str(err).replace(str(path), name)) from None
+
+
+@st.cache_resource(show_spinner=False)
+def torchvision_models() -> list[str]:
+    from torchvision import models
+
+    return sorted(models.list_models(module=models))
 
 
 # --- Learn ---------------------------------------------------------------------------------------------

@@ -321,3 +321,27 @@ def test_an_experiment_without_an_oracle(tmp_path):
     assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
     assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
     assert summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
+
+
+def test_a_long_model_reports_progress_and_can_be_stopped_inside_it(tmp_path, monkeypatch):
+    """Within a model, progress arrives per epoch or step, so that a cancel stops a long training at once."""
+    monkeypatch.setattr("cup_core.sweep.PULSE_S", 0.0)
+    stopper = Recorder()
+
+    def stop_in_the_oracle(progress: SweepProgress) -> None:
+        stopper(progress)
+        if progress.label.startswith("oracle: epoch 2/"):
+            raise Interrupted
+
+    experiment = Experiment(tiny_config(), tmp_path)
+    with pytest.raises(Interrupted):
+        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, stop_in_the_oracle)
+    labels = [report.label for report in stopper.reports]
+    assert labels[:2] == ["original: epoch 1/30", "original: epoch 2/30"] and "original" in labels
+    assert cache.is_valid(experiment.reference_entry("original"), experiment.reference_key("original"))
+    assert not experiment.reference_entry("oracle").exists()  # stopped inside it: nothing half-written
+    steps = Recorder()
+    run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, steps)
+    assert [r.label for r in steps.reports if "step" in r.label][:2] == ["cup 0.5 seed 0: step 1",
+                                                                          "cup 0.5 seed 0: step 2"]
+    assert steps.last.done == steps.last.total == 3

@@ -6,12 +6,14 @@ fails under CI (CI=true), which installs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -35,14 +37,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(warm_cache: Path):
+@contextlib.contextmanager
+def _serving(cache: Path):
+    """`streamlit run app.py` on a free port with `cache` as its cache; yields its URL."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium package")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     port = _free_port()
-    env = {**os.environ, "CUP_CACHE_DIR": str(warm_cache)}
+    env = {**os.environ, "CUP_CACHE_DIR": str(cache)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -58,9 +61,17 @@ def server(warm_cache: Path):
     else:
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read().decode()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(warm_cache: Path):
+    with _serving(warm_cache) as url:
+        yield url
 
 
 @pytest.fixture
@@ -137,6 +148,66 @@ def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
     page.wait_for_selector("h3:has-text('Selected: ')")
     _wait_until_idle(page)
     page.wait_for_function("() => ![...document.querySelectorAll('h3')].some(h => h.innerText.startsWith('Best overall'))")
+
+
+def test_the_sidebar_downloads_the_sweep_file_of_the_experiment_on_screen(server, page, tmp_path):
+    page.goto(server)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+    _wait_until_idle(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download sweep file (.toml)").click()
+    target = tmp_path / "sweep.toml"
+    download_info.value.save_as(target)
+    text = target.read_text()
+    settings = tomllib.loads(text)
+    from ui import services
+
+    experiment_id = services.default_experiment("digits", services.default_forget("digits")).id
+    assert f"(experiment {experiment_id})" in text
+    assert settings["dataset"] == "digits" and settings["forget_class"] == 0 and settings["methods"] == ["cup"]
+
+
+def _points_on_disk(cache: Path) -> int:
+    return len(list(cache.glob("*/points/*/record.json")))
+
+
+def test_a_deep_link_first_then_cancel_stops_the_sweep_and_keeps_its_points(tmp_path):
+    """A fresh server whose first request is /new (the app's navigation still applies), then a real sweep
+    started and cancelled from the browser: it stops within one point and keeps what it finished."""
+    from playwright.sync_api import sync_playwright
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with _serving(cache) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(f"{url}/new")
+        page.wait_for_selector("h1:has-text('New experiment')")
+        _wait_until_idle(page)
+        assert page.get_by_role("link", name="Compare methods").count() == 1  # st.navigation's titles, not files
+        methods = page.get_by_test_id("stMultiSelect").first
+        for label in ("GA", "WS"):
+            methods.click()
+            page.get_by_role("option", name=label, exact=True).click()
+            page.keyboard.press("Escape")
+            _wait_until_idle(page)
+        page.get_by_role("button", name="Check the settings and estimate the cost").click()
+        page.wait_for_selector("text=Estimated time")
+        _wait_until_idle(page)
+        page.get_by_role("button", name="Start").click()
+        progress = page.locator("[data-testid='stProgress']")
+        page.wait_for_function("() => /^([6-9]|[1-9][0-9])\\//.test("
+                               "document.querySelector('[data-testid=\"stProgress\"]')?.innerText ?? '')")
+        page.get_by_role("button", name="Cancel").click()
+        page.wait_for_selector("text=Cancelled:")
+        _wait_until_idle(page)
+        stopped = _points_on_disk(cache)
+        time.sleep(3)
+        assert _points_on_disk(cache) == stopped  # the sweep is not running any more
+        assert 4 <= stopped < 3 * 11
+        assert not progress.count()
+        browser.close()
 
 
 @pytest.mark.faults
