@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -88,10 +89,12 @@ class _StackedOptimizer:
 
 
 def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedures: list[Procedure],
-                    recipes: list[UnlearnRecipe], seed: int) -> tuple[list[dict[str, Tensor]], list[UnlearnRun]]:
+                    recipes: list[UnlearnRecipe], seed: int, on_step: Callable[[int], None] | None = None,
+                    ) -> tuple[list[dict[str, Tensor]], list[UnlearnRun]]:
     """Runs len(procedures) unlearning runs from `model`'s weights at once; returns their state dicts and runs.
 
     The procedures must share their forget objective, the recipes everything but the learning rate.
+    `on_step(step)` is called after each step (1-based), as `unlearn`'s observer is: progress, or a stop.
     """
     if len({p.forget_objective for p in procedures}) != 1:
         raise ValueError("batched points must share their forget objective")
@@ -157,6 +160,8 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
             steps[k] += 1
         split = directions.split(sizes, dim=1)
         optimizer.step(params, {name: chunk.view_as(params[name]) for name, chunk in zip(names, split)}, active)
+        if on_step is not None:
+            on_step(max(steps))
     seconds = (time.perf_counter() - start) / count  # the batch's time, shared by its points
     states = []
     for k in range(count):

@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--download", action="store_true", default=None,
                        help="let torchvision fetch a missing data set into --data-root (needs internet)")
     sweep.add_argument("--image-size", type=int, help="ImageFolder only: resize and centre-crop images to this size")
-    sweep.add_argument("--split-seed", type=int, help="the embedded sets' train/test split (default 0)")
+    sweep.add_argument("--split-seed", type=int, help="the train/test split of blobs, digits and an ImageFolder tree "
+                                                     "without train/ and test/ folders (default 0)")
     forget = sweep.add_mutually_exclusive_group()
     forget.add_argument("--forget-class", type=int, help="forget this whole class (default: the data set's default)")
     forget.add_argument("--forget-fraction", type=float, help="forget a seeded random share of the training set, in (0, 1)")
@@ -143,7 +144,10 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
     if isinstance(settings["seeds"], int):
         settings["seeds"] = (settings["seeds"],)
     if isinstance(settings["max_memory"], str):
-        settings["max_memory"] = _memory(settings["max_memory"])
+        try:
+            settings["max_memory"] = _memory(settings["max_memory"])
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"max_memory: {err}") from None
     for name, choices in (("engine", ("auto", "batched", "sequential")), ("executor", ("local", "ray")),
                           ("optimizer", ("sgd", "adam"))):
         if name in settings and settings[name] not in choices:
@@ -233,9 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"sweep": _sweep, "report": _report, "export": _export}[args.command]
     try:
         return handler(args)
-    except (UsageError, ValueError, FileNotFoundError) as err:
+    except (UsageError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: --executor ray, no Ray
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # a Ray task's failure (ray_executor.PointFailed), named; finished points stay
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except OSError as err:  # a read-only or full cache: finished points are on disk, nothing is half-written
         print(f"error: cannot write to the cache ({err}); finished points are kept, fix the folder and rerun",
               file=sys.stderr)

@@ -7,12 +7,21 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 # Bump when a cached entry's meaning or layout changes: old entries then miss and are recomputed.
 SCHEMA_VERSION = 1
 
 OptimizerName = Literal["sgd", "adam"]
+
+
+def _floats(recipe: Any, *names: str) -> None:
+    """Number fields as floats: 1 and 1.0 (an integer in a sweep file) must hash as one experiment."""
+    for name in names:
+        value = getattr(recipe, name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            object.__setattr__(recipe, name, float(value))
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,9 @@ class TrainRecipe:
     momentum: float = 0.9  # SGD momentum (ignored by Adam)
     weight_decay: float = 0.0  # L2 weight decay of the base optimiser
     seed: int = 0  # initialisation and shuffling of the original and the oracle
+
+    def __post_init__(self) -> None:
+        _floats(self, "lr", "momentum", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,9 @@ class UnlearnRecipe:
     optimizer: OptimizerName = "sgd"  # the paper's classification runs use SGD with momentum
     momentum: float = 0.9  # SGD momentum (ignored by Adam)
     weight_decay: float = 5e-4  # the paper's weight decay
+
+    def __post_init__(self) -> None:
+        _floats(self, "lr", "momentum", "weight_decay")
 
     def describe(self) -> str:
         epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
@@ -61,7 +76,11 @@ class ForgetSet:
     indices: tuple[int, ...] | None = None  # positions in the training split (e.g. from --forget-indices FILE)
 
     def __post_init__(self) -> None:
+        if self.fraction is not None:
+            _floats(self, "fraction")
         if self.indices is not None:
+            if self.forget_class is not None or self.fraction is not None:
+                raise ValueError("a listed forget set has no class or fraction: give forget_class=None")
             object.__setattr__(self, "indices", tuple(sorted(int(i) for i in self.indices)))
 
     @property
@@ -137,8 +156,8 @@ class ExperimentConfig:
         return stable_hash({"schema": SCHEMA_VERSION, "config": self.to_dict()})
 
 
-_LATER_DEFAULTS = {"model": None, "original_sha256": None, "oracle": True, "image_size": None, "classes": None,
-                   "split": None}
+_FIRST_RELEASE_FIELDS = ("dataset", "forget", "split_seed", "train", "unlearn")
+_LATER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ExperimentConfig) if f.name not in _FIRST_RELEASE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,13 @@ class Sources:
     data_root: str | None = None  # folder of a torchvision data set or an ImageFolder tree
     checkpoint: str | None = None  # the user's original weights (.safetensors or .pt)
     download: bool = False  # let torchvision fetch a missing data set into data_root (needs internet)
+
+    def __post_init__(self) -> None:
+        # Absolute, so that sources.json, another working directory and Ray's workers all find the files.
+        for name in ("data_root", "checkpoint"):
+            value = getattr(self, name)
+            if value:
+                object.__setattr__(self, name, str(Path(value).expanduser().resolve()))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

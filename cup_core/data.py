@@ -180,6 +180,11 @@ def load_train_test(config: ExperimentConfig, sources: Sources | None = None) ->
     if config.classes is not None and split.classes != config.classes:
         raise ValueError(f"the ImageFolder at {sources.data_root} has classes {', '.join(split.classes)}, but this "
                          f"experiment was made with {', '.join(config.classes)}; point --data-root at its folder")
+    if config.split is not None and split.split != config.split:
+        # Other files (images added to a folder, another copy of the data set) are another experiment.
+        raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: it has "
+                         f"{split.split!r}, the experiment recorded {config.split!r}; point --data-root at the "
+                         "original files, or make a new experiment from these")
     return split.train, split.test
 
 
@@ -205,8 +210,9 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
     if config.dataset == "imagefolder" and config.image_size is None:
         raise ValueError("an ImageFolder experiment needs an image size (--image-size, e.g. 32 or 224)")
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
-    classes = split.classes if config.dataset == "imagefolder" else None
-    return replace(config, split=split.split, classes=classes)
+    if config.dataset == "imagefolder":
+        return replace(config, split=split.split, classes=split.classes)
+    return replace(config, split=split.split, split_seed=0)  # official splits: a split seed changes nothing
 
 
 def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
@@ -243,7 +249,7 @@ def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
 def parse_indices(text: str) -> tuple[int, ...]:
     """Sample indices written as integers separated by commas, spaces or new lines (range checks: forget_mask)."""
     parts = text.replace(",", " ").split()
-    bad = next((part for part in parts if not part.lstrip("-").isdigit()), None)
+    bad = next((part for part in parts if not part.removeprefix("-").isdigit()), None)
     if bad is not None:
         raise ValueError(f"{bad[:40]!r} is not a sample index; write integers separated by commas, spaces or "
                          "new lines")

@@ -15,7 +15,7 @@ SMALL_MODEL_PARAMETERS = 1_000_000  # below this, CPU work on the model runs on 
 def resolve_device(name: str | None = None) -> torch.device:
     """'auto' or None: CUDA when present, else CPU. 'cpu', 'cuda' and 'cuda:N' are checked."""
     if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
@@ -24,6 +24,11 @@ def resolve_device(name: str | None = None) -> torch.device:
         raise ValueError(f"device {name!r} asked for, but no CUDA GPU is available here; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device {name!r} is not supported; use auto, cpu or cuda[:N]")
+    if device.type == "cuda":
+        # cuDNN's fastest convolution algorithms are chosen by timing and may sum in another order from run
+        # to run; the deterministic ones let a config and seed give the same numbers again.
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     return device
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ ROLES: tuple[Role, ...] = ("original", "oracle")
 RESULT_COLUMNS = ["method", "knob", "value", "seed", "forget_acc", "retain_acc", "test_acc", "forget_test_acc",
                   "ua", "mia_efficacy", "avg_gap", "seconds", "steps", "diverged_at_step", "checkpoint"]
 METRIC_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua", "mia_efficacy"]
+
+
+_INIT_LOCK = threading.Lock()
 
 
 class Experiment:
@@ -120,8 +124,15 @@ class Experiment:
     def architecture_kwargs(self) -> dict[str, Any]:
         return architecture_kwargs(self.info)
 
-    def new_model(self) -> nn.Module:
-        return build_model(self.architecture, self.architecture_kwargs)
+    def new_model(self, seed: int | None = None) -> nn.Module:
+        """A fresh model; with `seed`, initialised from that seed whatever other threads (app sessions) draw
+        meanwhile: every initialisation holds one lock, and a seeded one runs on a forked generator."""
+        with _INIT_LOCK:
+            if seed is None:
+                return build_model(self.architecture, self.architecture_kwargs)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return build_model(self.architecture, self.architecture_kwargs)
 
     # --- reading -----------------------------------------------------------------------------
     def reference(self, role: Role) -> dict[str, Any]:

@@ -68,25 +68,28 @@ def architecture_kwargs(info: DatasetInfo) -> dict[str, Any]:
     return {"num_classes": info.num_classes}  # torchvision's models take 3-channel images
 
 
-def check_fits(model: nn.Module, input_shape: tuple[int, ...], architecture: str) -> None:
-    """ValueError unless the model maps a batch of `input_shape` inputs to one logit per class; run before any
-    training, so a model that cannot take the data set's images fails at once, not after the original."""
+def check_fits(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, architecture: str) -> None:
+    """ValueError unless the model maps a batch of `input_shape` inputs to one score per class, in training mode
+    and in evaluation mode (some torchvision models, e.g. googlenet, return other things while training). Run
+    before any training, so a model that cannot take the data set's images fails at once, not hours later."""
     import torch
 
     was_training = model.training
-    model.eval()
+    device = next(model.parameters()).device
     try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            output = model(torch.zeros(2, *input_shape, device=device))
-    except (RuntimeError, ValueError) as err:
+        for training in (True, False):
+            model.train(training)
+            with torch.no_grad():
+                output = model(torch.zeros(2, *input_shape, device=device))
+            if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, num_classes):
+                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                raise ValueError(f"{architecture} returns {shape} in {'training' if training else 'evaluation'} "
+                                 f"mode, not one row of {num_classes} class scores per input; choose another model")
+    except (RuntimeError, TypeError) as err:
         raise ValueError(f"{architecture} cannot take this data set's inputs of shape {tuple(input_shape)} "
                          f"({str(err).splitlines()[0][:200]}); choose another model") from None
     finally:
         model.train(was_training)
-    if not isinstance(output, torch.Tensor) or output.dim() != 2:
-        raise ValueError(f"{architecture} does not return one row of class scores per input; choose a "
-                         "classification model")
 
 
 def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:

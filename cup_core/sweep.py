@@ -161,7 +161,10 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     experiment.save_config()
     experiment.save_sources(sources)
     if executor == "ray":
-        return _run_on_ray(experiment, plan, ray_device, sources, on_progress, ray_address)
+        del data  # the tasks load their own
+        # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
+        return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False), on_progress,
+                           ray_address)
     with threads_for(experiment.new_model(), device):
         return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
@@ -172,7 +175,7 @@ def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> U
     A checkpoint is needed only while the original is not cached: a cache opened elsewhere needs no weights file."""
     data = load_unlearning_data(experiment.config, sources).to(device)
     model = experiment.new_model().to(device)
-    check_fits(model, experiment.info.input_shape, experiment.architecture)
+    check_fits(model, experiment.info.input_shape, experiment.info.num_classes, experiment.architecture)
     if experiment.config.original_sha256 is not None and not cache.is_valid(
             experiment.reference_entry("original"), experiment.reference_key("original")):
         _checkpoint_model(experiment, sources)
@@ -207,7 +210,7 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
         for seed in plan.seeds:
             if engine == "batched":
                 finished = _ensure_points_batched(experiment, method, seed, list(values), models["original"], data,
-                                                  oracle_metrics, max_memory)
+                                                  oracle_metrics, max_memory, tracker.pulse)
             else:
                 finished = ((value, _ensure_point(experiment, method, value, seed, models["original"], data,
                                                   oracle_metrics, tracker.pulse)) for value in values)
@@ -354,8 +357,7 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
             model = _checkpoint_model(experiment, sources).to(device)
             origin = {"checkpoint": Path(sources.checkpoint).name}
         else:
-            torch.manual_seed(recipe.seed)
-            model = experiment.new_model().to(device)
+            model = experiment.new_model(seed=recipe.seed).to(device)
             on_epoch = None if pulse is None else lambda epoch: pulse(f"{role}: epoch {epoch}/{recipe.epochs}")
             train_model(model, data.train if role == "original" else data.retain, recipe, on_epoch)
             origin = {}
@@ -390,7 +392,7 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
 
 def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, values: list[float],
                            original: torch.nn.Module, data: UnlearningData, oracle_metrics: dict[str, Any] | None,
-                           max_memory: int) -> Iterator[tuple[float, bool]]:
+                           max_memory: int, pulse: Callable[[str], None] | None = None) -> Iterator[tuple[float, bool]]:
     """Yields (value, computed) for every value, training the missing ones together in memory-sized chunks."""
     method = get_method(method_name)
     entry = {v: experiment.point_entry(method_name, v, seed) for v in values}
@@ -409,8 +411,10 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
             if missing:
                 setups = [method.setup(v, experiment.config.unlearn) for v in missing]
                 torch.manual_seed(seed)
+                on_step = None if pulse is None else lambda step: pulse(
+                    f"{method_name} {len(missing)} points together, seed {seed}: step {step}")
                 states, runs = unlearn_batched(copy.deepcopy(original), data.forget, data.retain,
-                                               [p for p, _ in setups], [r for _, r in setups], seed)
+                                               [p for p, _ in setups], [r for _, r in setups], seed, on_step)
                 for v, state, run, (_, recipe) in zip(missing, states, runs, setups):
                     model = experiment.new_model().to(next(original.parameters()).device)
                     model.load_state_dict(state)

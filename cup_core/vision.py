@@ -130,15 +130,21 @@ def load_vision(name: str, root: str | os.PathLike, *, download: bool = False, i
 def _download(spec: VisionSpec, root: Path) -> None:
     """Let torchvision fetch the official archives into root and check their md5 sums; our readers then read them.
 
-    A dataset class also loads what it fetched: ask for the smaller split where one download holds both.
+    A dataset class also loads what it fetched: ask for the smaller split where one download holds both. CIFAR's
+    classes would unpickle their batches, so for CIFAR only torchvision's archive download is used.
     """
     from torchvision import datasets
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    def cifar(kind) -> None:
+        if not all((root / kind.base_folder / name).is_file() for name, _ in kind.train_list + kind.test_list):
+            download_and_extract_archive(kind.url, str(root), filename=kind.filename, md5=kind.tgz_md5)
 
     fetches = {
         "mnist": lambda: datasets.MNIST(root, train=False, download=True),
         "fashion-mnist": lambda: datasets.FashionMNIST(root, train=False, download=True),
-        "cifar10": lambda: datasets.CIFAR10(root, train=False, download=True),
-        "cifar100": lambda: datasets.CIFAR100(root, train=False, download=True),
+        "cifar10": lambda: cifar(datasets.CIFAR10),
+        "cifar100": lambda: cifar(datasets.CIFAR100),
         # One file per split: both must be fetched.
         "svhn": lambda: [datasets.SVHN(root, split=split, download=True) for split in ("train", "test")],
     }

@@ -110,7 +110,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,
                      text=f"{progress.done}/{progress.total} models · {services.format_seconds(progress.eta_s)} "
-                          f"· last: {progress.label}")
+                          f"· {progress.label}")
 
     try:
         services.compute(experiment, plan, on_progress, sources)
@@ -119,7 +119,8 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
         if after_error is None:
             after_error = "What is cached is shown below." + (
                 "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
-        st.error(f"Cannot compute the missing models on this machine: {str(err).rstrip('.')}. {after_error}",
+        st.error(f"Cannot compute the missing models on this machine: {services.form_message(str(err)).rstrip('.')}. "
+                 f"{after_error}",
                  icon=":material/error:")
         return False
     except OSError as err:
@@ -220,7 +221,7 @@ def compare_controls() -> tuple[list[str], int, list[int]]:
     names = list(METHODS)
     methods = st.sidebar.multiselect("Methods", names, default=DEFAULT_COMPARE_METHODS, key="methods",
                                      format_func=lambda name: METHODS[name].label, bind="query-params")
-    points = st.sidebar.select_slider("Grid points per method", [5, 11, 21], value=11, key="points",
+    points = st.sidebar.select_slider("Grid points per method", list(services.COMPARE_POINTS), value=11, key="points",
                                       bind="query-params")
     seeds = st.sidebar.multiselect("Seeds", [0, 1, 2, 3, 4], default=[0], key="seeds", bind="query-params",
                                    help="unlearning seeds (batch order); the plot shows their mean and spread")

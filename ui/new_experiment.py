@@ -4,8 +4,8 @@ progress and Cancel. Each part owns its session_state keys (prefix "new_").
 Cancel works by Streamlit's own interruption: a click during a run makes the server stop the running script
 (with runner.fastReruns, the default, it starts the new run at once in a new thread) and the old run is
 ended by an exception raised from its next Streamlit call, which is the progress bar's update in the sweep's
-on_progress callback: the library stops there, every finished point on disk, after finishing the model it
-was training. The Cancel button's on_click callback runs before the new run and drops the running job from
+on_progress callback. The library reports within a model too (after each training epoch and unlearning
+step), so it stops there: the model being made is dropped, every finished one is on disk. The Cancel button's on_click callback runs before the new run and drops the running job from
 session_state, so the new run reports instead of starting the sweep again. Any other interruption (a page
 switch, say) leaves the job in place, and the next run of this page resumes it (cached points are reused).
 """
@@ -301,7 +301,8 @@ def run_and_report() -> None:
     if job is not None:
         st.markdown(f"Computing experiment `{job.experiment.id}`: {services.describe_experiment(job.experiment)}.")
         st.button("Cancel", key="new_cancel", on_click=_cancel, icon=":material/stop_circle:",
-                  help="stops after the model being trained now; finished points stay in the cache")
+                  help="stops at the end of the current training epoch or unlearning step; the model being made is "
+                       "dropped, finished points stay in the cache")
         finished = components.compute_with_progress(job.experiment, job.plan, job.sources,
                                                     after_error="Nothing more was computed.")
         st.session_state.pop(RUN_KEY, None)
@@ -316,9 +317,9 @@ def run_and_report() -> None:
     total = len(job.plan.points())
     kept = total - services.missing_points_count(job.experiment, job.plan)
     if outcome == "cancelled":
-        st.warning(f"Cancelled: {kept} of the {total} points are finished and stay in the cache. The sweep stops once "
-                   "the model it was training when you clicked is finished (that one is kept too); starting the same "
-                   "settings again computes only the rest.", icon=":material/stop_circle:")
+        st.warning(f"Cancelled: {kept} of the {total} points are finished and stay in the cache; the model being made "
+                   "when you clicked was dropped at the end of its current epoch or step. Starting the same settings "
+                   "again computes only the rest.", icon=":material/stop_circle:")
     else:
         st.success(f"Done: experiment `{job.experiment.id}` has all {total} points.", icon=":material/check_circle:")
     result_links(job)

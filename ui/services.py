@@ -16,6 +16,7 @@ import streamlit as st
 from cup_core import Experiment, ExperimentConfig, ForgetSet, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
 from cup_core.config import Sources, canonical_value
 from cup_core.cache import BrokenEntry, atomic_write_bytes, cache_root, is_valid
+from cup_core.checkpoints import SAFETENSORS_SUFFIXES, TORCH_SUFFIXES
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
 from cup_core.methods import get_method
@@ -418,7 +419,7 @@ def list_cached():
     """Every cached experiment with its points, size and last change, newest first (experiment.list_experiments)."""
     from cup_core.experiment import list_experiments
 
-    return [item for item in list_experiments() if not item.experiment.root.name.startswith(".")]
+    return list_experiments()
 
 
 def delete_experiment(experiment_id: str) -> None:
@@ -451,7 +452,7 @@ def human_age(modified: float, now: float | None = None) -> str:
 # --- A new experiment ----------------------------------------------------------------------------------
 
 UPLOADS = "uploads"  # folder under the cache root: users' checkpoints, named by their SHA-256
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
+CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES + TORCH_SUFFIXES
 COMPARE_POINTS = (5, 11, 21)  # grid sizes the Compare page offers, so a new experiment opens there as made
 
 

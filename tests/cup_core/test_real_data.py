@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,8 @@ def test_configs_without_the_new_fields_keep_their_ids():
     assert set(data) == {"dataset", "forget", "split_seed", "train", "unlearn"}
     assert set(data["forget"]) == {"forget_class", "fraction", "seed"}
     assert json.loads(default_config("digits").canonical_json()) == data
+    # The ids of the first release's default experiments, pinned: a change here orphans users' caches.
+    assert [default_config(name).experiment_id for name in ("digits", "blobs")] == ["f01e27bb920a", "879fe51e460d"]
     assert default_config("digits", model="small_cnn").experiment_id == default_config("digits").experiment_id
     assert default_config("digits", model="mlp").experiment_id != default_config("digits").experiment_id
 
@@ -300,3 +303,80 @@ def test_a_resnet18_sweep_on_cuda_matches_the_cpu(tmp_path, capsys, cifar_root):
     one_sample = 100 / 4  # the smallest set, the forget class, has 4 images
     for column in ("forget_acc", "retain_acc", "test_acc"):
         assert (cpu[column] - cuda[column]).abs().max() <= one_sample, column
+
+
+def test_files_that_changed_since_the_experiment_was_made_are_refused(tmp_path):
+    from cup_core.data import default_config, load_unlearning_data, resolve_config
+
+    _stand_ins.write_imagefolder_tree(tmp_path / "tree")
+    sources = Sources(data_root=str(tmp_path / "tree"))
+    config = resolve_config(default_config("imagefolder", image_size=8, forget_indices=(0, 1)), sources)
+    load_unlearning_data(config, sources)
+    moved = tmp_path / "other"
+    _stand_ins.write_imagefolder_tree(moved)
+    extra = next(path for path in sorted(moved.rglob("*.png")))
+    extra.with_name("zz_extra.png").write_bytes(extra.read_bytes())  # one more image: another experiment
+    with pytest.raises(ValueError, match="not what this experiment was made with"):
+        load_unlearning_data(config, Sources(data_root=str(moved)))
+
+
+def test_integers_for_numbers_name_the_same_experiment(tmp_path, capsys):
+    written = {"ints": "lr = 1\n[train]\nweight_decay = 0\n", "floats": "lr = 1.0\n[train]\nweight_decay = 0.0\n"}
+    ids = set()
+    for name, text in written.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text('dataset = "blobs"\ngrid = [0.0]\nepochs = 1\ndevice = "cpu"\n' + text)
+        ids.add(swept_experiment(capsys, "--config", str(path), "--quiet", "--cache-dir", str(tmp_path / "c")).id)
+    assert len(ids) == 1
+
+
+def test_a_model_must_give_class_scores_in_training_mode_too():
+    from torch import nn
+
+    from cup_core.models import check_fits
+
+    class AuxiliaryWhileTraining(nn.Module):  # as torchvision's googlenet and inception_v3
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            logits = self.linear(x)
+            return (logits, logits) if self.training else logits
+
+    model = AuxiliaryWhileTraining()
+    with pytest.raises(ValueError, match="returns tuple in training mode"):
+        check_fits(model, (4,), 3, "aux")
+    assert model.training  # left as it was
+    with pytest.raises(ValueError, match=r"returns \(2, 3\) in training mode, not one row of 5 class scores"):
+        check_fits(nn.Linear(4, 3), (4,), 5, "linear")
+    check_fits(nn.Linear(4, 3), (4,), 3, "linear")
+
+
+def test_sources_are_absolute_and_official_splits_ignore_the_split_seed(tmp_path, monkeypatch, cifar_root):
+    from cup_core.data import default_config, resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    assert Sources(data_root="data", checkpoint="~/w.pt").data_root == str(tmp_path / "data")
+    assert Sources(checkpoint="~/w.pt").checkpoint == str(Path("~/w.pt").expanduser())
+    sources = Sources(data_root=str(cifar_root))
+    configs = [resolve_config(replace(default_config("cifar10"), split_seed=seed), sources) for seed in (0, 7)]
+    assert configs[0] == configs[1] and configs[0].split_seed == 0
+
+
+def test_a_listed_forget_set_has_no_class():
+    from cup_core.config import ForgetSet
+    from cup_core.data import parse_indices
+
+    with pytest.raises(ValueError, match="forget_class=None"):
+        ForgetSet(indices=(3, 1))
+    assert ForgetSet(forget_class=None, indices=(3, 1)).indices == (1, 3)
+    with pytest.raises(ValueError, match="'--5' is not a sample index"):
+        parse_indices("1 --5")
+
+
+def test_a_bad_memory_budget_in_a_sweep_file_fails_with_one_line(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text('max_memory = "lots"\n')
+    code, out, err = sweep(capsys, "--config", str(path), "--quiet")
+    assert_one_error(code, out, err, "max_memory: expected a size such as 512M")
