@@ -212,6 +212,7 @@ class Experiment:
         With `missing_ok`, a cache that cannot be written (read-only, full) still gets the table back.
         The records are read under the tables' lock, so an older snapshot never overwrites a newer one."""
         try:
+            self.save_config()  # again: a sweep that outlived a delete leaves a whole experiment, not an orphan
             with cache.locked(self.root / "results.csv"):
                 table = self._table()
                 cache.atomic_write_text(self.root / "results.csv", table.to_csv(index=False))
