@@ -53,23 +53,27 @@ class CUP(GradientRule):
         return f"CUP γ={self._intensity:g}"
 
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        # Written for few passes over the (P,) vectors (a step's cost beside the two gradients): the unit
+        # vectors u_r, u_f are kept as unnormalised parts and their norms, and the collinear cases choose
+        # scalar coefficients; the vectors themselves are never recombined, so no precision is lost.
         g_f = g_forget.double()  # (P,)
         g_r = g_retain.double()  # (P,)
         norm_f = torch.linalg.vector_norm(g_f)
         norm_r = torch.linalg.vector_norm(g_r)
-        step = torch.linalg.vector_norm((g_r + g_f) / 2)
+        step = torch.linalg.vector_norm(g_r + g_f) / 2
         c = torch.dot(g_r, g_f)
-        u_r = _unit(g_r - c / (norm_f + EPS) ** 2 * g_f)  # (P,) part of g_r orthogonal to g_f
-        u_f = _unit(g_f - c / (norm_r**2 + EPS) * g_r)  # (P,) part of g_f orthogonal to g_r
-        theta = torch.arccos(torch.clamp(torch.dot(u_r, u_f), -1.0, 1.0))
+        v_r = torch.addcmul(g_r, -c / (norm_f + EPS) ** 2, g_f)  # (P,) part of g_r orthogonal to g_f
+        v_f = torch.addcmul(g_f, -c / (norm_r**2 + EPS), g_r)  # (P,) part of g_f orthogonal to g_r
+        length_r = torch.linalg.vector_norm(v_r) + EPS  # u_r = v_r / length_r
+        length_f = torch.linalg.vector_norm(v_f) + EPS  # u_f = v_f / length_f
+        theta = torch.arccos(torch.clamp(torch.dot(v_r, v_f) / (length_r * length_f), -1.0, 1.0))
         psi = self._intensity * theta
-        direction = step * (torch.sin(psi) * g_f / (norm_f + EPS) + torch.cos(psi) * u_r)  # (P,)
+        along_f = step * torch.sin(psi) / (norm_f + EPS)  # direction = along_f · g_f + along_r · v_r
+        along_r = step * torch.cos(psi) / length_r
         # Collinear cases as the docstring says; torch.where keeps this free of a GPU sync.
         cos_phi = c / (norm_f * norm_r).clamp_min(torch.finfo(torch.float64).tiny)
-        direction = torch.where(cos_phi > 1 - COLLINEAR_TOL, step * g_f / (norm_f + EPS), direction)
-        direction = torch.where(cos_phi < -1 + COLLINEAR_TOL, torch.zeros_like(direction), direction)
-        return direction.to(g_forget.dtype)
-
-
-def _unit(v: Tensor) -> Tensor:
-    return v / (torch.linalg.vector_norm(v) + EPS)
+        parallel, anti_parallel = cos_phi > 1 - COLLINEAR_TOL, cos_phi < -1 + COLLINEAR_TOL
+        zero = torch.zeros_like(along_f)
+        along_f = torch.where(parallel, step / (norm_f + EPS), torch.where(anti_parallel, zero, along_f))
+        along_r = torch.where(parallel | anti_parallel, zero, along_r)
+        return torch.addcmul(along_f * g_f, along_r, v_r).to(g_forget.dtype)  # (P,)
