@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 __all__ = ["PointFailed", "run_on_ray"]
 
 Point = tuple[str, float, int]  # (method, value, seed)
-PointCallback = Callable[[Point | None, bool], None]  # (point or None for the references, computed)
+# (point, computed), and once (None, [(role, computed), ...]) for the reference models.
+PointCallback = Callable[[Point | None, Any], None]
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)  # shipped to the workers as a py_module (when Ray starts here)
 
@@ -59,7 +60,7 @@ def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], 
     (the app's sessions) may share it.
 
     `on_point(point, computed)` runs in the calling thread as each point finishes, in finishing order, and
-    once with point None when the reference models are there.
+    once as on_point(None, [(role, computed), ...]) when the reference models are there.
     A failed task raises PointFailed naming its point, after cancelling the tasks still outstanding, as
     does KeyboardInterrupt (re-raised as it is); the points finished by then stay in the cache.
     Raises ImportError when Ray is not installed.
@@ -81,7 +82,8 @@ def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], 
         _wait_all(ray, outstanding, on_point)
 
 
-def _references_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str], device: str) -> bool:
+def _references_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str],
+                     device: str) -> list[tuple[str, bool]]:
     from cup_core import sweep  # imported here: the worker loads the module rather than unpickling it
 
     return sweep.compute_references(config, cache_dir, sources, device)

@@ -233,10 +233,10 @@ def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: str, sources: S
         if point not in points:
             tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", False)
 
-    def on_point(point: tuple[str, float, int] | None, computed: bool) -> None:
-        if point is None:  # the reference models
-            for role in experiment.roles:
-                tracker.advance(role, computed, is_point=False)
+    def on_point(point: tuple[str, float, int] | None, computed) -> None:
+        if point is None:  # the reference models: [(role, computed), ...]
+            for role, made in computed:
+                tracker.advance(role, made, is_point=False)
         else:
             tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", computed)
 
@@ -326,14 +326,15 @@ def _cached_data(config: ExperimentConfig, sources: Sources, device: torch.devic
 _worker_data: dict[str, Any] = {}
 
 
-def compute_references(config: dict[str, Any], cache_dir: str, sources: dict[str, Any], device: str) -> bool:
-    """Ensures the original's and the oracle's entries; True if any was computed. A self-contained entry point
+def compute_references(config: dict[str, Any], cache_dir: str, sources: dict[str, Any],
+                       device: str) -> list[tuple[Role, bool]]:
+    """Ensures the original's and the oracle's entries; (role, computed) for each. A self-contained entry point
     for another process (a Ray task): it opens the experiment, the data and the cache itself."""
     experiment = Experiment(ExperimentConfig.from_dict(config), cache_dir)
     where, found = resolve_device(device), Sources.from_dict(sources)
     data = _cached_data(experiment.config, found, where)
     with threads_for(experiment.new_model(), where):
-        return any([_ensure_reference(experiment, role, data, where, found)[1] for role in experiment.roles])
+        return [(role, _ensure_reference(experiment, role, data, where, found)[1]) for role in experiment.roles]
 
 
 def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any], method: str, value: float,
