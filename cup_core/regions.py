@@ -42,7 +42,7 @@ def experiment_regions(experiment, method: str, values: list[float], seed: int =
     train = data.train
     x_range, y_range = plot_bounds(train)
     model = experiment.new_model()
-    with threads_for(model, torch.device("cpu")):
+    with threads_for(model, torch.device("cpu"), experiment.info.input_shape):
         regions = {role: decision_regions(experiment.load_reference_model(role), x_range, y_range, resolution)
                    for role in experiment.roles}
         points = {value: decision_regions(experiment.load_model(method, value, seed), x_range, y_range, resolution)

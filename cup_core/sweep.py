@@ -156,7 +156,7 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
     engine = resolve_engine(engine, device)
     sources = experiment.sources() if sources is None else sources
-    with threads_for(experiment.new_model(), device):
+    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
         data = prepare(experiment, sources, device)
     experiment.save_config()
     experiment.save_sources(sources)
@@ -165,7 +165,7 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
         # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
         return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False), on_progress,
                            ray_address)
-    with threads_for(experiment.new_model(), device):
+    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
         return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
 
@@ -274,7 +274,7 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
     from .training import Procedure
 
     sources = experiment.sources() if sources is None else sources
-    with threads_for(experiment.new_model(), device):
+    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
         data = prepare(experiment, sources, device)
         model = experiment.new_model().to(device)
         train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
@@ -293,12 +293,28 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
                               data.train, unlearn_recipe.batch_size)
         steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
                                             math.ceil(len(data.retain) / unlearn_recipe.batch_size))
-        start = time.perf_counter()
-        evaluate(model, data)
-        evaluation = time.perf_counter() - start
+        evaluation = _evaluation_seconds(model, data)
         reference_seconds += len(references) * evaluation
     return CostEstimate(tuple(references), len(missing_points(experiment, plan)), reference_seconds,
                         steps * step + evaluation)
+
+
+def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData) -> float:
+    """One evaluation's forward passes, timed on a sample of the training set and scaled to every set that
+    `evaluate` reads (its membership attacker, a 2-feature logistic regression, costs little beside them)."""
+    from .metrics import predict_proba
+
+    evaluated = sum(len(part) for part in (data.forget, data.retain, data.test, data.full_test, data.forget_test)
+                    if part is not None)
+    probe = data.train
+    probe = LabelledSet(probe.x[:EVALUATION_PROBE], probe.y[:EVALUATION_PROBE])
+    predict_proba(model, probe)  # warm-up
+    start = time.perf_counter()
+    predict_proba(model, probe)
+    return (time.perf_counter() - start) * evaluated / len(probe)
+
+
+EVALUATION_PROBE = 4096  # training samples whose forward passes time an evaluation
 
 
 def _time_per_step(run: Callable[[LabelledSet], object], data: LabelledSet, batch_size: int) -> float:
@@ -333,7 +349,7 @@ def compute_references(config: dict[str, Any], cache_dir: str, sources: dict[str
     experiment = Experiment(ExperimentConfig.from_dict(config), cache_dir)
     where, found = resolve_device(device), Sources.from_dict(sources)
     data = _cached_data(experiment.config, found, where)
-    with threads_for(experiment.new_model(), where):
+    with threads_for(experiment.new_model(), where, experiment.info.input_shape):
         return [(role, _ensure_reference(experiment, role, data, where, found)[1]) for role in experiment.roles]
 
 
@@ -345,7 +361,7 @@ def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any
     where = resolve_device(device)
     data = _cached_data(experiment.config, Sources.from_dict(sources), where)
     original = experiment.load_reference_model("original").to(where)
-    with threads_for(original, where):
+    with threads_for(original, where, experiment.info.input_shape):
         return _ensure_point(experiment, method, value, seed, original, data, _oracle_metrics(experiment))
 
 

@@ -123,7 +123,7 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
                           **plane_geometry(seen.g_forget, seen.g_retain, seen.direction)})
 
         torch.manual_seed(seed)
-        with threads_for(model, device):
+        with threads_for(model, device, experiment.info.input_shape):
             unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step=on_step)
         path.append(measure())
         matches = all(torch.equal(tensor.cpu(), point_weights[name]) for name, tensor in model.state_dict().items())

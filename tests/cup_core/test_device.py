@@ -1,0 +1,44 @@
+"""The device and CPU-thread policy: one thread for small models on small inputs, every thread otherwise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cup_core.device import resolve_device, threads_for
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("model, input_shape, threads", [
+    (nn.Linear(2, 5), (2,), 1),  # blobs
+    (nn.Linear(64, 10), (1, 8, 8), 1),  # digits
+    (nn.Linear(784, 10), (1, 28, 28), 2),  # MNIST: worth splitting
+    (nn.Linear(1000, 1000), (2,), 2),  # a million parameters
+])
+def test_threads_follow_model_and_input_size(two_threads, model, input_shape, threads):
+    with threads_for(model, torch.device("cpu"), input_shape):
+        assert torch.get_num_threads() == threads
+    assert torch.get_num_threads() == 2  # restored
+
+
+def test_nested_runs_share_the_setting(two_threads):
+    small = nn.Linear(2, 2)
+    with threads_for(small, torch.device("cpu"), (2,)):
+        with threads_for(small, torch.device("cpu"), (2,)):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1  # the outer run still holds it
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("name, message", [("meta", "not supported"), ("tpu", "unknown device"), ("cuda:x", "unknown device")])
+def test_bad_device_names(name, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_device(name)
