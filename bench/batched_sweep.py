@@ -1,10 +1,13 @@
 """The batched engine against the sequential one on the default experiment (digits, CUP), same process;
 the cost of a CUP step against a weighted-sum step; peak memory of the default sweep.
 
-Targets from the speed issue: batched ≥ 4× faster at K = 21; CUP step ≤ 1.3 × WS step."""
+Targets from the speed issue: batched ≥ 4× faster at K = 21; CUP step ≤ 1.3 × WS step.
+
+    .venv/bin/python bench/batched_sweep.py [--device cuda]     (results: batched_sweep[_cuda].json)"""
 
 from __future__ import annotations
 
+import argparse
 import copy
 import resource
 import subprocess
@@ -25,19 +28,26 @@ from cup_core.training import unlearn
 KS = (5, 11, 21, 41)
 
 
+def clock() -> float:
+    """perf_counter after the GPU's queued work is done, so that CUDA timings measure the work, not the queue."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def time_engines(experiment: Experiment, data, original) -> dict:
     figures = {}
     cup = get_method("cup")
     for k in KS:
         setups = [cup.setup(v, experiment.config.unlearn) for v in cup.grid(k)]
-        start = time.perf_counter()
+        start = clock()
         for procedure, recipe in setups:
             unlearn(copy.deepcopy(original), data.forget, data.retain, procedure, recipe, seed=0)
-        sequential = time.perf_counter() - start
-        start = time.perf_counter()
+        sequential = clock() - start
+        start = clock()
         unlearn_batched(copy.deepcopy(original), data.forget, data.retain, [p for p, _ in setups],
                         [r for _, r in setups], seed=0)
-        batched = time.perf_counter() - start
+        batched = clock() - start
         figures[k] = {"sequential_s": sequential, "batched_s": batched, "speedup": sequential / batched}
         print(f"K = {k:2d}: sequential {sequential:6.2f} s, batched {batched:6.2f} s, "
               f"batched speedup {sequential / batched:.2f}×")
@@ -60,10 +70,10 @@ def time_gradients(original, data, count: int = 21, repeats: int = 10) -> dict:
     timings = {}
     for name, run in (("vmap_grad", lambda: batched(stacked, x, y)), ("loop", loop)):
         run()
-        start = time.perf_counter()
+        start = clock()
         for _ in range(repeats):
             run()
-        timings[f"{name}_ms"] = (time.perf_counter() - start) / repeats * 1000
+        timings[f"{name}_ms"] = (clock() - start) / repeats * 1000
     print(f"{count} models' gradients of one batch: vmap {timings['vmap_grad_ms']:.1f} ms, loop {timings['loop_ms']:.1f} ms")
     return timings
 
@@ -106,10 +116,10 @@ def time_steps(data, original, steps: int = 200) -> dict:
         for name, step in candidates:
             for _ in range(10):
                 step()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 step()
-            samples[name].append((time.perf_counter() - start) / steps)
+            samples[name].append((clock() - start) / steps)
     for name, values in samples.items():
         timings[name] = sorted(values)[len(values) // 2]
     timings["cup_over_ws_one_backward"] = timings["cup"] / timings["ws_one_backward"]
@@ -135,21 +145,27 @@ def peak_memory_of_default_sweep() -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    device = resolve_device(parser.parse_args().device)
     with tempfile.TemporaryDirectory() as cache_dir:
         experiment = Experiment(default_config("digits"), cache_dir)
-        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"))
-        data = load_unlearning_data(experiment.config)
-        original = experiment.load_reference_model("original")
+        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), device)
+        data = load_unlearning_data(experiment.config).to(device)
+        original = experiment.load_reference_model("original").to(device)
         threads = torch.get_num_threads()
         engines = time_engines(experiment, data, original)
         steps = time_steps(data, original)
         gradients = time_gradients(original, data)
     peak = peak_memory_of_default_sweep()
-    print(f"peak memory of the default sweep (fresh process): {peak:.0f} MiB; torch threads {threads}; "
+    print(f"peak memory of the default sweep (fresh process, CPU): {peak:.0f} MiB; torch threads {threads}; "
           f"this process's peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    save("batched_sweep", {"engines": engines, "steps": steps, "gradients": gradients,
-                           "peak_memory_default_sweep_mib": peak,
-                           "torch_threads": threads})
+    figures = {"device": str(device), "engines": engines, "steps": steps, "gradients": gradients,
+               "peak_memory_default_sweep_mib": peak, "torch_threads": threads}
+    if device.type == "cuda":
+        figures["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        print(f"peak GPU memory of these timings: {figures['peak_gpu_memory_mib']:.0f} MiB")
+    save("batched_sweep" + ("_cuda" if device.type == "cuda" else ""), figures)
 
 
 if __name__ == "__main__":
