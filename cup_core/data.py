@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .config import ExperimentConfig, ForgetSet, Sources
 from .labelled import LabelledSet
-from .vision import VISION_DATASETS
+from .vision import VISION_DATASETS, preprocessing
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ for _spec in VISION_DATASETS.values():
         num_classes=_spec.num_classes or 0,  # an ImageFolder's classes come from its folder: see experiment_info
         input_shape=(_spec.channels, _spec.image_size or 0, _spec.image_size or 0),
         architecture=_DEFAULT_ARCHITECTURE.get(_spec.name, "resnet18_cifar"),
-        preprocessing=f"{_spec.title}: pixels /255, normalised per channel with mean {_spec.mean} and std "
-                      f"{_spec.std}{'; resized and centre-cropped' if _spec.image_size is None else ''}; no augmentation",
+        preprocessing=preprocessing(_spec.name),
         default_forget_class=0,
         default_train_recipe=_MNIST_TRAIN if _small else _CIFAR_TRAIN,
         default_unlearn_recipe=_PAPER_UNLEARN,
@@ -105,7 +104,8 @@ def experiment_info(config: ExperimentConfig) -> DatasetInfo:
         if not config.classes or not config.image_size:
             raise ValueError("an ImageFolder experiment needs its classes and image size; create it with "
                              "data.resolve_config, which reads them from the folder")
-        changes.update(num_classes=len(config.classes), input_shape=(3, config.image_size, config.image_size))
+        changes.update(num_classes=len(config.classes), input_shape=(3, config.image_size, config.image_size),
+                       preprocessing=preprocessing("imagefolder", config.image_size))
     elif config.image_size is not None or config.classes is not None:
         raise ValueError("image_size and classes apply to ImageFolder experiments only")
     return replace(info, **changes) if changes else info

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .labelled import LabelledSet
 
-__all__ = ["VISION_DATASETS", "VisionSpec", "VisionSplit", "load_vision"]
+__all__ = ["VISION_DATASETS", "VisionSpec", "VisionSplit", "load_vision", "preprocessing"]
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,20 @@ def _check_labels(spec: VisionSpec, where: Path, count: int, labels: Tensor) -> 
         raise ValueError(f"{where} holds labels outside 0..{spec.num_classes - 1}")
 
 
+def preprocessing(name: str, image_size: int | None = None) -> str:
+    """How a data set's pixels become the model's inputs: the loaders' description, and the model cards'."""
+    spec = VISION_DATASETS[name]
+    if name == "imagefolder":
+        size = "the image size" if image_size is None else f"{image_size}"
+        crop = "that size, square" if image_size is None else f"{image_size}x{image_size}"
+        return (f"{spec.title}: images converted to RGB, shorter side resized to {size} (bilinear, antialiased), "
+                f"centre-cropped to {crop}, /255, normalised per channel with ImageNet's {_stats(spec)}; "
+                "no augmentation")
+    pixels = "uint8 grey levels /255, normalised with" if spec.channels == 1 else \
+        "uint8 RGB /255, normalised per channel with"
+    return f"{spec.title}: {pixels} {_stats(spec)}; no augmentation"
+
+
 def _stats(spec: VisionSpec) -> str:
     return f"mean {_tuple(spec.mean)} std {_tuple(spec.std)}"
 
@@ -236,7 +250,7 @@ def _load_mnist(spec: VisionSpec, root: Path) -> VisionSplit:
         classes=classes,
         split=f"official train (train-*-idx*-ubyte, {len(train_labels)} images) / test (t10k-*-idx*-ubyte, "
               f"{len(test_labels)} images) files",
-        preprocessing=f"uint8 grey levels /255, normalised with {_stats(spec)}; no augmentation",
+        preprocessing=preprocessing(spec.name),
     )
 
 
@@ -346,7 +360,7 @@ def _load_cifar(spec: VisionSpec, root: Path) -> VisionSplit:
         classes=tuple(str(_text(name)) for name in names),
         split=f"official train ({train_names}, {len(train_labels)} images) / test ({layout.test_files[0]}, "
               f"{len(test_labels)} images) files" + ("; fine labels" if spec.name == "cifar100" else ""),
-        preprocessing=f"uint8 RGB /255, normalised per channel with {_stats(spec)}; no augmentation",
+        preprocessing=preprocessing(spec.name),
     )
 
 
@@ -383,7 +397,7 @@ def _load_svhn(spec: VisionSpec, root: Path) -> VisionSplit:
         classes=tuple(str(digit) for digit in range(10)),
         split=f"official train (train_32x32.mat, {len(train_labels)} images) / test (test_32x32.mat, "
               f"{len(test_labels)} images) files; extra_32x32.mat not used",
-        preprocessing=f"uint8 RGB /255, normalised per channel with {_stats(spec)}; no augmentation",
+        preprocessing=preprocessing(spec.name),
     )
 
 
@@ -476,7 +490,5 @@ def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed:
         test=_read_images(spec, test_samples, image_size),
         classes=classes,
         split=split,
-        preprocessing=f"images converted to RGB, shorter side resized to {image_size} (bilinear, antialiased), "
-                      f"centre-cropped to {image_size}x{image_size}, /255, normalised per channel with ImageNet's "
-                      f"{_stats(spec)}; no augmentation",
+        preprocessing=preprocessing(spec.name, image_size),
     )

@@ -209,6 +209,7 @@ def test_imagefolder_sweep_from_a_sweep_file(tmp_path, capsys):
     config = experiment.config
     assert config.classes == _stand_ins.write_imagefolder_split(tmp_path / "again").classes
     assert config.image_size == 16 and config.model == "small_cnn" and config.train.epochs == 2
+    assert "16x16" in experiment.info.preprocessing  # what the model card records
     assert experiment.root.parent == (tmp_path / "cache").resolve()  # relative to the file's folder
     assert sorted(experiment.results()["value"]) == [0.0, 0.5]
 
