@@ -16,7 +16,7 @@ from .data import DATASETS
 from .models import ARCHITECTURES
 from .sweep_file import SETTINGS, experiment_config, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
-from .device import resolve_device, threads_for
+from .device import resolve_device
 from .experiment import Experiment
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
@@ -174,7 +174,7 @@ def _sweep(args: argparse.Namespace) -> int:
     # On Ray, the tasks pick their device (a GPU where the cluster has them); this process only checks inputs.
     device = resolve_device("auto" if settings["executor"] == "ray" else settings["device"])
     experiment = Experiment(config, settings.get("cache_dir"))
-    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
+    with experiment.threads(device):
         prepare(experiment, sources, device)  # every input checked before the first line of output
     todo = len(missing_points(experiment, plan))
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "

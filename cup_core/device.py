@@ -8,7 +8,6 @@ import threading
 from typing import Iterator
 
 import torch
-from torch import nn
 
 SMALL_MODEL_PARAMETERS = 1_000_000  # below this, and ...
 SMALL_INPUT_ELEMENTS = 256  # ... below this per sample, CPU work on the model runs on one thread (see threads_for)
@@ -40,7 +39,7 @@ _threads_before = 0  # the thread count to restore when the last of them leaves
 
 
 @contextlib.contextmanager
-def threads_for(model: nn.Module, device: torch.device, input_shape: tuple[int, ...] = ()) -> Iterator[None]:
+def threads_for(parameters: int, device: torch.device, input_shape: tuple[int, ...] = ()) -> Iterator[None]:
     """One CPU thread for small models on small inputs (blobs, digits): their ops are too small to split, and
     idle OpenMP threads that spin while another process holds the cores made a 20-step blob run 100 times
     slower (measured). Images such as MNIST's are worth splitting: a 28x28 step of the small CNN took 55 ms on
@@ -48,7 +47,7 @@ def threads_for(model: nn.Module, device: torch.device, input_shape: tuple[int, 
     sweep's numbers exactly. The setting is process-wide, so concurrent runs share it: the first sets it, the
     last restores it."""
     global _threads_users, _threads_before
-    small = (device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    small = (device.type == "cpu" and parameters < SMALL_MODEL_PARAMETERS
              and math.prod(input_shape) < SMALL_INPUT_ELEMENTS)
     if not small:
         yield

@@ -13,6 +13,8 @@ Layout (under the cache root):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -32,6 +34,7 @@ from . import cache
 from ._json import nan_if_none
 from .config import ExperimentConfig, Sources, canonical_value
 from .data import experiment_info
+from .device import threads_for
 from .models import architecture_kwargs, build_model
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,15 @@ class Experiment:
     @property
     def architecture_kwargs(self) -> dict[str, Any]:
         return architecture_kwargs(self.info)
+
+    @functools.cached_property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.new_model().parameters())
+
+    def threads(self, device: torch.device) -> contextlib.AbstractContextManager[None]:
+        """The CPU-thread policy (device.threads_for) for this experiment's model and inputs: what everything
+        that trains or evaluates its models runs under."""
+        return threads_for(self.parameter_count, device, self.info.input_shape)
 
     def new_model(self, seed: int | None = None) -> nn.Module:
         """A fresh model; with `seed`, initialised from that seed whatever other threads (app sessions) draw

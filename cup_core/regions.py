@@ -34,15 +34,13 @@ def experiment_regions(experiment, method: str, values: list[float], seed: int =
     """Decision regions of the original, the oracle and every cached point at `values` of a 2-D experiment,
     with the training samples to draw over them."""
     from .data import load_unlearning_data
-    from .device import threads_for
     data = load_unlearning_data(experiment.config)
     if data.forget.x.shape[1:] != (2,):
         raise ValueError(f"decision regions need 2-D inputs; {experiment.config.dataset} has shape "
                          f"{tuple(data.forget.x.shape[1:])}")
     train = data.train
     x_range, y_range = plot_bounds(train)
-    model = experiment.new_model()
-    with threads_for(model, torch.device("cpu"), experiment.info.input_shape):
+    with experiment.threads(torch.device("cpu")):
         regions = {role: decision_regions(experiment.load_reference_model(role), x_range, y_range, resolution)
                    for role in experiment.roles}
         points = {value: decision_regions(experiment.load_model(method, value, seed), x_range, y_range, resolution)

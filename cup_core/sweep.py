@@ -23,7 +23,7 @@ from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
 from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, unlearn_batched
 from .checkpoints import file_sha256, load_checkpoint
-from .device import resolve_device, threads_for
+from .device import resolve_device
 from .experiment import Experiment, Role
 from .models import check_fits
 from .methods import DEFAULT_POINTS, get_method
@@ -156,16 +156,15 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
     engine = resolve_engine(engine, device)
     sources = experiment.sources() if sources is None else sources
-    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
+    with experiment.threads(device):
         data = prepare(experiment, sources, device)
-    experiment.save_config()
-    experiment.save_sources(sources)
-    if executor == "ray":
-        del data  # the tasks load their own
-        # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
-        return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False), on_progress,
-                           ray_address)
-    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
+        experiment.save_config()
+        experiment.save_sources(sources)
+        if executor == "ray":
+            del data  # the tasks load their own
+            # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
+            return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
+                               on_progress, ray_address)
         return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
 
@@ -274,7 +273,7 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
     from .training import Procedure
 
     sources = experiment.sources() if sources is None else sources
-    with threads_for(experiment.new_model(), device, experiment.info.input_shape):
+    with experiment.threads(device):
         data = prepare(experiment, sources, device)
         model = experiment.new_model().to(device)
         train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
@@ -349,7 +348,7 @@ def compute_references(config: dict[str, Any], cache_dir: str, sources: dict[str
     experiment = Experiment(ExperimentConfig.from_dict(config), cache_dir)
     where, found = resolve_device(device), Sources.from_dict(sources)
     data = _cached_data(experiment.config, found, where)
-    with threads_for(experiment.new_model(), where, experiment.info.input_shape):
+    with experiment.threads(where):
         return [(role, _ensure_reference(experiment, role, data, where, found)[1]) for role in experiment.roles]
 
 
@@ -361,7 +360,7 @@ def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any
     where = resolve_device(device)
     data = _cached_data(experiment.config, Sources.from_dict(sources), where)
     original = experiment.load_reference_model("original").to(where)
-    with threads_for(original, where, experiment.info.input_shape):
+    with experiment.threads(where):
         return _ensure_point(experiment, method, value, seed, original, data, _oracle_metrics(experiment))
 
 

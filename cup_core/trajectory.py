@@ -17,7 +17,6 @@ from . import cache
 from ._json import strict
 from .config import canonical_json
 from .data import load_unlearning_data
-from .device import threads_for
 from .experiment import Experiment
 from .methods import get_method
 from .metrics import accuracy, predict_proba
@@ -123,7 +122,7 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
                           **plane_geometry(seen.g_forget, seen.g_retain, seen.direction)})
 
         torch.manual_seed(seed)
-        with threads_for(model, device, experiment.info.input_shape):
+        with experiment.threads(device):
             unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step=on_step)
         path.append(measure())
         matches = all(torch.equal(tensor.cpu(), point_weights[name]) for name, tensor in model.state_dict().items())
