@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
     sweep.add_argument("--engine", choices=("auto", "batched", "sequential"),
                        help="batched: a method's grid points train together; sequential: one at a time; "
-                            "auto (default): batched on CUDA, sequential on CPU, where batching measured slower")
+                            "auto (default): batched, or sequential (with a warning saying why) for a model "
+                            "that cannot be batched (batch norm, dropout)")
     sweep.add_argument("--executor", choices=("local", "ray"),
                        help="local (default): this process; ray: one Ray task per point (pip install ray)")
     sweep.add_argument("--ray-address", help="the Ray cluster to join, e.g. auto (default: start a local one)")

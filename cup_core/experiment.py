@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import shutil
 import threading
@@ -131,10 +132,11 @@ class Experiment:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.new_model().parameters())
 
-    def threads(self, device: torch.device) -> contextlib.AbstractContextManager[None]:
+    def threads(self, device: torch.device, models: int = 1) -> contextlib.AbstractContextManager[None]:
         """The CPU-thread policy (device.threads_for) for this experiment's model and inputs: what everything
-        that trains or evaluates its models runs under."""
-        return threads_for(self.parameter_count, device, self.info.input_shape)
+        that trains or evaluates its models runs under. `models` stacked together (the batched engine) count
+        as one model that many times wider, each sample passing through all of them."""
+        return threads_for(models * self.parameter_count, device, (models * math.prod(self.info.input_shape),))
 
     def new_model(self, seed: int | None = None) -> nn.Module:
         """A fresh model; with `seed`, initialised from that seed whatever other threads (app sessions) draw

@@ -75,17 +75,23 @@ def mia_efficacy(members: np.ndarray, non_members: np.ndarray, targets: np.ndarr
 
 def evaluate(model: nn.Module, data: UnlearningData) -> dict:
     """Every metric of one model except avg_gap, which needs the oracle's (see `avg_gap`)."""
-    probs = {name: predict_proba(model, getattr(data, name)) for name in ("forget", "retain", "test", "full_test")}
+    return metrics_from({name: predict_proba(model, part) for name, part in evaluated_sets(data).items()}, data)
+
+
+def evaluated_sets(data: UnlearningData) -> dict[str, LabelledSet]:
+    """The sets whose predictions the metrics read, by name (forget_test only for class-wise forgetting)."""
+    names = ("forget", "retain", "test", "full_test", "forget_test")
+    return {name: getattr(data, name) for name in names if getattr(data, name) is not None}
+
+
+def metrics_from(probs: dict[str, Tensor], data: UnlearningData) -> dict:
+    """`evaluate`'s metrics from one model's (N, C) softmax outputs on each of `evaluated_sets(data)`, on CPU."""
     forget_acc = accuracy(probs["forget"], data.forget.y)
-    if data.forget_test is None:
-        forget_test_acc = math.nan
-    else:
-        forget_test_acc = accuracy(predict_proba(model, data.forget_test), data.forget_test.y)
     return {
         "forget_acc": forget_acc,
         "retain_acc": accuracy(probs["retain"], data.retain.y),
         "test_acc": accuracy(probs["test"], data.test.y),
-        "forget_test_acc": forget_test_acc,
+        "forget_test_acc": math.nan if data.forget_test is None else accuracy(probs["forget_test"], data.forget_test.y),
         "ua": 100.0 - forget_acc,
         "mia_efficacy": mia_efficacy(
             attack_features(probs["retain"], data.retain.y),

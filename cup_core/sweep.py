@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -21,13 +22,13 @@ from ._json import nan_if_none, strict
 from .config import ExperimentConfig, Sources
 from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
-from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, unlearn_batched
+from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, predict_proba_batched, unlearn_batched
 from .checkpoints import file_sha256, load_checkpoint
 from .device import resolve_device
 from .experiment import Experiment, Role
 from .models import check_fits
 from .methods import DEFAULT_POINTS, get_method
-from .metrics import avg_gap, evaluate
+from .metrics import avg_gap, evaluate, metrics_from
 from .training import train_model, unlearn
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,12 @@ def missing_points(experiment: Experiment, plan: SweepPlan) -> list[tuple[str, f
 Engine = Literal["auto", "batched", "sequential"]
 
 
-def resolve_engine(engine: Engine, device: torch.device) -> Literal["batched", "sequential"]:
-    """auto: batched on CUDA, sequential on CPU. On these 2 CPU cores the sweep is compute-bound and vmap's
-    batched convolutions were slower than a loop (bench/batched_sweep.py), so batching buys nothing there."""
+def resolve_engine(engine: Engine) -> Literal["batched", "sequential"]:
+    """auto: batched, on CPU as on CUDA (a model it cannot batch falls back, saying why, in `run_sweep`).
+    On these 2 CPU cores a digits sweep of 21 points ran 2.3× faster batched (bench/batched_sweep.py)."""
     if engine not in ("auto", "batched", "sequential"):
         raise ValueError(f"unknown engine {engine!r}; choose auto, batched or sequential")
-    if engine == "auto":
-        return "batched" if device.type == "cuda" else "sequential"
-    return engine
+    return "batched" if engine == "auto" else engine
 
 
 Executor = Literal["local", "ray"]
@@ -154,18 +153,18 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
-    engine = resolve_engine(engine, device)
+    engine = resolve_engine(engine)
     sources = experiment.sources() if sources is None else sources
     with experiment.threads(device):
         data = prepare(experiment, sources, device)
-        experiment.save_config()
-        experiment.save_sources(sources)
-        if executor == "ray":
-            del data  # the tasks load their own
-            # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
-            return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
-                               on_progress, ray_address)
-        return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
+    experiment.save_config()
+    experiment.save_sources(sources)
+    if executor == "ray":
+        del data  # the tasks load their own
+        # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
+        return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
+                           on_progress, ray_address)
+    return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
 
 
 def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> UnlearningData:
@@ -199,7 +198,8 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
     tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
     models = {}
     for role in experiment.roles:
-        models[role], computed = _ensure_reference(experiment, role, data, device, sources, tracker.pulse)
+        with experiment.threads(device):
+            models[role], computed = _ensure_reference(experiment, role, data, device, sources, tracker.pulse)
         tracker.advance(role, computed, is_point=False)
     oracle_metrics = _oracle_metrics(experiment)
     if engine == "batched" and (reason := batchable(models["original"])) is not None:
@@ -265,18 +265,20 @@ class CostEstimate:
 PROBE_STEPS = 3  # timed steps per probe, after one untimed step that warms up the kernels
 
 
-def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
-                  sources: Sources | None = None) -> CostEstimate:
+def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device, sources: Sources | None = None,
+                  engine: Engine = "auto", max_memory: int = DEFAULT_MAX_MEMORY) -> CostEstimate:
     """Times a few training and unlearning steps (CUP: two gradients, the costlier kind) and one evaluation
-    pass on a fresh model, and scales them by the steps the recipes take. ValueError as `prepare`."""
+    pass on a fresh model, and scales them by the steps the recipes take. With the batched engine the
+    unlearning steps are timed for as many points together as the sweep will train at once, and each point
+    is charged its share. ValueError as `prepare`."""
     from .rules import CUP
     from .training import Procedure
 
     sources = experiment.sources() if sources is None else sources
+    train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
     with experiment.threads(device):
         data = prepare(experiment, sources, device)
         model = experiment.new_model().to(device)
-        train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
         references = [role for role in experiment.roles
                       if not cache.is_valid(experiment.reference_entry(role), experiment.reference_key(role))]
         trained = [role for role in references if not (role == "original" and experiment.config.original_sha256)]
@@ -287,15 +289,26 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
             for role in trained:
                 size = len(data.train) if role == "original" else len(data.retain)
                 reference_seconds += step * train.epochs * math.ceil(size / train.batch_size)
-        one_epoch = dataclasses.replace(unlearn_recipe, epochs=1)
-        step = _time_per_step(lambda subset: unlearn(model, subset, subset, Procedure(CUP(0.5)), one_epoch, 0),
-                              data.train, unlearn_recipe.batch_size)
-        steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
-                                            math.ceil(len(data.retain) / unlearn_recipe.batch_size))
         evaluation = _evaluation_seconds(model, data)
         reference_seconds += len(references) * evaluation
-    return CostEstimate(tuple(references), len(missing_points(experiment, plan)), reference_seconds,
-                        steps * step + evaluation)
+    missing = missing_points(experiment, plan)
+    groups = collections.Counter((method, seed) for method, _, seed in missing)
+    together = min(max(groups.values(), default=1), chunk_size(model, unlearn_recipe, experiment.info.input_shape,
+                                                               max_memory))
+    batched = resolve_engine(engine) == "batched" and batchable(model) is None
+    together = together if batched else 1
+    one_epoch = dataclasses.replace(unlearn_recipe, epochs=1)
+    with experiment.threads(device, models=together):
+        if batched:
+            step = _time_per_step(lambda subset: unlearn_batched(
+                model, subset, subset, [Procedure(CUP(0.5))] * together, [one_epoch] * together, 0),
+                data.train, unlearn_recipe.batch_size) / together
+        else:
+            step = _time_per_step(lambda subset: unlearn(model, subset, subset, Procedure(CUP(0.5)), one_epoch, 0),
+                                  data.train, unlearn_recipe.batch_size)
+    steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
+                                        math.ceil(len(data.retain) / unlearn_recipe.batch_size))
+    return CostEstimate(tuple(references), len(missing), reference_seconds, steps * step + evaluation)
 
 
 def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData) -> float:
@@ -360,8 +373,7 @@ def compute_point(config: dict[str, Any], cache_dir: str, sources: dict[str, Any
     where = resolve_device(device)
     data = _cached_data(experiment.config, Sources.from_dict(sources), where)
     original = experiment.load_reference_model("original").to(where)
-    with experiment.threads(where):
-        return _ensure_point(experiment, method, value, seed, original, data, _oracle_metrics(experiment))
+    return _ensure_point(experiment, method, value, seed, original, data, _oracle_metrics(experiment))
 
 
 def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, device: torch.device,
@@ -392,6 +404,7 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
                   pulse: Callable[[str], None] | None = None) -> bool:
     method = get_method(method_name)
 
+    @experiment.threads(next(original.parameters()).device)
     def compute() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         model = copy.deepcopy(original)
         torch.manual_seed(seed)
@@ -399,8 +412,8 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
         on_step = None if pulse is None else lambda seen: pulse(f"{method_name} {value:g} seed {seed}: step "
                                                                f"{seen.step + 1}")
         run = unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step)
-        return model.state_dict(), _point_payload(method_name, value, seed, model, run, recipe, data, oracle_metrics,
-                                                  "sequential")
+        return model.state_dict(), _point_payload(method_name, value, seed, evaluate(model, data), run, recipe,
+                                                  oracle_metrics, "sequential", next(model.parameters()).device)
 
     entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
     return cache.ensure_entry(entry, key, compute)[2]
@@ -427,23 +440,26 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
             if missing:
                 setups = [method.setup(v, experiment.config.unlearn) for v in missing]
                 torch.manual_seed(seed)
-                on_step = None if pulse is None else lambda step: pulse(
-                    f"{method_name} {len(missing)} points together, seed {seed}: step {step}")
-                states, runs = unlearn_batched(copy.deepcopy(original), data.forget, data.retain,
-                                               [p for p, _ in setups], [r for _, r in setups], seed, on_step)
-                for v, state, run, (_, recipe) in zip(missing, states, runs, setups):
-                    model = experiment.new_model().to(next(original.parameters()).device)
-                    model.load_state_dict(state)
-                    cache.write_entry(entry[v], key[v], state, _point_payload(
-                        method_name, v, seed, model, run, recipe, data, oracle_metrics, "batched"))
+                what = f"{missing[0]:g}" if len(missing) == 1 else f"{len(missing)} points together,"
+                on_step = None if pulse is None else lambda step: pulse(f"{method_name} {what} seed {seed}: step {step}")
+                device = next(original.parameters()).device
+                with experiment.threads(device, models=len(missing)):
+                    states, runs = unlearn_batched(copy.deepcopy(original), data.forget, data.retain,
+                                                   [p for p, _ in setups], [r for _, r in setups], seed, on_step)
+                    # Rows of two unlearning batches: within the memory that chunk_size allows for a step.
+                    probs = predict_proba_batched(original, states, data, 2 * experiment.config.unlearn.batch_size)
+                with experiment.threads(device):  # the metrics' small operations, one model at a time
+                    for v, state, run, (_, recipe), point_probs in zip(missing, states, runs, setups, probs):
+                        cache.write_entry(entry[v], key[v], state, _point_payload(
+                            method_name, v, seed, metrics_from(point_probs, data), run, recipe, oracle_metrics,
+                            "batched", device))
         for v in chunk:
             yield v, v in missing
 
 
-def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Module, run, recipe, data: UnlearningData,
-                   oracle_metrics: dict[str, Any] | None, engine: str) -> dict[str, Any]:
+def _point_payload(method_name: str, value: float, seed: int, metrics: dict[str, Any], run, recipe,
+                   oracle_metrics: dict[str, Any] | None, engine: str, device: torch.device) -> dict[str, Any]:
     method = get_method(method_name)
-    metrics = evaluate(model, data)
     gap = (float("nan") if oracle_metrics is None  # no oracle: nothing to measure the gap to
            else avg_gap(metrics, {name: nan_if_none(v) for name, v in oracle_metrics.items()}))
     return {
@@ -453,7 +469,7 @@ def _point_payload(method_name: str, value: float, seed: int, model: torch.nn.Mo
         "seconds": run.seconds, "steps": run.steps, "diverged_at_step": run.diverged_at_step,
         "recipe": dataclasses.asdict(recipe),  # as run: a learning-rate knob replaces the experiment's lr
         "engine": engine,
-        **_provenance(next(model.parameters()).device),
+        **_provenance(device),
     }
 
 

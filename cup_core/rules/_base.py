@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
+from typing import Sequence
 
+import torch
 from torch import Tensor
 
 
@@ -29,6 +31,27 @@ class GradientRule(ABC):
     @abstractmethod
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
         """The direction for validated inputs: same shape, dtype and device as them."""
+
+    @classmethod
+    def directions(cls, rules: Sequence[GradientRule], g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        """(K, P): row k is rules[k]'s direction for row k of the (K, P) gradients; every rule of class `cls`.
+
+        The batched engine's step. Rules written for rows (CUP) do it in one pass over the rows, the
+        others one row at a time; either way row k equals rules[k](g_forget=g_forget[k], g_retain=g_retain[k])."""
+        if any(type(rule) is not cls for rule in rules):
+            raise ValueError(f"{cls.__name__}.directions takes {cls.__name__} rules only")
+        if g_forget.ndim != 2 or g_forget.shape[0] != len(rules):
+            raise ValueError(f"directions need (K, P) gradients with K = {len(rules)} rules, "
+                             f"got shape {tuple(g_forget.shape)}")
+        _check_gradients(g_forget[0], g_retain[0])
+        if g_forget.shape != g_retain.shape:
+            raise ValueError(f"g_forget and g_retain must have the same shape, "
+                             f"got {tuple(g_forget.shape)} and {tuple(g_retain.shape)}")
+        return cls._directions(rules, g_forget, g_retain)
+
+    @classmethod
+    def _directions(cls, rules: Sequence[GradientRule], g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        return torch.stack([rule._direction(f, r) for rule, f, r in zip(rules, g_forget, g_retain)])
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and repr(self) == repr(other)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
@@ -53,27 +55,52 @@ class CUP(GradientRule):
         return f"CUP γ={self._intensity:g}"
 
     def _direction(self, g_forget: Tensor, g_retain: Tensor) -> Tensor:
-        # Written for few passes over the (P,) vectors (a step's cost beside the two gradients): the unit
-        # vectors u_r, u_f are kept as unnormalised parts and their norms, and the collinear cases choose
-        # scalar coefficients; the vectors themselves are never recombined, so no precision is lost.
-        g_f = g_forget.double()  # (P,)
-        g_r = g_retain.double()  # (P,)
-        norm_f = torch.linalg.vector_norm(g_f)
-        norm_r = torch.linalg.vector_norm(g_r)
-        step = torch.linalg.vector_norm(g_r + g_f) / 2
-        c = torch.dot(g_r, g_f)
-        v_r = torch.addcmul(g_r, -c / (norm_f + EPS) ** 2, g_f)  # (P,) part of g_r orthogonal to g_f
-        v_f = torch.addcmul(g_f, -c / (norm_r**2 + EPS), g_r)  # (P,) part of g_f orthogonal to g_r
-        length_r = torch.linalg.vector_norm(v_r) + EPS  # u_r = v_r / length_r
-        length_f = torch.linalg.vector_norm(v_f) + EPS  # u_f = v_f / length_f
-        theta = torch.arccos(torch.clamp(torch.dot(v_r, v_f) / (length_r * length_f), -1.0, 1.0))
-        psi = self._intensity * theta
-        along_f = step * torch.sin(psi) / (norm_f + EPS)  # direction = along_f · g_f + along_r · v_r
-        along_r = step * torch.cos(psi) / length_r
-        # Collinear cases as the docstring says; torch.where keeps this free of a GPU sync.
-        cos_phi = c / (norm_f * norm_r).clamp_min(torch.finfo(torch.float64).tiny)
-        parallel, anti_parallel = cos_phi > 1 - COLLINEAR_TOL, cos_phi < -1 + COLLINEAR_TOL
-        zero = torch.zeros_like(along_f)
-        along_f = torch.where(parallel, step / (norm_f + EPS), torch.where(anti_parallel, zero, along_f))
-        along_r = torch.where(parallel | anti_parallel, zero, along_r)
-        return torch.addcmul(along_f * g_f, along_r, v_r).to(g_forget.dtype)  # (P,)
+        return pivot(g_forget, g_retain, self._intensity)  # (P,)
+
+    @classmethod
+    def _directions(cls, rules: Sequence[GradientRule], g_forget: Tensor, g_retain: Tensor) -> Tensor:
+        if g_forget.device.type == "cpu":
+            # Row by row on a CPU: a row's vectors stay in cache, all K rows' do not (21 rows of 38k
+            # parameters took 3.7 ms one at a time, 9.5 ms at once). A GPU does all rows in one launch each.
+            return super()._directions(rules, g_forget, g_retain)
+        intensities = torch.tensor([rule.intensity for rule in rules], dtype=torch.float64, device=g_forget.device)
+        return pivot(g_forget, g_retain, intensities.unsqueeze(1))  # (K, P)
+
+
+def pivot(g_forget: Tensor, g_retain: Tensor, intensity: float | Tensor) -> Tensor:
+    """CUP's direction for each row of the (..., P) gradients; `intensity` is a float or a (..., 1) tensor.
+
+    Written for few passes over the vectors (a step's cost beside the two gradients): the unit vectors
+    u_r, u_f are kept as unnormalised parts and their norms, and the collinear cases choose scalar
+    coefficients, so the vectors themselves are never recombined and no precision is lost. A (P,) vector
+    gives the bits it always gave; a row among many can differ from it by float64 rounding (~1e-16
+    relative), since a reduction over many rows splits its sums differently."""
+    g_f = g_forget.double()  # (..., P)
+    g_r = g_retain.double()  # (..., P)
+    norm_f = _norm(g_f)  # (..., 1), as are all the coefficients below
+    norm_r = _norm(g_r)
+    step = _norm(g_r + g_f) / 2
+    c = _dot(g_r, g_f)
+    v_r = torch.addcmul(g_r, -c / (norm_f + EPS) ** 2, g_f)  # (..., P) part of g_r orthogonal to g_f
+    v_f = torch.addcmul(g_f, -c / (norm_r**2 + EPS), g_r)  # (..., P) part of g_f orthogonal to g_r
+    length_r = _norm(v_r) + EPS  # u_r = v_r / length_r
+    length_f = _norm(v_f) + EPS  # u_f = v_f / length_f
+    theta = torch.arccos(torch.clamp(_dot(v_r, v_f) / (length_r * length_f), -1.0, 1.0))
+    psi = intensity * theta
+    along_f = step * torch.sin(psi) / (norm_f + EPS)  # direction = along_f · g_f + along_r · v_r
+    along_r = step * torch.cos(psi) / length_r
+    # Collinear cases as CUP's docstring says; torch.where keeps this free of a GPU sync.
+    cos_phi = c / (norm_f * norm_r).clamp_min(torch.finfo(torch.float64).tiny)
+    parallel, anti_parallel = cos_phi > 1 - COLLINEAR_TOL, cos_phi < -1 + COLLINEAR_TOL
+    zero = torch.zeros_like(along_f)
+    along_f = torch.where(parallel, step / (norm_f + EPS), torch.where(anti_parallel, zero, along_f))
+    along_r = torch.where(parallel | anti_parallel, zero, along_r)
+    return torch.addcmul(along_f * g_f, along_r, v_r).to(g_forget.dtype)
+
+
+def _norm(rows: Tensor) -> Tensor:
+    return torch.linalg.vector_norm(rows, dim=-1, keepdim=True)
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    return torch.linalg.vecdot(a, b, dim=-1).unsqueeze(-1)

@@ -20,7 +20,9 @@ def tiny_config(dataset: str = "blobs", **forget) -> ExperimentConfig:
                    unlearn=replace(config.unlearn, epochs=TINY_UNLEARN_EPOCHS))
 
 
-def tiny_sweep(cache_dir, config: ExperimentConfig | None = None, grid=TINY_GRID, seeds=(0,), on_progress=None):
+def tiny_sweep(cache_dir, config: ExperimentConfig | None = None, grid=TINY_GRID, seeds=(0,), on_progress=None,
+               engine: str = "auto"):
     """(experiment, results table) of a CUP sweep over `grid` on `config` (the tiny class-wise blobs by default)."""
     experiment = Experiment(config or tiny_config(), cache_dir)
-    return experiment, run_sweep(experiment, SweepPlan({"cup": tuple(grid)}, tuple(seeds)), CPU, on_progress)
+    return experiment, run_sweep(experiment, SweepPlan({"cup": tuple(grid)}, tuple(seeds)), CPU, on_progress,
+                                 engine=engine)

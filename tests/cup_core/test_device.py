@@ -42,3 +42,14 @@ def test_nested_runs_share_the_setting(two_threads):
 def test_bad_device_names(name, message):
     with pytest.raises(ValueError, match=message):
         resolve_device(name)
+
+
+@pytest.mark.parametrize("dataset, models, threads", [
+    ("blobs", 1, 1), ("blobs", 41, 1),  # 41 stacked MLPs are still tiny
+    ("digits", 1, 1), ("digits", 21, 2),  # 21 stacked CNNs see 21 × 64 input values per sample: worth splitting
+])
+def test_stacked_models_count_as_one_wider_model(two_threads, dataset, models, threads):
+    from cup_core import Experiment, default_config
+
+    with Experiment(default_config(dataset)).threads(torch.device("cpu"), models=models):
+        assert torch.get_num_threads() == threads

@@ -175,20 +175,23 @@ def test_first_run_computes_everything(tmp_path):
     assert [report.label for report in progress.reports[:2]] == ["original", "oracle"]
 
 
-def test_interrupted_sweep_keeps_finished_points_and_resumes_with_the_rest(tmp_path):
+@pytest.mark.parametrize("engine, kept", [("sequential", [0.0, 0.25]), ("batched", [0.0, 0.25, 0.5, 0.75, 1.0])])
+def test_interrupted_sweep_keeps_finished_points_and_resumes_with_the_rest(tmp_path, engine, kept):
     grid = (0.0, 0.25, 0.5, 0.75, 1.0)
-    with pytest.raises(Interrupted):
-        tiny_sweep(tmp_path, grid=grid, on_progress=Recorder(stop_after=2 + 2))  # references + 2 points
+    with pytest.raises(Interrupted):  # after the references and 2 points
+        tiny_sweep(tmp_path, grid=grid, on_progress=Recorder(stop_after=2 + 2), engine=engine)
     experiment = Experiment(tiny_config(), tmp_path)
     finished = experiment.point_records()
-    assert sorted(record["key"]["value"] for record in finished) == [0.0, 0.25]
+    # The batched engine finishes a chunk's points together, and every one of them is on disk before the
+    # first is reported.
+    assert sorted(record["key"]["value"] for record in finished) == kept
     created = {record["key"]["value"]: record["created"] for record in finished}
 
     progress = Recorder()
-    _, results = tiny_sweep(tmp_path, grid=grid, on_progress=progress)
+    _, results = tiny_sweep(tmp_path, grid=grid, on_progress=progress, engine=engine)
 
-    assert progress.last.computed == len(grid) - 2
-    assert [report.computed for report in progress.reports[:4]] == [0, 0, 0, 0]  # references and the 2 kept
+    assert progress.last.computed == len(grid) - len(kept)
+    assert [report.computed for report in progress.reports[:2 + len(kept)]] == [0] * (2 + len(kept))
     assert sorted(results["value"]) == list(grid)
     for value, timestamp in created.items():
         assert experiment.point_record("cup", value, 0)["created"] == timestamp  # not recomputed

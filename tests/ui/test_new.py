@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tomllib
 
@@ -164,6 +165,9 @@ def interrupted_compute(monkeypatch):
     when a click arrives: a StopException from the next Streamlit call, here the progress callback's. Returns
     one list per call of the progress updates it saw."""
     real, calls = services.compute, []
+    # One point at a time, so that 3 of the 5 are finished when the run is cut (the batched engine, the
+    # default, finishes a method's points together; test_sweep covers its interruptions).
+    monkeypatch.setattr(services, "run_sweep", functools.partial(services.run_sweep, engine="sequential"))
 
     def compute(experiment, plan, on_progress, sources=None):
         calls.append([])

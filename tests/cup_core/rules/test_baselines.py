@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from cup_core.rules import FT, GA, MGDA, CAGrad, NegGradPlus, NGDiff, PCGrad, WeightedSum
+from cup_core.rules import CUP, FT, GA, MGDA, CAGrad, NegGradPlus, NGDiff, PCGrad, WeightedSum
 
 from .._asserts import (
     assert_expected_structure,
@@ -222,3 +222,49 @@ def test_adversarial_inputs_give_a_finite_direction(name, scale, dtype):
     g_forget, g_retain = _scaled(name, scale, dtype)
     for rule in ALL_RULES:
         assert_expected_structure(rule, g_forget, g_retain)
+
+
+@pytest.mark.parametrize("rules", [
+    [CUP(0.0), CUP(0.3), CUP(1.0), CUP(0.5)],
+    [WeightedSum(0.0), WeightedSum(2.5), WeightedSum(1.0), WeightedSum(0.1)],
+    [MGDA(0.2), MGDA(0.8), MGDA(0.5), MGDA(0.5)],
+    [PCGrad(0.5), PCGrad(0.1), PCGrad(0.9), PCGrad(0.3)],
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_directions_of_many_points_are_each_rules_direction(rules, dtype):
+    """The batched engine's one call per step gives row k exactly what rules[k] gives row k (on CPU the
+    rows go one at a time: see CUP._directions)."""
+    torch.manual_seed(1)
+    g_forget, g_retain = torch.randn(4, 300, dtype=dtype), torch.randn(4, 300, dtype=dtype)
+    g_retain[1] = 2 * g_forget[1]  # parallel
+    g_retain[2] = -g_forget[2]  # anti-parallel
+    rows = type(rules[0]).directions(rules, g_forget, g_retain)
+    assert rows.shape == g_forget.shape and rows.dtype == dtype
+    for k, rule in enumerate(rules):
+        assert torch.equal(rows[k], rule(g_forget=g_forget[k], g_retain=g_retain[k]))
+
+
+def test_directions_refuse_mixed_rules_and_wrong_shapes():
+    g = torch.randn(2, 5)
+    with pytest.raises(ValueError, match="CUP rules only"):
+        CUP.directions([CUP(0.5), WeightedSum(1.0)], g, g)
+    with pytest.raises(ValueError, match=r"\(K, P\) gradients with K = 3"):
+        CUP.directions([CUP(0.5)] * 3, g, g)
+    with pytest.raises(ValueError, match="same shape"):
+        CUP.directions([CUP(0.5)] * 2, g, torch.randn(2, 6))
+
+
+def test_cup_pivot_over_rows_equals_each_row_to_rounding():
+    """The GPU path: all rows in one pass, with per-row intensities; float64 rounding apart, each row's direction."""
+    from cup_core.rules.cup import pivot
+
+    torch.manual_seed(2)
+    g_forget, g_retain = torch.randn(6, 1000, dtype=torch.float64), torch.randn(6, 1000, dtype=torch.float64)
+    g_retain[0] = 3 * g_forget[0]
+    g_retain[1] = -0.5 * g_forget[1]
+    g_forget[2] = 0
+    intensities = [0.0, 0.2, 0.5, 0.7, 1.0, 0.35]
+    rows = pivot(g_forget, g_retain, torch.tensor(intensities, dtype=torch.float64).unsqueeze(1))
+    for k, intensity in enumerate(intensities):
+        alone = CUP(intensity)(g_forget=g_forget[k], g_retain=g_retain[k])
+        torch.testing.assert_close(rows[k], alone, rtol=1e-13, atol=1e-15)
