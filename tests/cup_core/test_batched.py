@@ -242,3 +242,21 @@ def test_the_batched_engine_on_cuda_matches_the_sequential_engine_on_the_cpu(dig
     two_samples = 100 * 2 / len(data.forget)
     for column in ("forget_acc", "retain_acc", "test_acc"):
         assert (runs["cuda"][column] - runs["cpu"][column]).abs().max() <= two_samples, column
+
+
+def test_a_point_that_diverges_stops_alone_and_the_others_go_on(original):
+    """A non-finite loss stops its point at that step, as in the sequential engine; its chunk goes on."""
+    experiment, model, data = original
+    recipe = replace(experiment.config.unlearn, optimizer="sgd", momentum=0.9, epochs=50)
+    setups = [get_method("ga").setup(v, recipe) for v in (1e-5, 100.0)]
+    states, runs = unlearn_batched(copy.deepcopy(model), data.forget, data.retain, [p for p, _ in setups],
+                                   [r for _, r in setups], seed=0)
+    calm, wild = runs
+    assert calm.diverged_at_step is None and wild.diverged_at_step is not None and wild.steps < calm.steps
+    for (procedure, recipe), state, run in zip(setups, states, runs):
+        alone = copy.deepcopy(model)
+        expected = unlearn(alone, data.forget, data.retain, procedure, recipe, seed=0)
+        assert (run.steps, run.diverged_at_step) == (expected.steps, expected.diverged_at_step)
+        if run.diverged_at_step is None:
+            for name, tensor in alone.state_dict().items():
+                torch.testing.assert_close(state[name], tensor, **ENGINES_AGREE)
