@@ -26,9 +26,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from .config import UnlearnRecipe
-from .data import UnlearningData
 from .labelled import LabelledSet
-from .metrics import evaluated_sets
 from .models import LayerChain
 from .training import Procedure, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
 
@@ -265,23 +263,25 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
 
 
 @torch.no_grad()
-def predict_proba_batched(model: nn.Module, states: list[dict[str, Tensor]], data: UnlearningData,
+def predict_proba_batched(model: nn.Module, states: list[dict[str, Tensor]], parts: dict[str, LabelledSet],
                           rows: int) -> list[dict[str, Tensor]]:
-    """For each of K models of `model`'s architecture, given by their state dicts, its softmax outputs on each of
-    `metrics.evaluated_sets(data)` (name -> (N, C) on CPU), for `metrics.metrics_from`. All K run in one forward
-    per set and chunk of `rows` samples. The chunks do not depend on K, so neither do a model's outputs (on one
-    thread); small chunks were the fastest on CPU (digits, K = 21: 64 rows 215 ms, 2,048 rows 533 ms)."""
+    """For each of K models of `model`'s architecture, given by their state dicts, its softmax outputs on each
+    named set of `parts` (name -> (N, C) on CPU; `metrics.evaluated_sets(data)` for `metrics.metrics_from`).
+    All K run in one forward per set and chunk of `rows` samples. The chunks do not depend on K, so neither
+    do a model's outputs (on one thread); small chunks were the fastest on CPU (digits, K = 21: 64 rows
+    215 ms, 2,048 rows 533 ms)."""
     model.eval()
     stacked = {name: torch.stack([state[name] for state in states]) for name, _ in model.named_parameters()}
     buffers = dict(model.named_buffers())
-    if stacked_forward(model, stacked, data.forget.x[:1]) is not None:
+    probe = next(iter(parts.values())).x[:1]
+    if stacked_forward(model, stacked, probe) is not None:
         def logits(x: Tensor) -> Tensor:
             return stacked_forward(model, stacked, x)
     else:
         logits = functools.partial(vmap(lambda point_params, x: functional_call(model, (point_params, buffers), (x,)),
                                         in_dims=(0, None)), stacked)
     probs = {}  # name -> (K, N, C)
-    for name, part in evaluated_sets(data).items():
+    for name, part in parts.items():
         chunks = [torch.softmax(logits(x), dim=-1).cpu() for x in part.x.split(rows)]
         probs[name] = torch.cat(chunks, dim=1) if chunks else torch.empty(len(states), 0, 0)
     return [{name: p[k] for name, p in probs.items()} for k in range(len(states))]

@@ -28,7 +28,7 @@ from .device import resolve_device
 from .experiment import Experiment, Role
 from .models import check_fits
 from .methods import DEFAULT_POINTS, get_method
-from .metrics import avg_gap, evaluate, metrics_from
+from .metrics import avg_gap, evaluate, evaluated_sets, metrics_from
 from .training import train_model, unlearn
 
 log = logging.getLogger(__name__)
@@ -303,6 +303,7 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
             step = _time_per_step(lambda subset: unlearn_batched(
                 model, subset, subset, [Procedure(CUP(0.5))] * together, [one_epoch] * together, 0),
                 data.train, unlearn_recipe.batch_size) / together
+            evaluation = _evaluation_seconds(model, data, together, _evaluation_rows(experiment))
         else:
             step = _time_per_step(lambda subset: unlearn(model, subset, subset, Procedure(CUP(0.5)), one_epoch, 0),
                                   data.train, unlearn_recipe.batch_size)
@@ -311,19 +312,27 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
     return CostEstimate(tuple(references), len(missing), reference_seconds, steps * step + evaluation)
 
 
-def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData) -> float:
+def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData, batched: int = 0, rows: int = 0) -> float:
     """One evaluation's forward passes, timed on a sample of the training set and scaled to every set that
-    `evaluate` reads (its membership attacker, a 2-feature logistic regression, costs little beside them)."""
+    `evaluate` reads (its membership attacker, a 2-feature logistic regression, costs little beside them).
+    With `batched` = K > 0, one model's share of K evaluated together in chunks of `rows`, as the batched
+    engine does it."""
     from .metrics import predict_proba
 
-    evaluated = sum(len(part) for part in (data.forget, data.retain, data.test, data.full_test, data.forget_test)
-                    if part is not None)
-    probe = data.train
-    probe = LabelledSet(probe.x[:EVALUATION_PROBE], probe.y[:EVALUATION_PROBE])
-    predict_proba(model, probe)  # warm-up
+    evaluated = sum(len(part) for part in evaluated_sets(data).values())
+    probe = LabelledSet(data.train.x[:EVALUATION_PROBE], data.train.y[:EVALUATION_PROBE])
+    if batched:
+        states = [model.state_dict()] * batched
+
+        def run() -> object:
+            return predict_proba_batched(model, states, {"probe": probe}, rows)
+    else:
+        def run() -> object:
+            return predict_proba(model, probe)
+    run()  # warm-up
     start = time.perf_counter()
-    predict_proba(model, probe)
-    return (time.perf_counter() - start) * evaluated / len(probe)
+    run()
+    return (time.perf_counter() - start) * evaluated / len(probe) / max(1, batched)
 
 
 EVALUATION_PROBE = 4096  # training samples whose forward passes time an evaluation
@@ -419,6 +428,12 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
     return cache.ensure_entry(entry, key, compute)[2]
 
 
+def _evaluation_rows(experiment: Experiment) -> int:
+    """Rows per chunk of the batched engine's evaluation: two unlearning batches, within the memory that
+    chunk_size allows a point for a step."""
+    return 2 * experiment.config.unlearn.batch_size
+
+
 def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, values: list[float],
                            original: torch.nn.Module, data: UnlearningData, oracle_metrics: dict[str, Any] | None,
                            max_memory: int, pulse: Callable[[str], None] | None = None) -> Iterator[tuple[float, bool]]:
@@ -446,8 +461,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
                 with experiment.threads(device, models=len(missing)):
                     states, runs = unlearn_batched(copy.deepcopy(original), data.forget, data.retain,
                                                    [p for p, _ in setups], [r for _, r in setups], seed, on_step)
-                    # Rows of two unlearning batches: within the memory that chunk_size allows for a step.
-                    probs = predict_proba_batched(original, states, data, 2 * experiment.config.unlearn.batch_size)
+                    probs = predict_proba_batched(original, states, evaluated_sets(data), _evaluation_rows(experiment))
                 with experiment.threads(device):  # the metrics' small operations, one model at a time
                     for v, state, run, (_, recipe), point_probs in zip(missing, states, runs, setups, probs):
                         cache.write_entry(entry[v], key[v], state, _point_payload(

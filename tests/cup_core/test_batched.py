@@ -21,7 +21,7 @@ from cup_core.batched import (ENGINES_AGREE, _gradients, _StackedOptimizer, batc
 from cup_core.config import UnlearnRecipe
 from cup_core.data import load_unlearning_data
 from cup_core.methods import get_method
-from cup_core.metrics import evaluate, metrics_from
+from cup_core.metrics import evaluate, evaluated_sets, metrics_from
 from cup_core.models import MLP, SmallCNN
 from cup_core.sweep import resolve_engine
 from cup_core.training import make_optimizer, unlearn
@@ -196,7 +196,7 @@ def test_batched_digits_runs_equal_sequential_runs(digits):
     setups = [get_method("cup").setup(v, experiment.config.unlearn) for v in (0.0, 0.4, 1.0)]
     states, runs = unlearn_batched(copy.deepcopy(model), data.forget, data.retain, [p for p, _ in setups],
                                    [r for _, r in setups], seed=1)
-    probs = predict_proba_batched(model, states, data, rows=64)
+    probs = predict_proba_batched(model, states, evaluated_sets(data), rows=64)
     for (procedure, recipe), state, run, point_probs in zip(setups, states, runs, probs):
         alone = copy.deepcopy(model)
         expected = unlearn(alone, data.forget, data.retain, procedure, recipe, seed=1)
@@ -219,7 +219,7 @@ def test_on_one_thread_a_points_numbers_do_not_depend_on_its_chunk(digits):
         for values in ((0.0, 0.4, 1.0), (0.4,)):
             states, _ = unlearn_batched(copy.deepcopy(model), data.forget, data.retain,
                                         [setups[v][0] for v in values], [setups[v][1] for v in values], seed=1)
-            probs = predict_proba_batched(model, states, data, rows=64)
+            probs = predict_proba_batched(model, states, evaluated_sets(data), rows=64)
             runs[values] = dict(zip(values, zip(states, probs)))
     finally:
         torch.set_num_threads(before)
