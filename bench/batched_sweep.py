@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 import cup_core.device
 from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
-from cup_core.batched import _gradients, bytes_per_point, chunk_size
+from cup_core.batched import bytes_per_point, chunk_size, loss_gradients
 from cup_core.data import load_unlearning_data
 from cup_core.methods import get_method
 
@@ -91,9 +91,8 @@ def time_gradients(original, data, device: torch.device, count: int = 21, repeat
             return self.inner(x)
 
     opaque = {f"inner.{name}": value for name, value in params.items()}
-    stacked_f, stacked_r = _gradients(model, params, -1.0, False, xf[:1]), _gradients(model, params, 1.0, False, xf[:1])
-    vmap_f, vmap_r = (_gradients(Opaque(), opaque, -1.0, False, xf[:1]),
-                      _gradients(Opaque(), opaque, 1.0, False, xf[:1]))
+    stacked_f, stacked_r = (loss_gradients(model, params, sign, False, xf[:1]) for sign in (-1.0, 1.0))
+    vmap_f, vmap_r = (loss_gradients(Opaque(), opaque, sign, False, xf[:1]) for sign in (-1.0, 1.0))
 
     def loop():
         for _ in range(count):

@@ -106,7 +106,7 @@ def stacked_forward(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> T
 GradientFunction = Callable[[dict[str, Tensor], Tensor, Tensor, Tensor], tuple[dict[str, Tensor], Tensor]]
 
 
-def _gradients(model: nn.Module, params: dict[str, Tensor], sign: float, penalised: bool,
+def loss_gradients(model: nn.Module, params: dict[str, Tensor], sign: float, penalised: bool,
                probe: Tensor) -> GradientFunction:
     """f(params, x, targets, l1) -> (name -> (K, *shape) gradients, (K,) losses) of every stacked point's loss
     sign · CE(its logits on x, targets) [+ l1[k] · Σ|θ_k| when `penalised`]. Through `stacked_forward` when the
@@ -215,8 +215,8 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
 
     # One gradient per loss, each over its own batch: a two-output jacrev over both batches at once ran 3×
     # slower on digits (it pushes both losses' cotangents through every row of both batches).
-    forget_gradients = _gradients(model, params, -1.0 if objective == "ascent" else 1.0, False, forget.x[:1])
-    retain_gradients = _gradients(model, params, 1.0, bool((l1 != 0).any()), forget.x[:1])
+    forget_gradients = loss_gradients(model, params, -1.0 if objective == "ascent" else 1.0, False, forget.x[:1])
+    retain_gradients = loss_gradients(model, params, 1.0, bool((l1 != 0).any()), forget.x[:1])
     with torch.no_grad():
         classes = model(forget.x[:1]).shape[1]
     generator = torch.Generator().manual_seed(seed)

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from cup_core import Experiment, SweepPlan, default_config, run_sweep
-from cup_core.batched import (ENGINES_AGREE, _gradients, _StackedOptimizer, batchable, chunk_size, predict_proba_batched,
-                              stacked_forward, unlearn_batched)
+from cup_core.batched import (ENGINES_AGREE, _StackedOptimizer, batchable, chunk_size, loss_gradients,
+                              predict_proba_batched, stacked_forward, unlearn_batched)
 from cup_core.config import UnlearnRecipe
 from cup_core.data import load_unlearning_data
 from cup_core.methods import get_method
@@ -153,9 +153,9 @@ def test_stacked_gradients_equal_vmapped_gradients(sign, penalised):
     models = [SmallCNN() for _ in range(3)]
     params = _stacked(models)
     x, y, l1 = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,)), torch.tensor([0.0, 1e-3, 1e-2])
-    grads, losses = _gradients(models[0], params, sign, penalised, x[:1])(params, x, y, l1)
+    grads, losses = loss_gradients(models[0], params, sign, penalised, x[:1])(params, x, y, l1)
     wrapped = {f"inner.{name}": value for name, value in params.items()}
-    vmapped, vmapped_losses = _gradients(Wrapped(models[0]), wrapped, sign, penalised, x[:1])(wrapped, x, y, l1)
+    vmapped, vmapped_losses = loss_gradients(Wrapped(models[0]), wrapped, sign, penalised, x[:1])(wrapped, x, y, l1)
     torch.testing.assert_close(losses, vmapped_losses, rtol=1e-5, atol=1e-6)
     for name, grad in grads.items():
         torch.testing.assert_close(grad, vmapped[f"inner.{name}"], rtol=1e-4, atol=1e-6)
