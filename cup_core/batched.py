@@ -1,9 +1,10 @@
 """The batched sweep engine: the K grid points of one method and seed train together.
 
 All points of a (method, seed) see the same batches (and, for random labels, the same labels), so their
-K models are stacked and each loss's gradients come from one pass over the K models: for a chain of
-layers (the built-in MLP and small CNN) as grouped convolutions and batched matrix products
-(`stacked_forward`), for any other model through torch.func (functional_call + vmap + grad). Each
+K models are stacked and each loss's gradients come from one pass over the K models (`stacked_logits`):
+for a chain of layers (the built-in MLP and small CNN) as grouped convolutions and batched matrix
+products (`stacked_forward`), for any other model as torch.func's vmap over functional_call. Autograd
+then differentiates the sum of the K losses, each of which depends on its own parameters only. Each
 point keeps its own direction (its rule is applied to its own gradients: `GradientRule.directions`) and
 its own optimiser state (SGD with momentum or Adam, written here for stacked parameters and per-point
 learning rates, with the same update formulas as torch.optim). The K models are evaluated stacked too
@@ -22,7 +23,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from .config import UnlearnRecipe
@@ -103,40 +104,39 @@ def stacked_forward(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> T
     return h if layout == "rows" else None
 
 
+LogitsFunction = Callable[[dict[str, Tensor], Tensor], Tensor]
 GradientFunction = Callable[[dict[str, Tensor], Tensor, Tensor, Tensor], tuple[dict[str, Tensor], Tensor]]
 
 
-def loss_gradients(model: nn.Module, params: dict[str, Tensor], sign: float, penalised: bool,
-               probe: Tensor) -> GradientFunction:
-    """f(params, x, targets, l1) -> (name -> (K, *shape) gradients, (K,) losses) of every stacked point's loss
-    sign · CE(its logits on x, targets) [+ l1[k] · Σ|θ_k| when `penalised`]. Through `stacked_forward` when the
-    model allows it (checked on `probe`, one input), else through vmap over functional_call."""
+def stacked_logits(model: nn.Module, params: dict[str, Tensor], probe: Tensor) -> LogitsFunction:
+    """f(params, x) -> (K, N, classes) for K models of `model`'s architecture stacked as `params` have them:
+    `stacked_forward` where the model allows it (checked on `probe`, one input), else vmap over functional_call."""
     if stacked_forward(model, params, probe) is not None:
-        def stacked(point_params: dict[str, Tensor], x: Tensor, targets: Tensor, l1: Tensor):
-            leaves = {name: p.detach().requires_grad_() for name, p in point_params.items()}
-            with torch.enable_grad():
-                logits = stacked_forward(model, leaves, x)  # (K, N, classes)
-                count, n, classes = logits.shape
-                losses = sign * F.cross_entropy(logits.reshape(count * n, classes), targets.repeat(count),
-                                                reduction="none").view(count, n).mean(dim=1)  # (K,)
-                if penalised:
-                    losses = losses + l1 * sum(p.abs().flatten(1).sum(dim=1) for p in leaves.values())
-                # Each point's loss depends on its own parameters only, so the sum's gradient holds them all.
-                grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
-            return dict(zip(leaves, grads)), losses.detach()
-
-        return stacked
-
+        return functools.partial(stacked_forward, model)
     buffers = dict(model.named_buffers())
+    return vmap(lambda point_params, x: functional_call(model, (point_params, buffers), (x,)), in_dims=(0, None))
 
-    def point_loss(point_params: dict[str, Tensor], x: Tensor, targets: Tensor,
-                   l1_strength: Tensor) -> tuple[Tensor, Tensor]:
-        loss = sign * F.cross_entropy(functional_call(model, (point_params, buffers), (x,)), targets)
-        if penalised:
-            loss = loss + l1_strength * sum(p.abs().sum() for p in point_params.values())
-        return loss, loss.detach()
 
-    return vmap(grad(point_loss, has_aux=True), in_dims=(0, None, None, 0))
+def loss_gradients(model: nn.Module, params: dict[str, Tensor], sign: float, penalised: bool,
+                   probe: Tensor) -> GradientFunction:
+    """f(params, x, targets, l1) -> (name -> (K, *shape) gradients, (K,) losses) of every stacked point's loss
+    sign · CE(its logits on x, targets) [+ l1[k] · Σ|θ_k| when `penalised`], through `stacked_logits`."""
+    logits_of = stacked_logits(model, params, probe)
+
+    def gradients(point_params: dict[str, Tensor], x: Tensor, targets: Tensor, l1: Tensor):
+        leaves = {name: p.detach().requires_grad_() for name, p in point_params.items()}
+        with torch.enable_grad():
+            logits = logits_of(leaves, x)  # (K, N, classes)
+            count, n, classes = logits.shape
+            losses = sign * F.cross_entropy(logits.reshape(count * n, classes), targets.repeat(count),
+                                            reduction="none").view(count, n).mean(dim=1)  # (K,)
+            if penalised:
+                losses = losses + l1 * sum(p.abs().flatten(1).sum(dim=1) for p in leaves.values())
+            # Each point's loss depends on its own parameters only, so the sum's gradient holds them all.
+            grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        return dict(zip(leaves, grads)), losses.detach()
+
+    return gradients
 
 
 @dataclass
@@ -272,16 +272,9 @@ def predict_proba_batched(model: nn.Module, states: list[dict[str, Tensor]], par
     215 ms, 2,048 rows 533 ms)."""
     model.eval()
     stacked = {name: torch.stack([state[name] for state in states]) for name, _ in model.named_parameters()}
-    buffers = dict(model.named_buffers())
-    probe = next(iter(parts.values())).x[:1]
-    if stacked_forward(model, stacked, probe) is not None:
-        def logits(x: Tensor) -> Tensor:
-            return stacked_forward(model, stacked, x)
-    else:
-        logits = functools.partial(vmap(lambda point_params, x: functional_call(model, (point_params, buffers), (x,)),
-                                        in_dims=(0, None)), stacked)
+    logits_of = stacked_logits(model, stacked, next(iter(parts.values())).x[:1])
     probs = {}  # name -> (K, N, C)
     for name, part in parts.items():
-        chunks = [torch.softmax(logits(x), dim=-1).cpu() for x in part.x.split(rows)]
+        chunks = [torch.softmax(logits_of(stacked, x), dim=-1).cpu() for x in part.x.split(rows)]
         probs[name] = torch.cat(chunks, dim=1) if chunks else torch.empty(len(states), 0, 0)
     return [{name: p[k] for name, p in probs.items()} for k in range(len(states))]

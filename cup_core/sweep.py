@@ -303,13 +303,14 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
             step = _time_per_step(lambda subset: unlearn_batched(
                 model, subset, subset, [Procedure(CUP(0.5))] * together, [one_epoch] * together, 0),
                 data.train, unlearn_recipe.batch_size) / together
-            evaluation = _evaluation_seconds(model, data, together, _evaluation_rows(experiment))
+            point_evaluation = _evaluation_seconds(model, data, together, _evaluation_rows(experiment))
         else:
             step = _time_per_step(lambda subset: unlearn(model, subset, subset, Procedure(CUP(0.5)), one_epoch, 0),
                                   data.train, unlearn_recipe.batch_size)
+            point_evaluation = evaluation  # one model's, as the references'
     steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
                                         math.ceil(len(data.retain) / unlearn_recipe.batch_size))
-    return CostEstimate(tuple(references), len(missing), reference_seconds, steps * step + evaluation)
+    return CostEstimate(tuple(references), len(missing), reference_seconds, steps * step + point_evaluation)
 
 
 def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData, batched: int = 0, rows: int = 0) -> float:
