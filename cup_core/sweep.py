@@ -124,7 +124,7 @@ Engine = Literal["auto", "batched", "sequential"]
 
 def resolve_engine(engine: Engine) -> Literal["batched", "sequential"]:
     """auto: batched, on CPU as on CUDA (a model it cannot batch falls back, saying why, in `run_sweep`).
-    On these 2 CPU cores a digits sweep of 21 points ran 2.3× faster batched (bench/batched_sweep.py)."""
+    On these 2 CPU cores a digits sweep of 21 points ran 2.0 to 2.3× faster batched (bench/batched_sweep.py)."""
     if engine not in ("auto", "batched", "sequential"):
         raise ValueError(f"unknown engine {engine!r}; choose auto, batched or sequential")
     return "batched" if engine == "auto" else engine
