@@ -22,7 +22,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "data_root": (str,), "download": (bool,), "image_size": (int,), "split_seed": (int,),
     "forget_class": (int,), "forget_fraction": (float,), "forget_seed": (int,), "forget_indices": (str, list),
     "model": (str,), "checkpoint": (str,), "oracle": (bool,),
-    "methods": (str, list), "grid": (list,), "points": (int,), "seeds": (int, list),
+    "methods": (str, list), "grid": (list,), "points": (int,), "seeds": (int, list), "calibrate": (bool,),
     "epochs": (int,), "lr": (float,), "batch_size": (int,), "optimizer": (str,),
     "device": (str,), "engine": (str,), "executor": (str,), "ray_address": (str,), "max_memory": (str, int),
     "cache_dir": (str,), "train": (dict,), "unlearn": (dict,),
