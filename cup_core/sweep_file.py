@@ -124,7 +124,7 @@ def experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentC
 
 
 def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[str], points: int,
-                    seeds: list[int]) -> str:
+                    seeds: list[int], calibrate: bool = True) -> str:
     """A sweep file that recomputes `config`'s experiment (the same id) with these methods, grid and seeds."""
     from .data import dataset_info
 
@@ -148,6 +148,8 @@ def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[st
     if not config.oracle:
         settings["oracle"] = False
     settings.update(methods=list(methods), points=points, seeds=list(seeds))
+    if not calibrate:
+        settings["calibrate"] = False
     lines = [f"# python -m cup_core sweep --config THIS_FILE  (experiment {config.experiment_id})"]
     if config.original_sha256 is not None:
         lines.append(f"# the checkpoint must be the file with sha256 {config.original_sha256}")
