@@ -213,8 +213,7 @@ def single_point_plan(value: float) -> SweepPlan:
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
     """Models of `plan` not cached yet: its points (all of a calibration still pending, an upper bound), and the
     original and (unless skipped) the oracle."""
-    plan = resolved_plan(experiment, plan)
-    missing = len(missing_points(experiment, plan)) + sum(plan.calibrate.values()) * len(plan.seeds)
+    missing = missing_points_count(experiment, plan)
     for role in experiment.roles:
         try:
             experiment.reference(role)
@@ -224,7 +223,9 @@ def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
 
 
 def missing_points_count(experiment: Experiment, plan: SweepPlan) -> int:
-    return len(missing_points(experiment, plan))
+    """Points of `plan` not cached yet (all of a calibration still pending)."""
+    plan = resolved_plan(experiment, plan)
+    return len(missing_points(experiment, plan)) + sum(plan.calibrate.values()) * len(plan.seeds)
 
 
 def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[SweepProgress], None],
