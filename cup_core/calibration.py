@@ -168,14 +168,14 @@ def search(method: Method, respond: Callable[[float], Response | None], runs: in
     if pending or not tried:
         known = (min(tried), max(tried)) if tried else method.knob_range
         return Calibration(method.name, seed, "pending", known, tuple(order), seconds)
-    return Calibration(method.name, seed, *_outcome(tried), tuple(order), seconds)
+    return Calibration(method.name, seed, *_outcome(tried, method.knob_range), tuple(order), seconds)
 
 
-def _outcome(tried: dict[float, Response]) -> tuple[Status, tuple[float, float]]:
+def _outcome(tried: dict[float, Response], default: tuple[float, float]) -> tuple[Status, tuple[float, float]]:
     values = sorted(tried)
     moving = [v for v in values if tried[v].moved]
-    if not moving:
-        return "no_effect", (values[0], values[-1])
+    if not moving:  # the grid shows that: over the default range and what the search tried beyond it
+        return "no_effect", (min(values[0], default[0]), max(values[-1], default[1]))
     first_moving = moving[0]
     still = [v for v in values if v < first_moving and not tried[v].moved]
     bottom = still[-1] if still else values[0]
@@ -218,6 +218,8 @@ def values(method: Method, calibration: Calibration, points: int) -> tuple[float
     forward, back = _scale(method)
     chosen = set(calibration.runs)
     low, high = calibration.range
+    if low == high:  # one run decided both ends (it reached the upper end at once): fill the default range too
+        low, high = min(low, method.knob_range[0]), max(high, method.knob_range[1])
     for _ in range(4 * points):  # enough for any grid; canonical rounding can make a midpoint repeat
         if len(chosen) >= points:
             break

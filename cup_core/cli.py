@@ -184,9 +184,10 @@ def _sweep(args: argparse.Namespace) -> int:
         prepare(experiment, sources, device)  # every input checked before the first line of output
     resolved = resolve_plan(experiment, plan)
     todo = len(missing_points(experiment, resolved)) + sum(resolved.calibrate.values()) * len(resolved.seeds)
-    searches = f", calibrating {', '.join(resolved.calibrate)} first" if resolved.calibrate else ""
+    todo_text = (f"up to {todo} to compute, calibrating {', '.join(resolved.calibrate)} first" if resolved.calibrate
+                 else f"{todo} to compute")
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
-          f"{plan.total()} points (up to {todo} to compute{searches}) on "
+          f"{plan.total()} points ({todo_text}) on "
           f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)
     with tqdm(total=plan.total() + len(experiment.roles), unit="pt", disable=args.quiet,
               file=sys.stderr) as bar:

@@ -127,3 +127,11 @@ def test_calibrated_ga_moves_the_blob_toy_where_the_fixed_grid_does_not(tmp_path
     replayed = cached_calibrations(experiment, plan)["ga"]
     assert replayed.status != "pending" and set(replayed.runs) <= grid  # the search's runs are grid points
     assert get_method("ga").calibrate and not get_method("cup").calibrate
+
+
+def test_a_method_at_its_upper_end_from_the_first_run_still_gets_all_its_values():
+    """A broken original (at chance) is 'forgotten' at once: one run decides, and the grid still has its size."""
+    method = fake()
+    calibration = search(method, lambda v: Response(moved=False, upper=True, seconds=0.1), budget(4))
+    chosen = values(method, calibration, 4)
+    assert len(chosen) == 4 and calibration.range[0] <= min(chosen) and max(chosen) <= calibration.range[1]

@@ -112,7 +112,9 @@ def test_report_prints_a_table(swept):
     assert lines[0].startswith(f"experiment {folder.name}: blobs, forget class 2")
     assert any(line.strip().startswith("original") for line in lines)
     assert any(line.strip().startswith("oracle") for line in lines)
-    assert any("hypervolume" in line and "seeds [0, 1]" in line for line in lines)
+    assert any(line.startswith("CUP (intensity): hypervolume (paper's)") and "normalised" in line for line in lines)
+    assert any("seed-averaged points, seeds [0, 1]" in line for line in lines)
+    assert any("intrinsic range: no calibration" in line for line in lines)
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["intensity", "seeds"])
     table = [line.split() for line in lines[header + 1:header + 1 + len(GRID)]]
     assert [float(row[0]) for row in table] == list(GRID)
