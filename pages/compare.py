@@ -95,7 +95,8 @@ st.caption("**Protocol**: every method runs the same recipe and gets the same nu
               if calibrate else "Calibration is off: every knob is swept over its fixed default range, chosen on "
               "the default digits experiment."))
 if config.forget.kind == "random":
-    st.caption("This is spec §5's over-forgetting-aware objective for random-subset forgetting: retain acc and "
+    st.caption("Both hypervolumes are spec §5's over-forgetting-aware hypervolume for random-subset forgetting: "
+               "their objectives are retain acc and "
                "100 − |forget acc − the retrained oracle's forget acc|, so a method that forgets more of the subset "
                "than the oracle does loses hypervolume instead of gaining it.")
 still = [services.method_label(name) for name in shown if summary["methods"][name]["moves"] is False]
