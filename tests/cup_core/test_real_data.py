@@ -64,6 +64,7 @@ def test_mnist_sweep_records_its_split_and_sources(tmp_path, capsys):
     assert experiment.sources() == Sources(data_root=str((tmp_path / "data").resolve()))
 
 
+@pytest.mark.slow
 def test_a_users_resnet18_checkpoint_is_the_original_and_the_oracle_can_be_skipped(tmp_path, capsys, cifar_root):
     torch.manual_seed(0)
     checkpoint = tmp_path / "mine.safetensors"

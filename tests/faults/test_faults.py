@@ -61,6 +61,7 @@ def uninterrupted(tmp_path_factory) -> pd.DataFrame:
     return pd.read_csv(Path(out.strip().splitlines()[-1]) / "results.csv")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_loses_nothing_and_resumes(tmp_path, uninterrupted):
     rng = random.Random(7)
     cache_dir = tmp_path / "cache"
@@ -84,6 +85,7 @@ def test_sigkill_mid_sweep_loses_nothing_and_resumes(tmp_path, uninterrupted):
     pd.testing.assert_frame_equal(results[STABLE_COLUMNS], uninterrupted[STABLE_COLUMNS])
 
 
+@pytest.mark.slow
 def test_two_concurrent_sweeps_compute_every_point_once(tmp_path, uninterrupted):
     cache_dir = tmp_path / "cache"
     script = ("import json, sys; sys.path.insert(0, %r)\n"
