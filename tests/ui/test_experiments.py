@@ -47,7 +47,7 @@ def test_the_list_shows_points_and_size_and_deletes_after_confirmation(tmp_cache
     for experiment in (kept, doomed):
         item = listed[experiment.id]
         assert f"`{experiment.id}`" in text
-        assert f"**{item.points} points** · **{services.human_size(item.size_bytes)}**" in text
+        assert f"**{item.points} points** · **{item.size_bytes / 1000:.1f} KB**" in text  # 5 blobs points: KB
     assert listed[kept.id].points == 5 and "KB" in services.human_size(listed[kept.id].size_bytes)
     links = [link.proto.query_string for link in app.get("page_link")]
     assert f"experiment={kept.id}" in links and f"experiment={doomed.id}" in links
