@@ -3,7 +3,6 @@ through `python -m cup_core sweep` (in-process), on stand-ins written in each da
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -268,27 +267,6 @@ def test_a_sweep_file_that_is_not_text_or_not_there(tmp_path, capsys):
         assert_one_error(code, out, err, expected)
 
 
-def test_oracle_skip_is_class_wise_only():
-    from cup_core.data import default_config
-
-    with pytest.raises(ValueError, match="class-wise forgetting only"):
-        default_config("blobs", forget_fraction=0.1, oracle=False)
-
-
-def test_configs_without_the_new_fields_keep_their_ids():
-    """Experiments cached before models, checkpoints and torchvision data sets existed keep their folders."""
-    from cup_core.data import default_config
-
-    data = default_config("digits").to_dict()
-    assert set(data) == {"dataset", "forget", "split_seed", "train", "unlearn"}
-    assert set(data["forget"]) == {"forget_class", "fraction", "seed"}
-    assert json.loads(default_config("digits").canonical_json()) == data
-    # The ids of the first release's default experiments, pinned: a change here orphans users' caches.
-    assert [default_config(name).experiment_id for name in ("digits", "blobs")] == ["f01e27bb920a", "879fe51e460d"]
-    assert default_config("digits", model="small_cnn").experiment_id == default_config("digits").experiment_id
-    assert default_config("digits", model="mlp").experiment_id != default_config("digits").experiment_id
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 def test_a_resnet18_sweep_on_cuda_matches_the_cpu(tmp_path, capsys, cifar_root):
     """Batch norm in training mode and the data on the GPU: the same accuracies as on the CPU, to a sample."""
@@ -364,17 +342,6 @@ def test_sources_are_absolute_and_official_splits_ignore_the_split_seed(tmp_path
     sources = Sources(data_root=str(cifar_root))
     configs = [resolve_config(replace(default_config("cifar10"), split_seed=seed), sources) for seed in (0, 7)]
     assert configs[0] == configs[1] and configs[0].split_seed == 0
-
-
-def test_a_listed_forget_set_has_no_class():
-    from cup_core.config import ForgetSet
-    from cup_core.data import parse_indices
-
-    with pytest.raises(ValueError, match="forget_class=None"):
-        ForgetSet(indices=(3, 1))
-    assert ForgetSet(forget_class=None, indices=(3, 1)).indices == (1, 3)
-    with pytest.raises(ValueError, match="'--5' is not a sample index"):
-        parse_indices("1 --5")
 
 
 def test_a_bad_memory_budget_in_a_sweep_file_fails_with_one_line(tmp_path, capsys):
