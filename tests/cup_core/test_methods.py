@@ -15,8 +15,7 @@ from cup_core.config import UnlearnRecipe
 from cup_core.data import LabelledSet
 from cup_core.methods import METHODS, get_method, parse_methods
 from cup_core.models import MLP
-from cup_core.pareto import knee
-from cup_core.report import controllability, summary
+from cup_core.report import summary
 from cup_core.rules import FT
 from cup_core.training import Procedure, saliency_mask, unlearn
 
@@ -81,21 +80,6 @@ def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_
         rows = results[results["method"] == name].groupby("value")[["retain_acc", "ua"]].mean().to_numpy()
         assert method["hypervolume"] == pytest.approx(dominated_area(rows) / 1e4, abs=1e-12)
         assert method["hypervolume_std"] == 0.0 and method["hypervolume_mean"] == pytest.approx(method["hypervolume"])
-
-
-def test_controllability_is_the_rank_correlation_and_span_of_ua():
-    rows = pd.DataFrame({"value": [0.0, 0.5, 1.0, 1.5], "ua": [10.0, 20.0, 15.0, 90.0]})
-    result = controllability(rows)
-    assert result["spearman_value_ua"] == pytest.approx(0.8)  # ranks 1,3,2,4 against 1,2,3,4
-    assert result["ua_span"] == 80.0
-    flat = controllability(rows.assign(ua=50.0))
-    assert flat == {"spearman_value_ua": None, "ua_span": 0.0}
-
-
-def test_knee_is_the_front_point_nearest_the_ideal():
-    points = np.array([[100.0, 0.0], [99.0, 90.0], [90.0, 100.0], [80.0, 50.0]])
-    assert knee(points) == 1  # scaled distances to (100, 100): (0, 1), (0.1, 0.1), (1, 0)
-    assert knee(np.zeros((0, 2))) is None
 
 
 def test_random_labels_are_never_the_true_label_and_saliency_keeps_its_share():

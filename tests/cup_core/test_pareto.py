@@ -12,6 +12,7 @@ from cup_core.pareto import (
     HV_SCALE,
     REFERENCE_POINT,
     hypervolume,
+    knee,
     non_dominated,
     objective_names,
     objectives,
@@ -141,3 +142,9 @@ def test_seed_mean_averages_numeric_columns_per_value_and_counts_seeds():
     assert means.loc[0.0, "retain_acc"] == 97.0 and means.loc[1.0, "ua"] == 95.0
     assert means.loc[0.0, "seeds"] == 2
     assert "checkpoint" not in means.columns and "seed" not in means.columns
+
+
+def test_knee_is_the_front_point_nearest_the_ideal():
+    points = np.array([[100.0, 0.0], [99.0, 90.0], [90.0, 100.0], [80.0, 50.0]])
+    assert knee(points) == 1  # scaled distances to (100, 100): (0, 1), (0.1, 0.1), (1, 0)
+    assert knee(np.zeros((0, 2))) is None
