@@ -208,29 +208,6 @@ def test_files_that_changed_since_the_experiment_was_made_are_refused(tmp_path):
         load_unlearning_data(config, Sources(data_root=str(moved)))
 
 
-def test_a_model_must_give_class_scores_in_training_mode_too():
-    from torch import nn
-
-    from cup_core.models import check_fits
-
-    class AuxiliaryWhileTraining(nn.Module):  # as torchvision's googlenet and inception_v3
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 3)
-
-        def forward(self, x):
-            logits = self.linear(x)
-            return (logits, logits) if self.training else logits
-
-    model = AuxiliaryWhileTraining()
-    with pytest.raises(ValueError, match="returns tuple in training mode"):
-        check_fits(model, (4,), 3, "aux")
-    assert model.training  # left as it was
-    with pytest.raises(ValueError, match=r"returns \(2, 3\) in training mode, not one row of 5 class scores"):
-        check_fits(nn.Linear(4, 3), (4,), 5, "linear")
-    check_fits(nn.Linear(4, 3), (4,), 3, "linear")
-
-
 def test_sources_are_absolute_and_official_splits_ignore_the_split_seed(tmp_path, monkeypatch, cifar_root):
     from cup_core.data import default_config, resolve_config
 
