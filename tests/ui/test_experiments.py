@@ -134,11 +134,3 @@ def test_a_random_subset_experiment_says_its_hypervolume_is_over_forgetting_awar
                "oracle's forget acc|" in caption.value for caption in compare.caption)
 
 
-def test_the_picker_offers_cached_experiments_of_other_models_beside_the_default(tmp_cache):
-    other = Experiment(default_config("blobs", model="torchvision:resnet18"), tmp_cache)
-    other.save_config()  # listed as soon as it exists, before any point
-    choices = services.experiments_for("blobs", services.default_forget("blobs"))
-    assert [experiment.id for experiment in choices] == [services.default_experiment(
-        "blobs", services.default_forget("blobs")).id, other.id]
-    assert "model torchvision:resnet18" in services.describe_variant(other)
-    assert services.datasets()[0] == services.DEFAULT_DATASET
