@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cup_core.rules import MGDA, CAGrad, NegGradPlus
@@ -93,6 +93,8 @@ def test_half_preference_is_the_authors_cagrad_on_the_two_gradients(name, c):
 
 @HYPOTHESIS
 @given(**PAIRS, preference=PREFERENCES, c=CS)
+# Found by an older hypothesis: parallel gradients and a tiny c put d* on the ball's boundary, up to rounding.
+@example(dim=2, seed=0, phi=0.0, exponent_f=0.0, exponent_r=0.0, preference=0.5, c=8.58306884765625e-06)
 def test_property_is_optimal_by_duality(dim, seed, phi, exponent_f, exponent_r, preference, c):
     """d* = (1 + c²)·d is feasible, ‖d* − g0‖ ≤ c‖g0‖, and its worse-task improvement min_i <G_i, d*> equals
     the oracle's min F (strong duality): so d* solves the primal problem, whatever w the rule picked.
@@ -102,7 +104,8 @@ def test_property_is_optimal_by_duality(dim, seed, phi, exponent_f, exponent_r, 
     scaled = CAGrad(preference, c)(g_forget=g_forget, g_retain=g_retain).numpy() * (1 + c * c)  # d*
     tasks = _tasks(g_forget, g_retain, preference)
     mean = tasks.mean(axis=0)
-    assert np.linalg.norm(scaled - mean) <= c * np.linalg.norm(mean) * (1 + 1e-12) + 1e-300
+    # d* is rounded relative to ‖g0‖, not to the ball's radius c‖g0‖: a few ulps of ‖g0‖ on top.
+    assert np.linalg.norm(scaled - mean) <= (c * (1 + 1e-12) + 1e-15) * np.linalg.norm(mean) + 1e-300
     _, dual = _reference(tasks, c)
     primal = float((tasks @ scaled).min())
     size = np.linalg.norm(tasks, axis=1).max() * np.linalg.norm(mean) * (1 + c)
