@@ -21,7 +21,7 @@ from .experiment import Experiment
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
-from .sweep import SweepPlan, missing_points, prepare, run_sweep
+from .sweep import SweepPlan, missing_points, prepare, resolve_plan, run_sweep
 
 
 class UsageError(Exception):
@@ -91,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--methods", help=f"all, or a comma list of: {', '.join(METHODS)} (default cup)")
     grid = sweep.add_mutually_exclusive_group()
     grid.add_argument("--grid", type=_float_list, help="knob values, comma-separated, e.g. 0,0.25,0.5")
-    grid.add_argument("--points", type=int, help=f"evenly spaced grid points over the knob's range (default {DEFAULT_POINTS})")
+    grid.add_argument("--points", type=int, help=f"values per method (default {DEFAULT_POINTS}): calibrated on this "
+                                                 "experiment for knobs without an intrinsic range, else evenly spaced")
+    sweep.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
+                       help="lay every method's grid evenly over its fixed default range instead of calibrating "
+                            "learning rates, weights and penalties on this experiment")
     sweep.add_argument("--seeds", type=_int_list, help="comma list of unlearning seeds (default 0)")
     sweep.add_argument("--epochs", type=int, help="unlearning epochs (default: the data set's recipe)")
     sweep.add_argument("--lr", type=float, help="unlearning learning rate")
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SWEEP_DEFAULTS: dict[str, Any] = {"dataset": "digits", "download": False, "split_seed": 0, "forget_seed": 0,
-                                   "oracle": True, "methods": "cup", "seeds": (0,), "device": "auto",
+                                   "oracle": True, "methods": "cup", "seeds": (0,), "calibrate": True, "device": "auto",
                                    "engine": "auto", "executor": "local", "max_memory": DEFAULT_MAX_MEMORY}
 
 
@@ -171,17 +175,20 @@ def _sweep(args: argparse.Namespace) -> int:
             raise UsageError("--grid is empty; give comma-separated values such as 0,0.5,1")
         plan = SweepPlan({methods[0]: tuple(settings["grid"])}, tuple(settings["seeds"]))
     else:
-        plan = SweepPlan.default(methods, settings.get("points", DEFAULT_POINTS), tuple(settings["seeds"]))
+        plan = SweepPlan.default(methods, settings.get("points", DEFAULT_POINTS), tuple(settings["seeds"]),
+                                 calibrate=settings["calibrate"])
     # On Ray, the tasks pick their device (a GPU where the cluster has them); this process only checks inputs.
     device = resolve_device("auto" if settings["executor"] == "ray" else settings["device"])
     experiment = Experiment(config, settings.get("cache_dir"))
     with experiment.threads(device):
         prepare(experiment, sources, device)  # every input checked before the first line of output
-    todo = len(missing_points(experiment, plan))
+    resolved = resolve_plan(experiment, plan)
+    todo = len(missing_points(experiment, resolved)) + sum(resolved.calibrate.values()) * len(resolved.seeds)
+    searches = f", calibrating {', '.join(resolved.calibrate)} first" if resolved.calibrate else ""
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
-          f"{len(plan.points())} points ({todo} to compute) on "
+          f"{plan.total()} points (up to {todo} to compute{searches}) on "
           f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)
-    with tqdm(total=len(plan.points()) + len(experiment.roles), unit="pt", disable=args.quiet,
+    with tqdm(total=plan.total() + len(experiment.roles), unit="pt", disable=args.quiet,
               file=sys.stderr) as bar:
         def on_progress(progress):
             bar.update(progress.done - bar.n)
@@ -206,14 +213,61 @@ def _report(args: argparse.Namespace) -> int:
               f"test_acc {metrics['test_acc']:6.2f}  mia_efficacy {metrics['mia_efficacy']:6.2f}")
     if not result["methods"]:
         print("no points yet: run `python -m cup_core sweep` first")
+    if result["methods"]:
+        print(f"\n{_protocol(result)}")
     for name, method in result["methods"].items():
-        print(f"\n{get_method(name).label} ({method['knob']}), hypervolume {method['hypervolume']:.4f} "
-              f"over {method['points']} seed-averaged points, seeds {method['seeds']}")
+        print(f"\n{get_method(name).label} ({method['knob']}): {_hypervolumes(method)}")
+        print(f"  {method['points']} seed-averaged points, seeds {method['seeds']}; {_calibration_line(method)}")
+        if method["moves"] is False:
+            print("  does not move the model from this original at any knob value")
+        if method["versus_cup"] is not None:
+            versus = method["versus_cup"]
+            interval = versus["difference_ci95"]
+            print(f"  against CUP: {versus['verdict']}" + ("" if interval is None else
+                  f" (normalised hypervolume difference {versus['difference']:+.3f}, 95 % [{interval[0]:+.3f}, "
+                  f"{interval[1]:+.3f}])") + (f" ({versus['why']})" if "why" in versus else ""))
         import pandas as pd
 
-        table = pd.DataFrame(method["table"], columns=REPORT_COLUMNS).rename(columns={"value": method["knob"]})
+        table = pd.DataFrame(method["table"], columns=REPORT_COLUMNS)
+        table["value"] = table["value"].map(lambda v: f"{v:.4g}")  # learning rates keep their digits
+        table = table.rename(columns={"value": method["knob"]})
         print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
+
+
+def _interval_text(interval: list[float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
+def _hypervolumes(method: dict[str, Any]) -> str:
+    normalised = method["hypervolume_normalised"]
+    return (f"hypervolume (paper's) {method['hypervolume']:.4f}{_interval_text(method['hypervolume_ci95'])}, "
+            f"normalised {'n/a' if normalised is None else f'{normalised:.4f}'}"
+            f"{_interval_text(method['hypervolume_normalised_ci95'])}")
+
+
+def _calibration_line(method: dict[str, Any]) -> str:
+    calibration = method["calibration"]
+    if calibration is None:
+        return "its knob has an intrinsic range: no calibration"
+    low, high = calibration["range"]
+    if calibration["status"] == "fixed":
+        return f"fixed grid over [{low:.4g}, {high:.4g}] (not calibrated)"
+    return (f"calibrated on this experiment over [{low:.4g}, {high:.4g}] ({calibration['status']}) by "
+            f"{calibration['runs']} runs, {calibration['seconds']:.1f} s")
+
+
+def _protocol(result: dict[str, Any]) -> str:
+    norm = result["normalisation"]
+    lines = ["Protocol: every method sweeps its own knob with the same recipe, one seed-mean point per value; "
+             "intervals: " + result["uncertainty"]["method"] + ".",
+             "Paper's hypervolume: " + result["hypervolume"]["definition"] + "."]
+    if norm is not None:
+        lines.append(f"Normalised hypervolume: ideal ({norm['ideal'][0]:.2f}, {norm['ideal'][1]:.2f}), nadir "
+                     f"({norm['nadir'][0]:.2f}, {norm['nadir'][1]:.2f}), reference ({norm['reference'][0]:.2f}, "
+                     f"{norm['reference'][1]:.2f}) = {norm['reference_normalised'][0]:.3g} normalised "
+                     f"(H = {norm['intervals']}); at most {norm['reference_normalised'][0] ** 2:.3g}.")
+    return "\n".join(lines)
 
 
 def _export(args: argparse.Namespace) -> int:

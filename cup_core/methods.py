@@ -32,6 +32,8 @@ class Method:
     knob_is_lr: bool = False  # the value replaces the recipe's learning rate
     fixed_lr: float | None = None  # a learning rate of the method's own instead of the recipe's
     about: str = ""  # one line for the Compare page
+    calibrate: bool = False  # no intrinsic range (a learning rate, weight, penalty, share): calibration.py finds
+    #                          the grid on each experiment; knob_range is then the search's first bracket
 
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
@@ -82,30 +84,31 @@ def _fixed(rule: GradientRule, **options) -> Callable[[float], Procedure]:
     return lambda value: Procedure(rule, **options)
 
 
-# Default grids were chosen on the default digits experiment (Adam, 10 epochs) so that each method's
-# knob moves the model across its own trade-off; see bench/compare_methods.py for the figures.
+# Default grids were chosen on the default digits experiment (Adam, 10 epochs) so that each method's knob
+# moves the model there; a calibrated method (the default) uses its range only as the search's first bracket.
 METHODS: dict[str, Method] = {method.name: method for method in (
     Method("cup", "CUP", "intensity", (0.0, 1.0), _rule(lambda v: CUP(intensity=v)),
            about="pivots between the retain and forget gradients by γ of their dual cone"),
-    Method("ga", "GA", "learning rate", (1e-5, 3e-4), _fixed(GA()), UNBOUNDED, scale="log", knob_is_lr=True,
+    Method("ga", "GA", "learning rate", (1e-5, 3e-4), _fixed(GA()), UNBOUNDED, scale="log", knob_is_lr=True, calibrate=True,
            about="gradient ascent on the forget set only"),
-    Method("ft", "FT", "learning rate", (1e-4, 1e-2), _fixed(FT()), UNBOUNDED, scale="log", knob_is_lr=True,
+    Method("ft", "FT", "learning rate", (1e-4, 1e-2), _fixed(FT()), UNBOUNDED, scale="log", knob_is_lr=True, calibrate=True,
            about="fine-tunes on the retain set only"),
     Method("rl", "RL", "learning rate", (1e-5, 1e-3), _fixed(WeightedSum(weight=1.0), forget_objective="random_labels"),
-           UNBOUNDED, scale="log", knob_is_lr=True, about="cross-entropy to random wrong labels on the forget set, plus the retain loss"),
-    Method("ws", "WS", "forget weight", (0.0, 2.0), _rule(lambda v: WeightedSum(weight=v)), UNBOUNDED,
+           UNBOUNDED, scale="log", knob_is_lr=True, calibrate=True,
+           about="cross-entropy to random wrong labels on the forget set, plus the retain loss"),
+    Method("ws", "WS", "forget weight", (0.0, 2.0), _rule(lambda v: WeightedSum(weight=v)), UNBOUNDED, calibrate=True,
            about="weighted sum w·L_f + L_r (the paper's multi-objective baseline)"),
     Method("neggrad+", "NegGrad+", "retain weight β", (0.0, 1.0), _rule(lambda v: NegGradPlus(beta=v)),
            about="β·L_r + (1 − β)·L_f (GradDiff)"),
     Method("ngdiff", "NGDiff", "learning rate", (1e-5, 3e-4), _fixed(NGDiff()), UNBOUNDED, scale="log", knob_is_lr=True,
-           about="sum of the unit forget and retain gradients"),
+           calibrate=True, about="sum of the unit forget and retain gradients"),
     Method("salun", "SalUn", "salient share of weights", (0.01, 1.0),
            lambda v: Procedure(WeightedSum(weight=1.0), forget_objective="random_labels", saliency_fraction=v),
-           scale="log", about="random labels on the weights most salient to the forget set only"),
+           scale="log", calibrate=True, about="random labels on the weights most salient to the forget set only"),
     # ℓ1-sparse is fine-tuning: at the recipe's small learning rate (tuned for methods that ascend the forget
     # loss) no strength moved the digits model at all, so it runs at a fine-tuning learning rate of its own.
     Method("l1", "ℓ1-sparse", "ℓ1 strength", (0.0, 4e-3), lambda v: Procedure(FT(), l1_strength=v), UNBOUNDED,
-           fixed_lr=2e-3, about="fine-tunes on the retain set (lr 2e-3) with an ℓ1 penalty on the weights"),
+           fixed_lr=2e-3, calibrate=True, about="fine-tunes on the retain set (lr 2e-3) with an ℓ1 penalty on the weights"),
     # λ = 0 or 1 puts a zero vector in the hull, whose min-norm point is then 0: no step at all.
     Method("mgda", "MGDA", "forget preference λ", (0.02, 0.98), _rule(lambda v: MGDA(preference=v)),
            about="min-norm point of the hull of λ·g_f and (1 − λ)·g_r; it equalises the scaled progress "

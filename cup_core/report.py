@@ -11,7 +11,15 @@ from scipy.stats import spearmanr
 from ._json import strict
 from .experiment import Experiment
 from .methods import METHODS
-from .pareto import REFERENCE_POINT, hypervolume, knee, non_dominated, objective_names, objectives, seed_mean
+from .calibration import Criteria, budget, criteria, search
+from .calibration import values as calibration_values
+from .methods import get_method
+from .pareto import (HV_SCALE, REFERENCE_POINT, Normalisation, exclusive_contributions, hypervolume, hypervolume_2d, knee,
+                     non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, seed_mean)
+
+BOOTSTRAP_SAMPLES = 2000  # seed resamples behind each 95 % interval
+BOOTSTRAP_SEED = 0  # the intervals are reproducible
+BASELINE = "cup"  # the method every other is judged against
 
 
 def oracle_forget_acc(experiment: Experiment) -> float | None:
@@ -51,28 +59,46 @@ def reference_table(experiment: Experiment) -> pd.DataFrame:
 
 
 def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict[str, Any]:
-    """What `report --json` prints: references, and per method its hypervolume and best points.
+    """What `report --json` prints: references, and per method its hypervolumes with their intervals, its
+    calibration, its verdict against CUP and its best points (see the README's "Comparing methods").
 
     `results` restricts it to some of the experiment's points (the app compares equal grids)."""
     results = experiment.results() if results is None else results
     frontier = frontier_table(experiment, results)
     kind = experiment.config.forget.kind
+    oracle_forget = oracle_forget_acc(experiment)
+    references = experiment.references()
+    per_method = {name: rows for name, rows in frontier.groupby("method")}
+    intervals = max((len(rows) for rows in per_method.values()), default=1) - 1
+    norm = normalisation([_points(rows) for rows in per_method.values()], intervals)
+    seeds_of = {name: sorted(int(v) for v in results.loc[results["method"] == name, "seed"].unique())
+                for name in per_method}
+    measure = _criteria(experiment, references)
     methods: dict[str, Any] = {}
-    for name, rows in frontier.groupby("method"):
+    for name, rows in per_method.items():
         per_seed = {}
         for seed, seed_rows in results[results["method"] == name].groupby("seed"):
-            per_seed[int(seed)] = hypervolume(objectives(seed_rows, kind, oracle_forget_acc(experiment)))
+            per_seed[int(seed)] = hypervolume(objectives(seed_rows, kind, oracle_forget))
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
-        knee_at = knee(rows[["objective_x", "objective_y"]].to_numpy())
+        knee_at = knee(_points(rows))
+        own = results[results["method"] == name]
+        paper, normalised = ((np.zeros(0), np.zeros(0)) if norm is None
+                             else _bootstrap(own, seeds_of[name], kind, oracle_forget, norm))
         methods[name] = {
             "label": METHODS[name].label if name in METHODS else name,
             "knob": rows["knob"].iloc[0],
             "points": len(rows),
             "seeds": sorted(per_seed),
-            "hypervolume": hypervolume(rows[["objective_x", "objective_y"]].to_numpy()),
+            "hypervolume": hypervolume(_points(rows)),
+            "hypervolume_ci95": _interval(paper),
+            "hypervolume_normalised": None if norm is None else normalised_hypervolume(_points(rows), norm),
+            "hypervolume_normalised_ci95": _interval(normalised),
             "hypervolume_mean": float(np.mean(list(per_seed.values()))),
             "hypervolume_std": float(np.std(list(per_seed.values()))),
             "hypervolume_per_seed": per_seed,
+            "calibration": _calibration(experiment, name, rows, results, measure),
+            "moves": None if measure is None else _moves(rows, measure),
+            "versus_cup": None,
             "controllability": controllability(rows),
             "non_dominated_values": rows.loc[rows["non_dominated"], "value"].tolist(),
             "recommended_value": None if knee_at is None else float(rows["value"].iloc[knee_at]),
@@ -80,16 +106,132 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
             "mean_seconds": float(rows["seconds"].mean()),
             "table": _records(rows),
         }
+    if BASELINE in methods and norm is not None:
+        for name, method in methods.items():
+            if name == BASELINE:
+                continue
+            common = sorted(set(seeds_of[name]) & set(seeds_of[BASELINE]))  # paired: the same seeds resampled
+            pair = [_bootstrap(results[results["method"] == m], common, kind, oracle_forget, norm)[1]
+                    for m in (name, BASELINE)]
+            method["versus_cup"] = _versus(method, methods[BASELINE], *pair)
     return {
         "experiment": experiment.id,
         "folder": str(experiment.root),
         "config": experiment.config.to_dict(),
         "forget_set": experiment.config.forget.describe(),
         "hypervolume": {"objectives": list(objective_names(kind)), "reference_point": list(REFERENCE_POINT),
-                        "scale": "area / (100 · 100)", "over": "seed-averaged points"},
-        "references": {row["role"]: strict(row.drop("role").to_dict()) for _, row in experiment.references().iterrows()},
+                        "scale": "area / (100 · 100)", "over": "seed-averaged points",
+                        "definition": "the paper's (spec §5): reference (0, 0), divided by 100 · 100"},
+        "normalisation": None if norm is None else norm.to_dict(),
+        "hypervolume_normalised": {
+            "definition": "each objective normalised between the ideal (0) and the nadir (1) of the non-dominated "
+                          "set of the union of the compared methods' seed-mean points; reference point 1 + 1/H in "
+                          "each normalised coordinate, H = grid intervals (Ishibuchi et al. 2018); pymoo's HV",
+            "intervals": intervals},
+        "uncertainty": {"method": f"bootstrap over seeds, {BOOTSTRAP_SAMPLES} resamples, percentile 95 % interval; "
+                                  "differences from CUP resample the same seeds for both (paired)",
+                        "verdict": "win / loss: the method's normalised hypervolume is above / below CUP's with the "
+                                   "95 % interval of the difference excluding 0; tie: it contains 0, or one seed "
+                                   "gives no interval"},
+        "references": {row["role"]: strict(row.drop("role").to_dict()) for _, row in references.iterrows()},
         "methods": methods,
     }
+
+
+def _points(rows: pd.DataFrame) -> np.ndarray:
+    return rows[["objective_x", "objective_y"]].to_numpy(dtype=float)
+
+
+def contributions(frontier: pd.DataFrame, norm: dict[str, Any] | None) -> pd.Series:
+    """Each seed-mean point's exclusive contribution to its method's normalised hypervolume (hover text)."""
+    out = pd.Series(np.nan, index=frontier.index)
+    if norm is None:
+        return out
+    space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), int(norm["intervals"]))
+    for _, rows in frontier.groupby("method"):
+        out.loc[rows.index] = exclusive_contributions(_points(rows), space)
+    return out
+
+
+def _bootstrap(results: pd.DataFrame, seeds: list[int], kind: str, oracle_forget: float | None,
+               norm: Normalisation) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's and the normalised hypervolume of one method's seed-mean points over resamples of `seeds`
+    (BOOTSTRAP_SAMPLES each; the resamples depend only on the number of seeds, so two methods bootstrapped over
+    the same seeds are paired); empty arrays with fewer than 2 seeds."""
+    if len(seeds) < 2 or results.empty:
+        return np.zeros(0), np.zeros(0)
+    points = objectives(results, kind, oracle_forget)
+    table = results[["value", "seed"]].assign(x=points[:, 0], y=points[:, 1])
+    grid = table.pivot_table(index="value", columns="seed", values=["x", "y"], aggfunc="mean")
+    cube = np.stack([grid["x"].reindex(columns=seeds).to_numpy(), grid["y"].reindex(columns=seeds).to_numpy()],
+                    axis=-1)  # (V, S, 2), NaN where a seed lacks the value
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(seeds), size=(BOOTSTRAP_SAMPLES, len(seeds)))
+    counts = np.stack([np.bincount(draw, minlength=len(seeds)) for draw in draws]).astype(float)  # (B, S)
+    present = np.isfinite(cube).all(axis=-1)  # (V, S)
+    sums = np.einsum("bs,vsk->bvk", counts, np.where(present[..., None], cube, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / (counts @ present.T)[..., None]  # (B, V, 2), NaN where no resampled seed has the value
+    reference = np.full(2, norm.reference_offset)
+    paper = np.array([hypervolume_2d(-m, np.zeros(2)) / HV_SCALE for m in means])
+    normalised = np.array([hypervolume_2d(norm.minimised(m), reference) for m in means])
+    return paper, normalised
+
+
+def _interval(samples: np.ndarray) -> list[float] | None:
+    if len(samples) == 0:
+        return None
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def _versus(method: dict[str, Any], baseline: dict[str, Any], mine: np.ndarray, theirs: np.ndarray) -> dict[str, Any]:
+    """The method's normalised hypervolume against CUP's: the difference (method − CUP), its paired bootstrap
+    interval and the verdict from the method's side (win: above CUP's)."""
+    difference = method["hypervolume_normalised"] - baseline["hypervolume_normalised"]
+    if len(mine) == 0:
+        return {"difference": difference, "difference_ci95": None, "verdict": "tie",
+                "why": "fewer than 2 seeds in common with CUP: no interval, so seed noise cannot be ruled out"}
+    interval = _interval(mine - theirs)
+    verdict = "win" if interval[0] > 0 else "loss" if interval[1] < 0 else "tie"
+    return {"difference": difference, "difference_ci95": interval, "verdict": verdict}
+
+
+def _criteria(experiment: Experiment, references: pd.DataFrame) -> Criteria | None:
+    if "original" not in references.index:
+        return None
+    oracle = references.loc["oracle"].to_dict() if "oracle" in references.index else None
+    return criteria(references.loc["original"].to_dict(), oracle, experiment.info.num_classes)
+
+
+def _moves(rows: pd.DataFrame, measure: Criteria) -> bool:
+    """Whether any of the method's seed-mean points left the original (calibration.MOVE of the ua span)."""
+    return any(measure.respond(row, bool(row.get("diverged", 0) > 0), 0.0).moved for row in rows.to_dict("records"))
+
+
+def _calibration(experiment: Experiment, name: str, rows: pd.DataFrame, results: pd.DataFrame,
+                 measure: Criteria | None) -> dict[str, Any] | None:
+    """None for a knob with an intrinsic range; else the search that found the grid, replayed on the cache,
+    or a fixed grid's range (`status` "fixed": `--no-calibrate`, `--grid`, or an older sweep)."""
+    method = get_method(name)
+    if not method.calibrate:
+        return None
+    values = sorted(rows["value"])
+    fixed = {"runs": 0, "seconds": 0.0, "range": [values[0], values[-1]], "status": "fixed"}
+    if measure is None or len(values) < 2:
+        return fixed
+    seed = int(results.loc[results["method"] == name, "seed"].min())
+
+    def respond(value: float):
+        found = results[(results["method"] == name) & (results["seed"] == seed) & (results["value"] == value)]
+        if found.empty:
+            return None
+        row = found.iloc[0]
+        return measure.respond(row.to_dict(), pd.notna(row["diverged_at_step"]), float(row["seconds"]))
+
+    calibration = search(method, respond, budget(len(values)), seed)
+    if calibration.status == "pending" or list(calibration_values(method, calibration, len(values))) != values:
+        return fixed
+    return calibration.to_dict()
 
 
 def controllability(rows: pd.DataFrame) -> dict[str, float | None]:

@@ -22,6 +22,8 @@ from ._json import nan_if_none, strict
 from .config import ExperimentConfig, Sources
 from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
+from .calibration import Calibration, Criteria, Response, budget, criteria, search
+from .calibration import values as calibration_values
 from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, predict_proba_batched, unlearn_batched
 from .checkpoints import file_sha256, load_checkpoint
 from .device import resolve_device
@@ -36,18 +38,28 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """Which points to compute: a grid of knob values per method, times seeds."""
+    """Which points to compute: a grid of knob values per method, times seeds.
+
+    A method in `calibrate` has no grid yet: its `points` values are found on the experiment by a search of
+    a few runs at the first seed (calibration.py), which `run_sweep` does before the grids; the runs of the
+    search are among those values, so every method gets the same number of runs."""
 
     grids: dict[str, tuple[float, ...]]  # method name -> knob values
     seeds: tuple[int, ...] = (0,)
+    calibrate: dict[str, int] = field(default_factory=dict)  # method name -> its number of values
 
     @classmethod
     def default(cls, methods: tuple[str, ...] = ("cup",), points: int = DEFAULT_POINTS,
-                seeds: tuple[int, ...] = (0,)) -> SweepPlan:
-        return cls({name: get_method(name).grid(points) for name in methods}, seeds)
+                seeds: tuple[int, ...] = (0,), calibrate: bool = True) -> SweepPlan:
+        """Each method's own grid of `points` values: calibrated on the experiment where its knob has no
+        intrinsic range (unless `calibrate` is False, or a grid of one point leaves nothing to search), else
+        evenly spaced over its range."""
+        searched = {name for name in methods if calibrate and points >= 2 and get_method(name).calibrate}
+        return cls({name: get_method(name).grid(points) for name in methods if name not in searched}, seeds,
+                   {name: points for name in methods if name in searched})
 
     def __post_init__(self) -> None:
-        if not self.grids:
+        if not self.grids and not self.calibrate:
             raise ValueError("the sweep has no method; name at least one")
         if not self.seeds:
             raise ValueError("the sweep has no seed; give at least one")
@@ -56,9 +68,33 @@ class SweepPlan:
                 raise ValueError(f"the grid of {name} is empty; give at least one value")
             canonical = tuple(dict.fromkeys(get_method(name).check_value(v) for v in values))  # one point per value
             object.__setattr__(self, "grids", {**self.grids, name: canonical})
+        for name, points in self.calibrate.items():
+            if not get_method(name).calibrate:
+                raise ValueError(f"{name}'s knob has an intrinsic range: it needs no calibration")
+            if name in self.grids:
+                raise ValueError(f"{name} has both a grid and a calibration")
+            if points < 2:
+                raise ValueError(f"a calibrated grid needs at least 2 points, got {points} for {name}")
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return (*self.grids, *self.calibrate)
 
     def points(self) -> list[tuple[str, float, int]]:
+        """The grids' points (a calibrated method's are known once its calibration is: see `resolved`)."""
         return [(name, value, seed) for name, values in self.grids.items() for seed in self.seeds for value in values]
+
+    def total(self) -> int:
+        """Points the plan will have, calibrated methods included."""
+        return len(self.points()) + sum(self.calibrate.values()) * len(self.seeds)
+
+    def resolved(self, calibrations: dict[str, Calibration]) -> SweepPlan:
+        """This plan with finished calibrations turned into grids (pending ones stay to calibrate)."""
+        grids, left = dict(self.grids), dict(self.calibrate)
+        for name, calibration in calibrations.items():
+            if name in left and calibration.status != "pending":
+                grids[name] = calibration_values(get_method(name), calibration, left.pop(name))
+        return SweepPlan(grids, self.seeds, left)
 
 
 @dataclass(frozen=True)
@@ -87,9 +123,14 @@ class _Tracker:
     done: int = 0
     computed: int = 0
     point_seconds: list[float] = field(default_factory=list)
+    counted: set = field(default_factory=set)  # units already finished (a calibration's runs meet the grid again)
 
-    def advance(self, label: str, computed: bool, is_point: bool = True) -> None:
+    def advance(self, label: str, computed: bool, is_point: bool = True, unit: Any = None) -> None:
         """One unit finished; only computed points inform the estimate (training the references costs more)."""
+        if unit is not None:
+            if unit in self.counted:
+                return
+            self.counted.add(unit)
         now = time.perf_counter()
         self.computed += computed
         if computed and is_point:
@@ -159,12 +200,15 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
         data = prepare(experiment, sources, device)
     experiment.save_config()
     experiment.save_sources(sources)
+    tracker = _Tracker(total=len(experiment.roles) + plan.total(), on_progress=on_progress)
+    if plan.calibrate:  # here, on Ray too: each run of a search depends on the one before
+        plan = _calibrate(experiment, plan, device, data, sources, tracker)
     if executor == "ray":
         del data  # the tasks load their own
         # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
         return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
-                           on_progress, ray_address)
-    return _run(experiment, plan, device, data, sources, on_progress, engine, max_memory)
+                           tracker, ray_address)
+    return _run(experiment, plan, device, data, sources, tracker, engine, max_memory)
 
 
 def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> UnlearningData:
@@ -194,13 +238,8 @@ def _checkpoint_model(experiment: Experiment, sources: Sources) -> torch.nn.Modu
 
 
 def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: UnlearningData, sources: Sources,
-         on_progress: ProgressCallback | None, engine: Engine, max_memory: int) -> pd.DataFrame:
-    tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
-    models = {}
-    for role in experiment.roles:
-        with experiment.threads(device):
-            models[role], computed = _ensure_reference(experiment, role, data, device, sources, tracker.pulse)
-        tracker.advance(role, computed, is_point=False)
+         tracker: _Tracker, engine: Engine, max_memory: int) -> pd.DataFrame:
+    models = _references(experiment, device, data, sources, tracker)
     oracle_metrics = _oracle_metrics(experiment)
     if engine == "batched" and (reason := batchable(models["original"])) is not None:
         log.warning("the batched engine cannot train this model (%s); running the points one at a time", reason)
@@ -214,8 +253,74 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
                 finished = ((value, _ensure_point(experiment, method, value, seed, models["original"], data,
                                                   oracle_metrics, tracker.pulse)) for value in values)
             for value, computed in finished:
-                tracker.advance(f"{method} {value:g} seed {seed}", computed)
+                tracker.advance(f"{method} {value:g} seed {seed}", computed, unit=(method, value, seed))
     return experiment.write_tables()
+
+
+def _references(experiment: Experiment, device: torch.device, data: UnlearningData, sources: Sources,
+                tracker: _Tracker) -> dict[Role, torch.nn.Module]:
+    models = {}
+    for role in experiment.roles:
+        with experiment.threads(device):
+            models[role], computed = _ensure_reference(experiment, role, data, device, sources, tracker.pulse)
+        tracker.advance(role, computed, is_point=False, unit=role)
+    return models
+
+
+def _calibrate(experiment: Experiment, plan: SweepPlan, device: torch.device, data: UnlearningData,
+               sources: Sources, tracker: _Tracker) -> SweepPlan:
+    """Runs each calibrated method's search (one point at a time, at the plan's first seed); the plan with
+    their values as grids."""
+    original = _references(experiment, device, data, sources, tracker)["original"]
+    oracle_metrics = _oracle_metrics(experiment)
+    measure = _criteria(experiment)
+    seed = plan.seeds[0]
+    found = {}
+    for name, points in plan.calibrate.items():
+        def respond(value: float, name: str = name) -> Response:
+            label = f"calibrating {name}: {value:g} seed {seed}"
+            computed = _ensure_point(experiment, name, value, seed, original, data, oracle_metrics, tracker.pulse)
+            tracker.advance(label, computed, unit=(name, value, seed))
+            return _response(measure, experiment.point_record(name, value, seed))
+
+        found[name] = search(get_method(name), respond, budget(points), seed)
+    return plan.resolved(found)
+
+
+def _criteria(experiment: Experiment) -> Criteria:
+    """What a calibration measures its runs against; raises cache.BrokenEntry before the references exist."""
+    oracle = experiment.reference("oracle")["metrics"] if experiment.config.oracle else None
+    return criteria(experiment.reference("original")["metrics"], oracle, experiment.info.num_classes)
+
+
+def _response(measure: Criteria, record: dict[str, Any]) -> Response:
+    return measure.respond(record["metrics"], record.get("diverged_at_step") is not None, float(record["seconds"]))
+
+
+def cached_calibrations(experiment: Experiment, plan: SweepPlan) -> dict[str, Calibration]:
+    """The plan's calibrations replayed on what is cached (record reads only, nothing computed): a search whose
+    next run is not cached yet is `pending`, with the runs found so far."""
+    try:
+        measure = _criteria(experiment)
+    except cache.BrokenEntry:
+        return {name: Calibration(name, plan.seeds[0], "pending", get_method(name).knob_range, (), 0.0)
+                for name in plan.calibrate}
+    seed = plan.seeds[0]
+    found = {}
+    for name, points in plan.calibrate.items():
+        def respond(value: float, name: str = name) -> Response | None:
+            try:
+                return _response(measure, experiment.point_record(name, value, seed))
+            except cache.BrokenEntry:
+                return None
+
+        found[name] = search(get_method(name), respond, budget(points), seed)
+    return found
+
+
+def resolve_plan(experiment: Experiment, plan: SweepPlan) -> SweepPlan:
+    """`plan` with every calibration that the cache already answers turned into its grid."""
+    return plan.resolved(cached_calibrations(experiment, plan)) if plan.calibrate else plan
 
 
 def _oracle_metrics(experiment: Experiment) -> dict[str, Any] | None:
@@ -223,21 +328,20 @@ def _oracle_metrics(experiment: Experiment) -> dict[str, Any] | None:
 
 
 def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: str, sources: Sources,
-                on_progress: ProgressCallback | None, address: str | None) -> pd.DataFrame:
+                tracker: _Tracker, address: str | None) -> pd.DataFrame:
     from .ray_executor import run_on_ray
 
-    tracker = _Tracker(total=len(experiment.roles) + len(plan.points()), on_progress=on_progress)
     points = missing_points(experiment, plan)
     for point in plan.points():
         if point not in points:
-            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", False)
+            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", False, unit=point)
 
     def on_point(point: tuple[str, float, int] | None, computed) -> None:
         if point is None:  # the reference models: [(role, computed), ...]
             for role, made in computed:
-                tracker.advance(role, made, is_point=False)
+                tracker.advance(role, made, is_point=False, unit=role)
         else:
-            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", computed)
+            tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", computed, unit=point)
 
     run_on_ray(experiment.config.to_dict(), str(experiment.root.parent.resolve()), sources.to_dict(), points,
                device, on_point, address)
@@ -291,8 +395,10 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
                 reference_seconds += step * train.epochs * math.ceil(size / train.batch_size)
         evaluation = _evaluation_seconds(model, data)
         reference_seconds += len(references) * evaluation
+    plan = resolve_plan(experiment, plan)
     missing = missing_points(experiment, plan)
     groups = collections.Counter((method, seed) for method, _, seed in missing)
+    groups.update({(method, seed): points for method, points in plan.calibrate.items() for seed in plan.seeds})
     together = min(max(groups.values(), default=1), chunk_size(model, unlearn_recipe, experiment.info.input_shape,
                                                                max_memory))
     batched = resolve_engine(engine) == "batched" and batchable(model) is None
@@ -310,7 +416,8 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
             point_evaluation = evaluation  # one model's, as the references'
     steps = unlearn_recipe.epochs * min(math.ceil(len(data.forget) / unlearn_recipe.batch_size),
                                         math.ceil(len(data.retain) / unlearn_recipe.batch_size))
-    return CostEstimate(tuple(references), len(missing), reference_seconds, steps * step + point_evaluation)
+    points = len(missing) + sum(plan.calibrate.values()) * len(plan.seeds)  # a pending search: all its points
+    return CostEstimate(tuple(references), points, reference_seconds, steps * step + point_evaluation)
 
 
 def _evaluation_seconds(model: torch.nn.Module, data: UnlearningData, batched: int = 0, rows: int = 0) -> float:

@@ -22,7 +22,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "data_root": (str,), "download": (bool,), "image_size": (int,), "split_seed": (int,),
     "forget_class": (int,), "forget_fraction": (float,), "forget_seed": (int,), "forget_indices": (str, list),
     "model": (str,), "checkpoint": (str,), "oracle": (bool,),
-    "methods": (str, list), "grid": (list,), "points": (int,), "seeds": (int, list),
+    "methods": (str, list), "grid": (list,), "points": (int,), "seeds": (int, list), "calibrate": (bool,),
     "epochs": (int,), "lr": (float,), "batch_size": (int,), "optimizer": (str,),
     "device": (str,), "engine": (str,), "executor": (str,), "ray_address": (str,), "max_memory": (str, int),
     "cache_dir": (str,), "train": (dict,), "unlearn": (dict,),
@@ -124,7 +124,7 @@ def experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentC
 
 
 def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[str], points: int,
-                    seeds: list[int]) -> str:
+                    seeds: list[int], calibrate: bool = True) -> str:
     """A sweep file that recomputes `config`'s experiment (the same id) with these methods, grid and seeds."""
     from .data import dataset_info
 
@@ -148,6 +148,8 @@ def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[st
     if not config.oracle:
         settings["oracle"] = False
     settings.update(methods=list(methods), points=points, seeds=list(seeds))
+    if not calibrate:
+        settings["calibrate"] = False
     lines = [f"# python -m cup_core sweep --config THIS_FILE  (experiment {config.experiment_id})"]
     if config.original_sha256 is not None:
         lines.append(f"# the checkpoint must be the file with sha256 {config.original_sha256}")

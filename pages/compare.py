@@ -9,18 +9,22 @@ components.use_app_navigation()
 experiment = components.experiment_picker()
 config = experiment.config
 
-methods, points, seeds = components.compare_controls()
-components.sweep_file_button(experiment, methods, points, seeds)
+methods, points, seeds, calibrate = components.compare_controls()
+components.sweep_file_button(experiment, methods, points, seeds, calibrate)
 components.data_root_editor(experiment)
 
 st.title("Compare unlearning methods")
 st.caption(f"{services.describe_experiment(experiment)} · every method runs the same recipe "
            f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
-plan = services.compare_plan(methods, points, seeds)
+plan = services.compare_plan(methods, points, seeds, calibrate)
 missing = services.missing_count(experiment, plan)
 if missing:
-    st.info(f"{missing} of the models these methods, grids and seeds need are not cached yet "
-            "(computed ones are reused, never recomputed).")
+    pending = services.pending_calibrations(experiment, plan)
+    searching = (f" First, {', '.join(services.method_label(name) for name in pending)} "
+                 f"{'is' if len(pending) == 1 else 'are'} calibrated on this experiment by a few runs each; "
+                 "the count is then an upper bound." if pending else "")
+    st.info(f"{missing} of the models these methods, runs and seeds need are not cached yet "
+            f"(computed ones are reused, never recomputed).{searching}")
     if st.button(f"Compute the {missing} missing models", type="primary", icon=":material/play_arrow:"):
         if components.compute_with_progress(experiment, plan):
             st.rerun()
@@ -43,27 +47,73 @@ st.caption("Dots are seed means (bars: std over seeds), dotted lines each method
            "it to see every point, including collapsed runs far to the left. Click a point to select it.")
 
 st.subheader("Hypervolume")
-table = components.hypervolume_table(view.summary, shown)
-left, right = st.columns([3, 2])
+summary = view.summary
+table = components.hypervolume_table(summary, shown)
+norm = summary["normalisation"]
+left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(figures.hypervolume_figure(table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]])),
+    st.plotly_chart(figures.hypervolume_figure(table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
+                                               maximum=None if norm is None else norm["reference_normalised"][0] ** 2),
                     config={"displaylogo": False})
 with right:
-    st.dataframe(table.drop(columns=["method"]), hide_index=True, width="stretch", column_config={
-        "label": "method", "hypervolume": st.column_config.NumberColumn("hypervolume", format="%.4f"),
-        "hypervolume_std": st.column_config.NumberColumn("± std", format="%.4f"),
+    st.dataframe(table[["label", "normalised", "vs CUP", "difference 95 %", "paper's", "paper's 95 %",
+                        "calibration runs", "calibration s", "calibration", "knob ρ(value, UA)", "UA span",
+                        "s / point"]], hide_index=True, width="stretch", column_config={
+        "label": "method",
+        "normalised": st.column_config.NumberColumn("normalised HV", format="%.3f",
+                                                    help="hypervolume in the normalised space stated below"),
+        "vs CUP": st.column_config.TextColumn("vs CUP", help="the method's verdict against CUP: win / loss when the "
+                                              "paired bootstrap 95 % interval of the difference excludes 0, else tie"),
+        "difference 95 %": st.column_config.TextColumn("method − CUP, 95 %"),
+        "paper's": st.column_config.NumberColumn("paper's HV", format="%.4f",
+                                                 help="the paper's: reference (0, 0), divided by 100 · 100"),
+        "calibration s": st.column_config.NumberColumn("calibration s", format="%.1f"),
         "knob ρ(value, UA)": st.column_config.NumberColumn("ρ(knob, UA)", format="%.2f",
                                                            help="Spearman rank correlation: ±1 is a monotone knob"),
         "UA span": st.column_config.NumberColumn("UA span", format="%.0f", help="range of UA the grid covers"),
         "s / point": st.column_config.NumberColumn("s / point", format="%.2f")})
-reference = view.summary["hypervolume"]
-st.caption(f"Hypervolume of each method's seed-averaged points in ({reference['objectives'][0]}, "
+reference = summary["hypervolume"]
+if norm is not None:
+    st.caption(f"**Normalised hypervolume** (bars, sorted): each objective is scaled between the ideal "
+               f"({norm['ideal'][0]:.2f}, {norm['ideal'][1]:.2f}) → 0 and the nadir ({norm['nadir'][0]:.2f}, "
+               f"{norm['nadir'][1]:.2f}) → 1, the componentwise best and worst of the non-dominated points of all "
+               f"methods shown together; the reference point is 1 + 1/H = {norm['reference_normalised'][0]:.3g} in "
+               f"each normalised coordinate (H = {norm['intervals']} grid intervals; Ishibuchi et al. 2018), i.e. "
+               f"({norm['reference'][0]:.2f}, {norm['reference'][1]:.2f}) in ({reference['objectives'][0]}, "
+               f"{reference['objectives'][1]}); at most {norm['reference_normalised'][0] ** 2:.3g}. Intervals: "
+               "bootstrap over seeds (2,000 resamples); hover a point of the plot for its exclusive share.")
+st.caption(f"**Paper's hypervolume** (spec §5): the same seed-averaged points in ({reference['objectives'][0]}, "
            f"{reference['objectives'][1]}), both maximised, reference point ({reference['reference_point'][0]:g}, "
-           f"{reference['reference_point'][1]:g}), divided by 100 · 100; ± is the std of the per-seed hypervolumes.")
+           f"{reference['reference_point'][1]:g}), divided by 100 · 100. Near 1 for every method that keeps retain "
+           "accuracy, it rarely tells methods apart; it is kept so that numbers can be put beside the paper's.")
+st.caption("**Protocol**: every method runs the same recipe and gets the same number of runs "
+           f"({points} knob values × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}). "
+           + ("CUP's intensity (and the preferences λ, β of the multi-objective baselines) has an intrinsic range "
+              "and needs no calibration: its grid is fixed in advance. Learning rates, weights and penalties are "
+              "calibrated on this experiment, and their search runs count among their values (cost in the table)."
+              if calibrate else "Calibration is off: every knob is swept over its fixed default range, chosen on "
+              "the default digits experiment."))
 if config.forget.kind == "random":
-    st.caption("This is spec §5's over-forgetting-aware hypervolume for random-subset forgetting: its objectives are "
-               "retain acc and 100 − |forget acc − the retrained oracle's forget acc|, so a method that forgets "
-               "more of the subset than the oracle does loses hypervolume instead of gaining it.")
+    st.caption("This is spec §5's over-forgetting-aware objective for random-subset forgetting: retain acc and "
+               "100 − |forget acc − the retrained oracle's forget acc|, so a method that forgets more of the subset "
+               "than the oracle does loses hypervolume instead of gaining it.")
+still = [services.method_label(name) for name in shown if summary["methods"][name]["moves"] is False]
+if still:
+    st.warning(f"{', '.join(still)} {'does' if len(still) == 1 else 'do'} not move the model from this original at "
+               "any knob value (its points sit on the original); MGDA does this from a Pareto-stationary start, "
+               "where no common descent direction exists.", icon=":material/block:")
+ties = [services.method_label(name) for name in shown
+        if (summary["methods"][name]["versus_cup"] or {}).get("verdict") == "tie"]
+if ties:
+    few = len(seeds) < 5
+    st.info(f"{', '.join(ties)} cannot be told apart from CUP with {len(seeds)} seed{'s' if len(seeds) > 1 else ''}: "
+            "the 95 % interval of the difference contains 0" + (" (one seed gives no interval at all)"
+                                                                  if len(seeds) == 1 else "")
+            + (". More seeds narrow the intervals." if few else "."))
+    if few:
+        st.button(f"Use {len(services.more_seeds(seeds))} seeds", on_click=components.add_seeds, args=(seeds,),
+                  icon=":material/add:", help="adds seeds to the sidebar's choice; the missing models are then "
+                                              "offered for computing above")
 
 st.subheader("Controllability: how each knob moves the model")
 st.plotly_chart(figures.controllability_figure(frontier, labels, services.knob_positions(frontier, shown)),

@@ -91,10 +91,11 @@ def data_root_editor(experiment: Experiment) -> None:
             st.rerun()
 
 
-def sweep_file_button(experiment: Experiment, methods: list[str], points: int, seeds: list[int]) -> None:
+def sweep_file_button(experiment: Experiment, methods: list[str], points: int, seeds: list[int],
+                      calibrate: bool = True) -> None:
     """Sidebar: the sweep settings of the experiment on screen as TOML, to run with the CLI elsewhere."""
     st.sidebar.download_button(
-        "Download sweep file (.toml)", data=lambda: services.sweep_file(experiment, methods, points, seeds),
+        "Download sweep file (.toml)", data=lambda: services.sweep_file(experiment, methods, points, seeds, calibrate),
         file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
         icon=":material/description:", key="sweep_file",
         help="`python -m cup_core sweep --config FILE` recomputes this experiment (same id) with these methods, "
@@ -215,17 +216,31 @@ SELECTED_KEY = "compare_selected"  # (method, value) picked on the Compare page
 DEFAULT_COMPARE_METHODS = ["cup", "ga", "ws", "neggrad+", "mgda", "pcgrad"]
 
 
-def compare_controls() -> tuple[list[str], int, list[int]]:
-    """Sidebar: which methods, how many grid points each, which seeds (all in the URL)."""
+def compare_controls() -> tuple[list[str], int, list[int], bool]:
+    """Sidebar: which methods, how many values each, which seeds, whether to calibrate (all in the URL)."""
     st.sidebar.header("Methods")
     names = list(METHODS)
     methods = st.sidebar.multiselect("Methods", names, default=DEFAULT_COMPARE_METHODS, key="methods",
                                      format_func=lambda name: METHODS[name].label, bind="query-params")
-    points = st.sidebar.select_slider("Grid points per method", list(services.COMPARE_POINTS), value=11, key="points",
-                                      bind="query-params")
-    seeds = st.sidebar.multiselect("Seeds", [0, 1, 2, 3, 4], default=[0], key="seeds", bind="query-params",
-                                   help="unlearning seeds (batch order); the plot shows their mean and spread")
-    return methods or ["cup"], int(points), sorted(seeds) or [0]
+    points = st.sidebar.select_slider("Runs per method", list(services.COMPARE_POINTS), value=11, key="points",
+                                      bind="query-params", help="knob values per method, calibration runs included: "
+                                                                "every method gets the same number")
+    seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key="seeds", bind="query-params",
+                                   help="unlearning seeds (batch order); the plot shows their mean and spread, the "
+                                        "intervals resample them")
+    calibrate = st.sidebar.toggle("Calibrate knobs on this experiment", value=True, key="calibrate",
+                                  bind="query-params", help="learning rates, weights and penalties have no intrinsic "
+                                  "range: a short search finds where each method goes from barely moving the model "
+                                  "to forgetting (or breaking) it, and lays its grid there. Off: fixed default ranges.")
+    return methods or ["cup"], int(points), sorted(seeds) or [0], bool(calibrate)
+
+
+SEED_CHOICES = list(range(10))
+
+
+def add_seeds(seeds: list[int]) -> None:
+    """on_click of "compute more seeds": the seeds control takes the next ones."""
+    st.session_state["seeds"] = services.more_seeds(seeds)
 
 
 def select_compared_point() -> None:
@@ -254,17 +269,33 @@ def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
 
 
 def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
+    """One row per method, best normalised hypervolume first: both hypervolumes with their intervals, the
+    calibration's cost and the verdict against CUP."""
     rows = []
     for name in methods:
         method = summary["methods"].get(name)
         if method is None:
             continue
-        control = method["controllability"]
-        rows.append({"method": name, "label": method["label"], "hypervolume": method["hypervolume"],
-                     "hypervolume_std": method["hypervolume_std"], "seeds": len(method["seeds"]),
-                     "points": method["points"], "knob ρ(value, UA)": control["spearman_value_ua"],
-                     "UA span": control["ua_span"], "s / point": method["mean_seconds"]})
-    return pd.DataFrame(rows).sort_values("hypervolume", ascending=False, ignore_index=True)
+        control, calibration, versus = method["controllability"], method["calibration"], method["versus_cup"]
+        normalised_ci = method["hypervolume_normalised_ci95"] or [None, None]
+        paper_ci = method["hypervolume_ci95"] or [None, None]
+        rows.append({
+            "method": name, "label": method["label"],
+            "normalised": method["hypervolume_normalised"], "normalised_low": normalised_ci[0],
+            "normalised_high": normalised_ci[1],
+            "vs CUP": "—" if versus is None else versus["verdict"],
+            "difference": None if versus is None else versus["difference"],
+            "difference 95 %": None if versus is None or versus["difference_ci95"] is None else
+            "[{:+.3f}, {:+.3f}]".format(*versus["difference_ci95"]),
+            "paper's": method["hypervolume"], "paper's 95 %": None if paper_ci[0] is None else
+            "[{:.4f}, {:.4f}]".format(*paper_ci),
+            "calibration runs": 0 if calibration is None else calibration["runs"],
+            "calibration s": 0.0 if calibration is None else calibration["seconds"],
+            "calibration": services.describe_calibration(calibration),
+            "moves": method["moves"], "seeds": len(method["seeds"]), "points": method["points"],
+            "knob ρ(value, UA)": control["spearman_value_ua"], "UA span": control["ua_span"],
+            "s / point": method["mean_seconds"]})
+    return pd.DataFrame(rows).sort_values("normalised", ascending=False, ignore_index=True, na_position="last")
 
 
 def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -> pd.DataFrame:

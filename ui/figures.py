@@ -108,8 +108,10 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#393b79", "#ad494a"]
 COMPARE_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]} %{customdata[2]:.4g}<br>"
                  "retain acc %{customdata[3]:.1f}%<br>UA %{customdata[4]:.1f}%<br>test acc %{customdata[5]:.1f}%<br>"
-                 "MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<extra></extra>")
-COMPARE_HOVER_COLUMNS = ["label", "knob", "value", "retain_acc", "ua", "test_acc", "mia_efficacy", "avg_gap"]
+                 "MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<br>"
+                 "exclusive share of its method's normalised HV %{customdata[8]:.4f}<extra></extra>")
+COMPARE_HOVER_COLUMNS = ["label", "knob", "value", "retain_acc", "ua", "test_acc", "mia_efficacy", "avg_gap",
+                         "hv_contribution"]
 
 
 def method_colours(methods: list[str]) -> dict[str, str]:
@@ -133,7 +135,8 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
         several_seeds = bool((rows["seeds"] > 1).any())
         fig.add_trace(go.Scatter(
             x=rows["objective_x"], y=rows["objective_y"], mode="markers", name=label, legendgroup=name,
-            customdata=np.column_stack([np.full(len(rows), name), rows[COMPARE_HOVER_COLUMNS[1:]].to_numpy(dtype=object)]),
+            customdata=np.column_stack([np.full(len(rows), name),
+                                        rows.reindex(columns=COMPARE_HOVER_COLUMNS[1:]).to_numpy(dtype=object)]),
             hovertemplate=COMPARE_HOVER.replace("%{customdata[0]}", label),
             marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7), symbol=_symbols(rows),
                         line=dict(width=np.where(rows["non_dominated"], 1.2, 0).tolist(), color="#222")),
@@ -157,31 +160,40 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
     fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=520,
                       margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
                       legend=dict(orientation="v", x=1.01, y=1),
-                      xaxis=dict(range=front_range(frontier, references)))
+                      xaxis=dict(range=front_range(frontier, references)),
+                      yaxis=dict(range=front_range(frontier, references, column="objective_y")))
     return fig
 
 
-def front_range(frontier: pd.DataFrame, references: pd.DataFrame, margin: float = 1.0) -> list[float]:
-    """x-range that shows every method's non-dominated points and the references, not the far-off
-    collapsed runs that would squash the fronts into one line (double-click the plot to see all)."""
-    xs = pd.concat([frontier.loc[frontier["non_dominated"], "objective_x"], references.get("objective_x", pd.Series())])
-    xs = xs[np.isfinite(xs)]
-    if xs.empty:
+def front_range(frontier: pd.DataFrame, references: pd.DataFrame, margin: float = 1.0,
+                column: str = "objective_x") -> list[float]:
+    """The axis range (of `column`) that shows every method's non-dominated points and the references, not the
+    far-off collapsed runs that would squash the fronts into one strip (double-click the plot to see all)."""
+    values = pd.concat([frontier.loc[frontier["non_dominated"], column], references.get(column, pd.Series())])
+    values = values[np.isfinite(values)]
+    if values.empty:
         return [0.0, 100.5]
-    low, high = float(xs.min()), float(xs.max())
+    low, high = float(values.min()), float(values.max())
     pad = max(margin, 0.05 * (high - low))
     return [max(0.0, low - pad), min(100.5, high + pad / 2)]
 
 
-def hypervolume_figure(table: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of hypervolume per method, largest first, with the std over seeds as error bars."""
-    table = table.sort_values("hypervolume")
+def hypervolume_figure(table: pd.DataFrame, maximum: float | None = None) -> go.Figure:
+    """Horizontal bars of the normalised hypervolume per method, largest on top, with the bootstrap 95 %
+    interval as error bars; the axis runs to the largest possible value, (1 + 1/H)²."""
+    table = table.sort_values("normalised", na_position="first")
+    value = table["normalised"].fillna(0.0)
+    has_interval = table["normalised_low"].notna()
     fig = go.Figure(go.Bar(
-        x=table["hypervolume"], y=table["label"], orientation="h", marker_color=table["colour"],
-        error_x=dict(array=table["hypervolume_std"], visible=bool((table["seeds"] > 1).any())),
-        hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
+        x=value, y=table["label"], orientation="h", marker_color=table["colour"],
+        error_x=dict(type="data", symmetric=False, visible=bool(has_interval.any()),
+                     array=(table["normalised_high"] - value).where(has_interval, 0.0).clip(lower=0),
+                     arrayminus=(value - table["normalised_low"]).where(has_interval, 0.0).clip(lower=0)),
+        customdata=table[["vs CUP"]].to_numpy(dtype=object),
+        hovertemplate="%{y}: %{x:.3f} (vs CUP: %{customdata[0]})<extra></extra>"))
     fig.update_layout(height=max(220, 34 * len(table)), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="hypervolume (fraction of the 100 × 100 square)", range=[0, 1]))
+                      xaxis=dict(title="normalised hypervolume (bars: bootstrap 95 % interval over seeds)",
+                                 range=[0, float(maximum or value.max() or 1.0) * 1.02]))
     return fig
 
 

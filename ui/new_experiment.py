@@ -257,7 +257,7 @@ def _verdict(request: services.NewExperiment | None) -> None:
     if error is not None:
         st.error(error, icon=":material/error:")
         return
-    total = len(job.plan.points()) + len(job.experiment.roles)
+    total = job.plan.total() + len(job.experiment.roles)
     cached = total - cost.points - cost.references
     parts = []
     if cost.references:
@@ -314,7 +314,7 @@ def run_and_report() -> None:
     if done is None:
         return
     job, outcome = done
-    total = len(job.plan.points())
+    total = job.plan.total()
     kept = total - services.missing_points_count(job.experiment, job.plan)
     if outcome == "cancelled":
         st.warning(f"Cancelled: {kept} of the {total} points are finished and stay in the cache; the model being made "

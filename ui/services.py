@@ -21,8 +21,8 @@ from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
-from cup_core.report import frontier_table, reference_table, summary
-from cup_core.sweep import missing_points
+from cup_core.report import contributions, frontier_table, reference_table, summary
+from cup_core.sweep import missing_points, resolve_plan
 
 DEFAULT_DATASET = "digits"
 EXPLORE_METHOD = "cup"
@@ -211,8 +211,9 @@ def single_point_plan(value: float) -> SweepPlan:
 
 
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
-    """Models of `plan` not cached yet: its points, and the original and (unless skipped) the oracle."""
-    missing = len(missing_points(experiment, plan))
+    """Models of `plan` not cached yet: its points (all of a calibration still pending, an upper bound), and the
+    original and (unless skipped) the oracle."""
+    missing = missing_points_count(experiment, plan)
     for role in experiment.roles:
         try:
             experiment.reference(role)
@@ -222,7 +223,9 @@ def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
 
 
 def missing_points_count(experiment: Experiment, plan: SweepPlan) -> int:
-    return len(missing_points(experiment, plan))
+    """Points of `plan` not cached yet (all of a calibration still pending)."""
+    plan = resolved_plan(experiment, plan)
+    return len(missing_points(experiment, plan)) + sum(plan.calibrate.values()) * len(plan.seeds)
 
 
 def compute(experiment: Experiment, plan: SweepPlan, on_progress: Callable[[SweepProgress], None],
@@ -342,18 +345,53 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points: tuple[tupl
     results = experiment.results()
     wanted = pd.MultiIndex.from_tuples(points, names=["method", "value", "seed"])
     results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
-    return CompareView(frontier=frontier_table(experiment, results), references=reference_table(experiment),
-                       results=results, summary=summary(experiment, results),
+    report = summary(experiment, results)
+    frontier = frontier_table(experiment, results)
+    return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
+                       references=reference_table(experiment), results=results, summary=report,
                        axis_titles=objective_names(experiment.config.forget.kind))
 
 
 def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
-    """The plan's points only, so that every method is judged on a grid of the same size and the same seeds."""
-    return _compare(_handle(experiment), _stamp(experiment), tuple(plan.points()))
+    """The plan's points only, so that every method is judged on the same number of values and the same seeds
+    (a calibrated method's once its search is cached: see `resolved_plan`)."""
+    return _compare(_handle(experiment), _stamp(experiment), tuple(resolved_plan(experiment, plan).points()))
 
 
-def compare_plan(methods: list[str], points: int, seeds: list[int]) -> SweepPlan:
-    return SweepPlan.default(tuple(methods), points, tuple(seeds))
+def compare_plan(methods: list[str], points: int, seeds: list[int], calibrate: bool = True) -> SweepPlan:
+    return SweepPlan.default(tuple(methods), points, tuple(seeds), calibrate=calibrate)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _resolved(handle: tuple[str, str], stamp: tuple[int, int], plan: SweepPlan) -> SweepPlan:
+    return resolve_plan(_reopen(handle), plan)
+
+
+def resolved_plan(experiment: Experiment, plan: SweepPlan) -> SweepPlan:
+    """`plan` with the calibrations the cache already answers turned into grids (read once per cache state)."""
+    return _resolved(_handle(experiment), _stamp(experiment), plan) if plan.calibrate else plan
+
+
+def pending_calibrations(experiment: Experiment, plan: SweepPlan) -> list[str]:
+    """Methods whose calibration still needs runs computed."""
+    return list(resolved_plan(experiment, plan).calibrate)
+
+
+def describe_calibration(calibration: dict | None) -> str:
+    if calibration is None:
+        return "none needed (intrinsic range)"
+    low, high = calibration["range"]
+    if calibration["status"] == "fixed":
+        return f"fixed grid {low:.3g} … {high:.3g}"
+    outcome = {"calibrated": "", "no_upper": ", never forgets nor breaks: its own maximum",
+               "no_effect": ", moves nothing"}.get(calibration["status"], "")
+    return f"{low:.3g} … {high:.3g}{outcome}"
+
+
+def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
+    """The seeds to offer when intervals are too wide to separate methods: up to `wanted`, the given ones kept."""
+    extra = [seed for seed in range(max(seeds, default=0) + wanted + 1) if seed not in seeds]
+    return sorted(seeds + extra[:max(0, wanted - len(seeds))])
 
 
 def method_label(name: str) -> str:
@@ -406,11 +444,11 @@ def compare_query(experiment: Experiment, methods, points: int, seeds) -> dict:
             "points": str(points), "seeds": [str(seed) for seed in seeds]}
 
 
-def sweep_file(experiment: Experiment, methods: list[str], points: int, seeds: list[int]) -> str:
+def sweep_file(experiment: Experiment, methods: list[str], points: int, seeds: list[int], calibrate: bool = True) -> str:
     """A TOML file for `python -m cup_core sweep --config FILE` that recomputes this experiment elsewhere."""
     from cup_core.sweep_file import sweep_file_text
 
-    return sweep_file_text(experiment.config, experiment.sources(), list(methods), int(points), list(seeds))
+    return sweep_file_text(experiment.config, experiment.sources(), list(methods), int(points), list(seeds), calibrate)
 
 
 # --- The experiments list ------------------------------------------------------------------------------

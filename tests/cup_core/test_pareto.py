@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pymoo.indicators.hv import HV
 
 from cup_core.pareto import (
     HV_SCALE,
@@ -142,6 +143,55 @@ def test_seed_mean_averages_numeric_columns_per_value_and_counts_seeds():
     assert means.loc[0.0, "retain_acc"] == 97.0 and means.loc[1.0, "ua"] == 95.0
     assert means.loc[0.0, "seeds"] == 2
     assert "checkpoint" not in means.columns and "seed" not in means.columns
+
+
+# --- the normalised hypervolume (issue 12) -----------------------------------------------------------
+
+from cup_core.pareto import (Normalisation, exclusive_contributions, hypervolume_2d, normalisation,  # noqa: E402
+                             normalised_hypervolume)
+
+
+def test_normalisation_takes_ideal_and_nadir_from_the_unions_non_dominated_points():
+    first = np.array([[90.0, 10.0], [80.0, 50.0], [10.0, 5.0]])  # the last one is dominated
+    second = np.array([[60.0, 90.0]])
+    norm = normalisation([first, second], intervals=4)
+    assert norm.ideal == (90.0, 90.0) and norm.nadir == (60.0, 10.0)
+    assert norm.reference_offset == pytest.approx(1.25)
+    assert norm.reference == pytest.approx((90 - 1.25 * 30, 90 - 1.25 * 80))
+
+
+def test_normalised_hypervolume_by_hand():
+    norm = Normalisation(ideal=(100.0, 100.0), nadir=(0.0, 0.0), intervals=1)  # reference 2 in each coordinate
+    # (100, 0) -> (0, 1): a 2 x 1 rectangle; (50, 50) -> (0.5, 0.5): adds 0.5 x 0.5 beyond it... by hand:
+    # union of [0, 2] x [1, 2] and [0.5, 2] x [0.5, 2] = 2 + 1.5 * 0.5 = 2.75
+    assert normalised_hypervolume(np.array([[100.0, 0.0], [50.0, 50.0]]), norm) == pytest.approx(2.75)
+    assert normalised_hypervolume(np.array([[100.0, 100.0]]), norm) == pytest.approx(4.0)  # the ideal: (1 + 1/H)²
+    assert normalised_hypervolume(np.zeros((0, 2)), norm) == 0.0
+
+
+def test_a_flat_front_still_normalises():
+    norm = normalisation([np.array([[98.5, 100.0], [98.5, 100.0]])], intervals=5)
+    assert norm.ideal[0] - norm.nadir[0] >= 1.0 and norm.ideal[1] - norm.nadir[1] >= 1.0
+
+
+def test_exclusive_contributions_are_what_each_point_adds():
+    norm = Normalisation(ideal=(100.0, 100.0), nadir=(0.0, 0.0), intervals=1)
+    points = np.array([[100.0, 0.0], [50.0, 50.0], [40.0, 40.0]])  # the last one is dominated: contributes 0
+    shares = exclusive_contributions(points, norm)
+    assert shares[2] == pytest.approx(0.0)
+    assert shares[1] == pytest.approx(2.75 - 2.56)  # without it, (40, 40) -> (0.6, 0.6) covers part: 2 + 1.96 − 1.4
+    assert shares[0] == pytest.approx(2.75 - 1.5 * 1.5)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_bootstraps_2d_hypervolume_equals_pymoos(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0, 1.3, size=(int(rng.integers(1, 15)), 2))
+    z[0] = [np.nan, 0.2]
+    reference = np.array([1.2, 1.2])
+    finite = z[np.isfinite(z).all(axis=1) & (z < reference).all(axis=1)]
+    expected = HV(ref_point=reference)(finite) if len(finite) else 0.0
+    assert hypervolume_2d(z, reference) == pytest.approx(expected, abs=1e-12)
 
 
 def test_knee_is_the_front_point_nearest_the_ideal():

@@ -167,6 +167,9 @@ def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
     _wait_until_idle(page)
     page.wait_for_selector("h3:has-text('Hypervolume')")
     page.wait_for_selector("h3:has-text('Best overall (lowest avg gap)')")
+    # both hypervolumes, labelled, and CUP's calibration (none) stated
+    for text in ("Normalised hypervolume", "Paper's hypervolume", "needs no calibration"):
+        assert page.get_by_text(text, exact=False).count() >= 1, text
 
     frontier = page.locator(".js-plotly-plot").first
     points = frontier.locator(".scatterlayer .trace .point")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from cup_core import SweepPlan, resolve_device, run_sweep
@@ -35,13 +36,23 @@ def _open(app_cache):
 def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, compared):
     app = _open(app_cache)
     assert not app.exception
-    assert not app.info  # everything these controls need is cached
+    assert not [info for info in app.info if "not cached" in info.value]  # everything these controls need is cached
     assert len(app.get("plotly_chart")) == 3  # frontiers, hypervolume bars, controllability
     hypervolumes = app.dataframe[0].value
     assert sorted(hypervolumes["label"]) == ["CUP", "MGDA", "WS"]
-    assert (hypervolumes["points"] == POINTS).all() and (hypervolumes["seeds"] == len(SEEDS)).all()
-    assert list(hypervolumes["hypervolume"]) == sorted(hypervolumes["hypervolume"], reverse=True)
-    assert any("reference point (0, 0)" in caption.value for caption in app.caption)
+    assert list(hypervolumes["normalised"]) == sorted(hypervolumes["normalised"], reverse=True)
+    verdicts = dict(zip(hypervolumes["label"], hypervolumes["vs CUP"]))
+    assert verdicts["CUP"] == "—" and {verdicts["WS"], verdicts["MGDA"]} <= {"win", "tie", "loss"}
+    assert hypervolumes.set_index("label").loc["WS", "calibration runs"] >= 2  # WS's weight is calibrated
+    assert hypervolumes.set_index("label").loc["CUP", "calibration runs"] == 0
+    intervals = hypervolumes.set_index("label")["difference 95 %"]
+    assert pd.isna(intervals["CUP"]) and intervals[["WS", "MGDA"]].str.startswith("[").all()  # two seeds: intervals
+    assert any("reference point (0, 0)" in caption.value for caption in app.caption)  # the paper's, labelled
+    assert any("Normalised hypervolume" in caption.value and "1 + 1/H" in caption.value for caption in app.caption)
+    assert any("needs no calibration" in caption.value for caption in app.caption)
+    experiment, plan = compared
+    table = components.hypervolume_table(services.compare_view(experiment, plan).summary, METHODS)
+    assert (table["points"] == POINTS).all() and (table["seeds"] == len(SEEDS)).all()
     recommended = app.dataframe[1].value
     assert len(recommended) == 3
 
@@ -57,10 +68,12 @@ def test_the_page_compares_equal_grids_only(app_cache, compared):
 def test_the_best_point_is_shown_until_a_point_is_clicked(app_cache, compared):
     app = _open(app_cache)
     assert any(header.value.startswith("Best overall (lowest avg gap)") for header in app.subheader)
-    app.session_state[components.SELECTED_KEY] = ("ws", 1.0)
+    experiment, plan = compared
+    weight = services.resolved_plan(experiment, plan).grids["ws"][2]  # a value of WS's calibrated grid
+    app.session_state[components.SELECTED_KEY] = ("ws", weight)
     app.run()
     assert not app.exception
-    assert any(header.value == "Selected: WS, forget weight = 1" for header in app.subheader)
+    assert any(header.value == f"Selected: WS, forget weight = {weight:g}" for header in app.subheader)
 
 
 def test_missing_points_are_offered_not_computed_behind_the_users_back(app_cache, compared):

@@ -7,15 +7,19 @@ import pandas as pd
 from ui import components
 
 
-def _method(label: str, hypervolume: float, recommended: float | None, best: dict | None) -> dict:
-    return {"label": label, "knob": "weight", "hypervolume": hypervolume, "hypervolume_std": 0.01, "seeds": [0, 1],
+def _method(label: str, normalised: float, recommended: float | None, best: dict | None,
+            versus: dict | None = None, calibration: dict | None = None) -> dict:
+    return {"label": label, "knob": "weight", "hypervolume": normalised / 2, "hypervolume_ci95": [0.1, 0.2],
+            "hypervolume_normalised": normalised, "hypervolume_normalised_ci95": None, "seeds": [0, 1],
             "points": 3, "controllability": {"spearman_value_ua": 0.5, "ua_span": 40.0}, "mean_seconds": 0.2,
-            "recommended_value": recommended, "best_avg_gap": best}
+            "recommended_value": recommended, "best_avg_gap": best, "versus_cup": versus,
+            "calibration": calibration, "moves": True}
 
 
 SUMMARY = {"methods": {
     "cup": _method("CUP", 0.61, 0.5, {"value": 1.0, "avg_gap": 2.5}),
-    "ws": _method("WS", 0.72, 2.0, None),
+    "ws": _method("WS", 0.72, 2.0, None, versus={"verdict": "win", "difference": 0.11, "difference_ci95": [0.05, 0.2]},
+                  calibration={"status": "calibrated", "range": [0.5, 2.0], "runs": 4, "seconds": 1.5}),
     "ga": _method("GA", 0.10, None, None),  # no front point to recommend
 }}
 FRONTIER = pd.DataFrame({"method": ["cup", "cup", "ws", "ws"], "value": [0.5, 1.0, 1.0, 2.0],
@@ -25,9 +29,11 @@ FRONTIER = pd.DataFrame({"method": ["cup", "cup", "ws", "ws"], "value": [0.5, 1.
 def test_the_hypervolume_table_lists_the_chosen_methods_best_first():
     table = components.hypervolume_table(SUMMARY, ["cup", "ws", "ga", "mgda"])  # mgda: not in the summary
     assert list(table["method"]) == ["ws", "cup", "ga"]
-    assert list(table["hypervolume"]) == [0.72, 0.61, 0.10]
-    first = table.iloc[0]
-    assert (first["label"], first["seeds"], first["points"], first["UA span"]) == ("WS", 2, 3, 40.0)
+    assert list(table["normalised"]) == [0.72, 0.61, 0.10] and list(table["paper's"]) == [0.36, 0.305, 0.05]
+    ws, cup = table.iloc[0], table.iloc[1]
+    assert (ws["label"], ws["seeds"], ws["points"], ws["UA span"]) == ("WS", 2, 3, 40.0)
+    assert (ws["vs CUP"], ws["difference 95 %"], ws["calibration runs"]) == ("win", "[+0.050, +0.200]", 4)
+    assert (cup["vs CUP"], cup["calibration runs"], cup["paper's 95 %"]) == ("—", 0, "[0.1000, 0.2000]")
     assert list(components.hypervolume_table(SUMMARY, ["cup"])["method"]) == ["cup"]
 
 
