@@ -54,12 +54,13 @@ def table(name: str, report: dict, seconds: float) -> str:
              f"{norm['nadir'][1]:.2f}), reference {norm['reference_normalised'][0]:.2f} normalised "
              f"= ({norm['reference'][0]:.2f}, {norm['reference'][1]:.2f}); the largest possible value is "
              f"{norm['reference_normalised'][0] ** 2:.2f}. Objectives: {', '.join(report['hypervolume']['objectives'])}.",
-             "", "| method | normalised HV [95 %] | paper's HV [95 %] | moves | calibration | vs CUP (normalised, "
-             "method − CUP) |", "|---|---|---|---|---|---|"]
+             "", "| method | normalised HV [95 %] | paper's HV [95 %] | UA span | moves | calibration | vs CUP "
+             "(normalised, method − CUP) |", "|---|---|---|---|---|---|---|"]
     for method in rows:
         lines.append(f"| {method['label']} | {method['hypervolume_normalised']:.3f} "
                      f"{_interval(method['hypervolume_normalised_ci95'])} | {method['hypervolume']:.4f} "
-                     f"{_interval(method['hypervolume_ci95'], 4)} | {'yes' if method['moves'] else 'no'} | "
+                     f"{_interval(method['hypervolume_ci95'], 4)} | {method['controllability']['ua_span']:.1f} | "
+                     f"{'yes' if method['moves'] else 'no'} | "
                      f"{_calibration(method)} | {_verdict(method)} |")
     return "\n".join(lines)
 

@@ -34,7 +34,8 @@ shown = [name for name in methods if name in set(view.frontier["method"])]
 if not shown:
     st.warning("None of the chosen methods has a computed point yet: compute them above.")
     st.stop()
-labels = {name: services.method_label(name) for name in shown}
+labels = {name: services.method_label(name) + (" (does not move)" if view.summary["methods"][name]["moves"] is False else "")
+          for name in shown}
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 
 selected = components.compare_selection(frontier)

@@ -285,9 +285,9 @@ def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
             "normalised_high": normalised_ci[1],
             "vs CUP": "—" if versus is None else versus["verdict"],
             "difference": None if versus is None else versus["difference"],
-            "difference 95 %": None if versus is None or versus["difference_ci95"] is None else
+            "difference 95 %": "—" if versus is None else "none: one seed" if versus["difference_ci95"] is None else
             "[{:+.3f}, {:+.3f}]".format(*versus["difference_ci95"]),
-            "paper's": method["hypervolume"], "paper's 95 %": None if paper_ci[0] is None else
+            "paper's": method["hypervolume"], "paper's 95 %": "none: one seed" if paper_ci[0] is None else
             "[{:.4f}, {:.4f}]".format(*paper_ci),
             "calibration runs": 0 if calibration is None else calibration["runs"],
             "calibration s": 0.0 if calibration is None else calibration["seconds"],

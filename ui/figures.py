@@ -192,7 +192,7 @@ def hypervolume_figure(table: pd.DataFrame, maximum: float | None = None) -> go.
         customdata=table[["vs CUP"]].to_numpy(dtype=object),
         hovertemplate="%{y}: %{x:.3f} (vs CUP: %{customdata[0]})<extra></extra>"))
     fig.update_layout(height=max(220, 34 * len(table)), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="normalised hypervolume (bars: bootstrap 95 % interval over seeds)",
+                      xaxis=dict(title="normalised HV (bars: 95 % interval)",
                                  range=[0, float(maximum or value.max() or 1.0) * 1.02]))
     return fig
 
