@@ -190,6 +190,7 @@ def digits(tmp_path_factory):
     return experiment, experiment.load_reference_model("original"), load_unlearning_data(experiment.config)
 
 
+@pytest.mark.slow
 def test_batched_digits_runs_equal_sequential_runs(digits):
     """The small CNN through grouped convolutions against one model at a time, evaluation included."""
     experiment, model, data = digits

@@ -251,6 +251,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_compute_an_entry_once(tmp_path):
     entry, log = tmp_path / "cache" / "entry", tmp_path / "computations.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

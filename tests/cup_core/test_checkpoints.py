@@ -71,11 +71,3 @@ def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
-def test_cifar_resnet18_and_torchvision_models_by_name():
-    model = build_model("resnet18_cifar", {"num_classes": 10})
-    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
-    assert isinstance(model.maxpool, torch.nn.Identity)
-    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    assert build_model("torchvision:resnet18", {"num_classes": 7}).fc.out_features == 7
-    with pytest.raises(ValueError, match="torchvision has no classification model"):
-        build_model("torchvision:not_a_model", {})

@@ -47,6 +47,7 @@ def swept(tmp_path_factory):
     return Path(run.stdout.strip().splitlines()[-1]), cache_dir, work
 
 
+@pytest.mark.slow
 def test_sweep_prints_the_experiment_folder_last(swept):
     folder, cache_dir, work = swept
     assert folder.is_dir() and folder.parent == cache_dir.resolve()  # --cache-dir wins over $CUP_CACHE_DIR
@@ -62,6 +63,7 @@ def test_sweep_prints_the_experiment_folder_last(swept):
     assert by_seed[0] != by_seed[1]  # the seeds matter
 
 
+@pytest.mark.slow
 def test_sweep_again_computes_nothing(swept):
     folder, cache_dir, work = swept
     before = (folder / "results.csv").read_text()
@@ -86,6 +88,7 @@ def _independent_hypervolume(results_csv: Path, method: str = "cup") -> float:
     return dominated_area(means) / (100 * 100)
 
 
+@pytest.mark.slow
 def test_report_json_hypervolume_matches_an_independent_computation(swept):
     folder, cache_dir, work = swept
     run = cup_core("report", str(folder), "--json", cache_dir=cache_dir, cwd=work)
@@ -104,6 +107,7 @@ def test_report_json_hypervolume_matches_an_independent_computation(swept):
     assert report["hypervolume"]["reference_point"] == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_report_prints_a_table(swept):
     folder, cache_dir, work = swept
     run = cup_core("report", folder.name, cache_dir=cache_dir, cwd=work)  # by id, under $CUP_CACHE_DIR
@@ -121,6 +125,7 @@ def test_report_prints_a_table(swept):
     assert all(row[1] == str(len(SEEDS)) for row in table)
 
 
+@pytest.mark.slow
 def test_export_writes_a_loadable_zip(swept):
     folder, cache_dir, work = swept
     out = work / "exports" / "point.zip"
@@ -184,6 +189,7 @@ def _assert_one_error_line(returncode: int, stdout: str, stderr: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BAD_SWEEPS)
 def test_bad_sweep_arguments_fail_with_one_error_line(bad_runs, name):
     work, results = bad_runs
@@ -200,12 +206,14 @@ def test_more_bad_sweep_arguments_fail_with_one_error_line(name, tmp_path, monke
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.slow
 def test_report_of_a_missing_experiment_fails_with_one_error_line(tmp_path):
     run = cup_core("report", "0123456789ab", cache_dir=tmp_path, cwd=tmp_path)
     assert run.returncode != 0
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: no experiment")
 
 
+@pytest.mark.slow
 def test_export_of_a_point_not_swept_fails_with_one_error_line(swept):
     folder, cache_dir, work = swept
     out = work / "never.zip"
@@ -216,6 +224,7 @@ def test_export_of_a_point_not_swept_fails_with_one_error_line(swept):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_sweep_of_all_methods_reports_every_method(tmp_path):
     sweep = cup_core("sweep", "--dataset", "blobs", "--methods", "all", "--points", "2", "--seeds", "0,1",
                      "--epochs", "2", "--batch-size", "256", "--device", "cpu", "--quiet",

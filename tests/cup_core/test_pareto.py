@@ -13,6 +13,7 @@ from cup_core.pareto import (
     HV_SCALE,
     REFERENCE_POINT,
     hypervolume,
+    knee,
     non_dominated,
     objective_names,
     objectives,
@@ -191,3 +192,9 @@ def test_the_bootstraps_2d_hypervolume_equals_pymoos(seed):
     finite = z[np.isfinite(z).all(axis=1) & (z < reference).all(axis=1)]
     expected = HV(ref_point=reference)(finite) if len(finite) else 0.0
     assert hypervolume_2d(z, reference) == pytest.approx(expected, abs=1e-12)
+
+
+def test_knee_is_the_front_point_nearest_the_ideal():
+    points = np.array([[100.0, 0.0], [99.0, 90.0], [90.0, 100.0], [80.0, 50.0]])
+    assert knee(points) == 1  # scaled distances to (100, 100): (0, 1), (0.1, 0.1), (1, 0)
+    assert knee(np.zeros((0, 2))) is None

@@ -13,6 +13,8 @@ from cup_core.cli import main
 
 ray = pytest.importorskip("ray")  # in requirements.txt; skipped only where someone installed without it
 
+pytestmark = pytest.mark.slow  # each test starts Ray workers that import torch: seconds
+
 SWEEP = ["sweep", "--dataset", "blobs", "--methods", "cup,ga", "--points", "3", "--seeds", "0,1", "--epochs", "3",
          "--batch-size", "128", "--device", "cpu", "--quiet"]
 TIMING_COLUMNS = ["seconds", "checkpoint"]  # wall-clock time differs; every other column must not

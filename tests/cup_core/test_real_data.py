@@ -1,10 +1,8 @@
-"""Sweeps on the torchvision data sets, users' own checkpoints, forget-index files and sweep files, end to end
+"""Sweeps on the torchvision data sets, users' own checkpoints and forget-index files, end to end
 through `python -m cup_core sweep` (in-process), on stand-ins written in each data set's own on-disk format."""
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,34 +13,11 @@ from safetensors.torch import load_file, save_file
 from cup_core import Experiment, SweepPlan, export_point, load_exported, run_sweep
 from cup_core.cache import WEIGHTS_FILE
 from cup_core.checkpoints import file_sha256
-from cup_core.cli import main
 from cup_core.config import Sources
 from cup_core.models import resnet18_cifar
-from cup_core.sweep_file import read_sweep_file, sweep_file_text
 
 from . import _stand_ins
-
-QUICK = ["--points", "2", "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
-
-
-def sweep(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["sweep", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def swept_experiment(capsys, *args: str) -> Experiment:
-    code, out, err = sweep(capsys, *args)
-    assert code == 0, err
-    return Experiment.open(out.strip().splitlines()[-1])
-
-
-def assert_one_error(code: int, out: str, err: str, *fragments: str) -> None:
-    assert code == 2 and out == "", (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from ._cli import QUICK, assert_one_error, sweep, swept_experiment
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +39,7 @@ def test_mnist_sweep_records_its_split_and_sources(tmp_path, capsys):
     assert experiment.sources() == Sources(data_root=str((tmp_path / "data").resolve()))
 
 
+@pytest.mark.slow
 def test_a_users_resnet18_checkpoint_is_the_original_and_the_oracle_can_be_skipped(tmp_path, capsys, cifar_root):
     torch.manual_seed(0)
     checkpoint = tmp_path / "mine.safetensors"
@@ -199,95 +175,6 @@ def test_index_files_in_json_and_npy(tmp_path):
         read_indices(tmp_path / "d.json")
 
 
-def test_imagefolder_sweep_from_a_sweep_file(tmp_path, capsys):
-    _stand_ins.write_imagefolder_split(tmp_path / "images")
-    sweep_file = tmp_path / "sweep.toml"
-    sweep_file.write_text('dataset = "imagefolder"\ndata_root = "images"\nimage_size = 16\nmodel = "small_cnn"\n'
-                          'forget_class = 1\ngrid = [0.0, 0.5]\nseeds = [0]\ndevice = "cpu"\ncache_dir = "cache"\n'
-                          '[train]\nepochs = 2\n[unlearn]\nepochs = 1\nbatch_size = 8\n')
-    experiment = swept_experiment(capsys, "--config", str(sweep_file), "--quiet")
-    config = experiment.config
-    assert config.classes == _stand_ins.write_imagefolder_split(tmp_path / "again").classes
-    assert config.image_size == 16 and config.model == "small_cnn" and config.train.epochs == 2
-    assert "16x16" in experiment.info.preprocessing  # what the model card records
-    assert experiment.root.parent == (tmp_path / "cache").resolve()  # relative to the file's folder
-    assert sorted(experiment.results()["value"]) == [0.0, 0.5]
-
-
-def test_the_sweep_file_the_app_writes_reopens_the_same_experiment(tmp_path, capsys):
-    _stand_ins.write_mnist(tmp_path / "data")
-    experiment = swept_experiment(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
-                                  "--forget-class", "3", "--cache-dir", str(tmp_path / "cache"), *QUICK)
-    text = sweep_file_text(experiment.config, experiment.sources(), ["cup", "ga"], 2, [0, 1])
-    assert tomllib.loads(text)["methods"] == ["cup", "ga"] and experiment.id in text
-    path = tmp_path / "elsewhere" / "sweep.toml"
-    path.parent.mkdir()
-    path.write_text(text)
-    assert read_sweep_file(path)["data_root"] == str((tmp_path / "data").resolve())
-    code, out, err = sweep(capsys, "--config", str(path), "--device", "cpu", "--quiet", "--cache-dir",
-                           str(tmp_path / "cache"))
-    assert code == 0, err
-    again = Experiment.open(out.strip().splitlines()[-1])
-    assert again.id == experiment.id
-    assert len(again.results()) == 2 * 2 * 2  # two methods x two points x two seeds
-
-
-def test_command_line_options_override_the_sweep_file(tmp_path, capsys):
-    path = tmp_path / "sweep.toml"
-    path.write_text('dataset = "blobs"\nforget_fraction = 0.1\ngrid = [0.0]\nepochs = 1\ndevice = "cpu"\n')
-    experiment = swept_experiment(capsys, "--config", str(path), "--forget-class", "1", "--epochs", "2", "--quiet",
-                                  "--cache-dir", str(tmp_path / "cache"))
-    assert experiment.config.forget.forget_class == 1 and experiment.config.unlearn.epochs == 2
-
-
-@pytest.mark.parametrize("content, expected", [
-    ("dataset = blobs", "not valid TOML"),
-    ("datset = 'blobs'", "unknown setting 'datset'"),
-    ("points = 'many'", "points must be an integer"),
-    ("oracle = 1", "oracle must be true or false"),
-    ("points = true", "points must be an integer"),
-    ("seeds = [0, 'one']", "each item of seeds must be an integer"),
-    ("[unlearn]\nepoch = 3", "unknown setting 'epoch' in [unlearn]"),
-    ("[train]\nlr = 'fast'", "train.lr must be a number"),
-    ("engine = 'warp'", "engine must be one of"),
-    ("[unlearn]\nbatch_size = 0", "unlearn batch-size must be at least 1"),
-])
-def test_a_bad_sweep_file_fails_with_one_line(content, expected, tmp_path, capsys):
-    path = tmp_path / "sweep.toml"
-    path.write_text(content)
-    code, out, err = sweep(capsys, "--config", str(path), "--cache-dir", str(tmp_path / "cache"), "--quiet")
-    assert_one_error(code, out, err, expected)
-    assert not (tmp_path / "cache").exists()
-
-
-def test_a_sweep_file_that_is_not_text_or_not_there(tmp_path, capsys):
-    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
-    for name, expected in (("binary.toml", "not a text file"), ("absent.toml", "cannot read the sweep file")):
-        code, out, err = sweep(capsys, "--config", str(tmp_path / name), "--quiet")
-        assert_one_error(code, out, err, expected)
-
-
-def test_oracle_skip_is_class_wise_only():
-    from cup_core.data import default_config
-
-    with pytest.raises(ValueError, match="class-wise forgetting only"):
-        default_config("blobs", forget_fraction=0.1, oracle=False)
-
-
-def test_configs_without_the_new_fields_keep_their_ids():
-    """Experiments cached before models, checkpoints and torchvision data sets existed keep their folders."""
-    from cup_core.data import default_config
-
-    data = default_config("digits").to_dict()
-    assert set(data) == {"dataset", "forget", "split_seed", "train", "unlearn"}
-    assert set(data["forget"]) == {"forget_class", "fraction", "seed"}
-    assert json.loads(default_config("digits").canonical_json()) == data
-    # The ids of the first release's default experiments, pinned: a change here orphans users' caches.
-    assert [default_config(name).experiment_id for name in ("digits", "blobs")] == ["f01e27bb920a", "879fe51e460d"]
-    assert default_config("digits", model="small_cnn").experiment_id == default_config("digits").experiment_id
-    assert default_config("digits", model="mlp").experiment_id != default_config("digits").experiment_id
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 def test_a_resnet18_sweep_on_cuda_matches_the_cpu(tmp_path, capsys, cifar_root):
     """Batch norm in training mode and the data on the GPU: the same accuracies as on the CPU, to a sample."""
@@ -321,39 +208,6 @@ def test_files_that_changed_since_the_experiment_was_made_are_refused(tmp_path):
         load_unlearning_data(config, Sources(data_root=str(moved)))
 
 
-def test_integers_for_numbers_name_the_same_experiment(tmp_path, capsys):
-    written = {"ints": "lr = 1\n[train]\nweight_decay = 0\n", "floats": "lr = 1.0\n[train]\nweight_decay = 0.0\n"}
-    ids = set()
-    for name, text in written.items():
-        path = tmp_path / f"{name}.toml"
-        path.write_text('dataset = "blobs"\ngrid = [0.0]\nepochs = 1\ndevice = "cpu"\n' + text)
-        ids.add(swept_experiment(capsys, "--config", str(path), "--quiet", "--cache-dir", str(tmp_path / "c")).id)
-    assert len(ids) == 1
-
-
-def test_a_model_must_give_class_scores_in_training_mode_too():
-    from torch import nn
-
-    from cup_core.models import check_fits
-
-    class AuxiliaryWhileTraining(nn.Module):  # as torchvision's googlenet and inception_v3
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 3)
-
-        def forward(self, x):
-            logits = self.linear(x)
-            return (logits, logits) if self.training else logits
-
-    model = AuxiliaryWhileTraining()
-    with pytest.raises(ValueError, match="returns tuple in training mode"):
-        check_fits(model, (4,), 3, "aux")
-    assert model.training  # left as it was
-    with pytest.raises(ValueError, match=r"returns \(2, 3\) in training mode, not one row of 5 class scores"):
-        check_fits(nn.Linear(4, 3), (4,), 5, "linear")
-    check_fits(nn.Linear(4, 3), (4,), 3, "linear")
-
-
 def test_sources_are_absolute_and_official_splits_ignore_the_split_seed(tmp_path, monkeypatch, cifar_root):
     from cup_core.data import default_config, resolve_config
 
@@ -365,19 +219,3 @@ def test_sources_are_absolute_and_official_splits_ignore_the_split_seed(tmp_path
     assert configs[0] == configs[1] and configs[0].split_seed == 0
 
 
-def test_a_listed_forget_set_has_no_class():
-    from cup_core.config import ForgetSet
-    from cup_core.data import parse_indices
-
-    with pytest.raises(ValueError, match="forget_class=None"):
-        ForgetSet(indices=(3, 1))
-    assert ForgetSet(forget_class=None, indices=(3, 1)).indices == (1, 3)
-    with pytest.raises(ValueError, match="'--5' is not a sample index"):
-        parse_indices("1 --5")
-
-
-def test_a_bad_memory_budget_in_a_sweep_file_fails_with_one_line(tmp_path, capsys):
-    path = tmp_path / "sweep.toml"
-    path.write_text('max_memory = "lots"\n')
-    code, out, err = sweep(capsys, "--config", str(path), "--quiet")
-    assert_one_error(code, out, err, "max_memory: expected a size such as 512M")

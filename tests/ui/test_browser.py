@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from filelock import FileLock, Timeout
 
 from cup_core import load_exported
 
@@ -28,7 +30,17 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-UI_TIMEOUT_MS = 60_000
+# Every wait returns as soon as its condition holds; these are its limits, scaled to the work it covers and
+# generous on a busy 2-core machine (the times measured here are 10 to 100 times shorter).
+START_LIMIT_S = 120  # `streamlit run` answering its health check (about 3 s here)
+FIRST_RUN_LIMIT_MS = 180_000  # a new server's first script run imports torch and reads the cache
+RERUN_LIMIT_MS = 60_000  # one script run on a warm cache (35 ms server side, about 2 s with ten browsers)
+MODEL_LIMIT_MS = 10_000  # each model a run computes or times (0.05 to 0.3 s per digits point here)
+
+
+def _compute_limit_ms(models: int) -> int:
+    """The limit of a wait that covers a script run computing (or timing) `models` models."""
+    return FIRST_RUN_LIMIT_MS + models * MODEL_LIMIT_MS
 
 
 def _free_port() -> int:
@@ -51,13 +63,13 @@ def _serving(cache: Path):
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + START_LIMIT_S
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
             break
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.5)  # polling interval
     else:
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read().decode()[-2000:]}")
@@ -82,16 +94,29 @@ def page(server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
         page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.set_default_timeout(RERUN_LIMIT_MS)
         yield page
         browser.close()
 
 
-def _wait_until_idle(page) -> None:
-    """No script run in progress and no element left over from the previous run."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                           " && !document.querySelector('[data-stale=\"true\"]')")
-    page.wait_for_timeout(300)
+def _wait_until_idle(page, timeout_ms: int | None = None) -> None:
+    """No script run in progress and no element left over from the previous run. The app root's script state
+    changes as soon as the server says a run started or ended (the status widget shows only after half a
+    second), so call this once the page shows an effect of the run to wait for."""
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState"
+                           " === 'notRunning' && !document.querySelector('[data-stale=\"true\"]')",
+                           timeout=timeout_ms)
+
+
+def _computing(cache: Path) -> bool:
+    """Whether some process holds a cache entry's lock, that is, is computing a model."""
+    for lock_file in cache.glob("*/**/.*.lock"):
+        try:
+            with FileLock(str(lock_file), timeout=0):
+                pass
+        except Timeout:
+            return True
+    return False
 
 
 def _selected_heading(page) -> str:
@@ -100,7 +125,7 @@ def _selected_heading(page) -> str:
 
 def test_load_move_the_slider_click_a_point_and_download(server, page, tmp_path):
     page.goto(server)
-    page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=FIRST_RUN_LIMIT_MS)
     start = _selected_heading(page)
 
     # Keyboard on the slider's thumb: one step left on the grid.
@@ -135,9 +160,12 @@ def test_load_move_the_slider_click_a_point_and_download(server, page, tmp_path)
 def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
     page.goto(f"{server}/compare")
     compute = page.get_by_role("button", name="Compute the")
+    missing = int(re.search(r"Compute the (\d+) missing", compute.inner_text(timeout=FIRST_RUN_LIMIT_MS)).group(1))
     compute.click()  # the default methods' 11-point grids: about 20 s here
-    page.wait_for_selector("h3:has-text('Hypervolume')", timeout=240_000)
+    # CUP's cached points give a hypervolume from the start: the computation has ended when its button is gone.
+    page.wait_for_selector("button:has-text('Compute the')", state="detached", timeout=_compute_limit_ms(missing))
     _wait_until_idle(page)
+    page.wait_for_selector("h3:has-text('Hypervolume')")
     page.wait_for_selector("h3:has-text('Best overall (lowest avg gap)')")
     # both hypervolumes, labelled, and CUP's calibration (none) stated
     for text in ("Normalised hypervolume", "Paper's hypervolume", "needs no calibration"):
@@ -155,7 +183,7 @@ def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
 
 def test_the_sidebar_downloads_the_sweep_file_of_the_experiment_on_screen(server, page, tmp_path):
     page.goto(server)
-    page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=FIRST_RUN_LIMIT_MS)
     _wait_until_idle(page)
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download sweep file (.toml)").click()
@@ -184,9 +212,9 @@ def test_a_deep_link_first_then_cancel_stops_the_sweep_and_keeps_its_points(tmp_
     with _serving(cache) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.set_default_timeout(RERUN_LIMIT_MS)
         page.goto(f"{url}/new")
-        page.wait_for_selector("h1:has-text('New experiment')")
+        page.wait_for_selector("h1:has-text('New experiment')", timeout=FIRST_RUN_LIMIT_MS)
         _wait_until_idle(page)
         assert page.get_by_role("link", name="Compare methods").count() == 1  # st.navigation's titles, not files
         methods = page.get_by_test_id("stMultiSelect").first
@@ -196,18 +224,22 @@ def test_a_deep_link_first_then_cancel_stops_the_sweep_and_keeps_its_points(tmp_
             page.keyboard.press("Escape")
             _wait_until_idle(page)
         page.get_by_role("button", name="Check the settings and estimate the cost").click()
-        page.wait_for_selector("text=Estimated time")
+        page.wait_for_selector("text=Estimated time", timeout=_compute_limit_ms(2 + 3))  # times a few steps of each
         _wait_until_idle(page)
         page.get_by_role("button", name="Start").click()
         progress = page.locator("[data-testid='stProgress']")
         page.wait_for_function("() => /^([6-9]|[1-9][0-9])\\//.test("
-                               "document.querySelector('[data-testid=\"stProgress\"]')?.innerText ?? '')")
+                               "document.querySelector('[data-testid=\"stProgress\"]')?.innerText ?? '')",
+                               timeout=_compute_limit_ms(2 + 6))  # the original, the oracle, then 6 points
         page.get_by_role("button", name="Cancel").click()
         page.wait_for_selector("text=Cancelled:")
         _wait_until_idle(page)
         stopped = _points_on_disk(cache)
-        time.sleep(3)
-        assert _points_on_disk(cache) == stopped  # the sweep is not running any more
+        # The interrupted run stops within the model it was making: it drops that model and its lock.
+        deadline = time.monotonic() + MODEL_LIMIT_MS / 1000
+        while _computing(cache) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling interval
+        assert not _computing(cache) and _points_on_disk(cache) == stopped  # the sweep is not running any more
         assert 4 <= stopped < 3 * 11
         assert not progress.count()
         browser.close()
@@ -222,13 +254,14 @@ def test_ten_simultaneous_sessions_move_sliders_and_export(server, tmp_path):
     from ..faults.conftest import record
 
     sessions, rounds, latencies, errors = 10, 3, [], 0
+    limit_ms = sessions * RERUN_LIMIT_MS  # a wait of one session covers the runs of all ten
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = []
         for _ in range(sessions):
             context = browser.new_context(viewport={"width": 1200, "height": 1000}, accept_downloads=True)
             page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.set_default_timeout(limit_ms)
             page.goto(server)
             pages.append(page)
         for page in pages:

@@ -1,7 +1,8 @@
 """The contract every baseline rule keeps: validated knobs, value semantics, dtype and device, finite output.
 
 The rules' own mathematics is tested beside them: test_scalarisations.py (GA, FT, WS, NegGrad+, NGDiff),
-test_mgda.py, test_pcgrad.py and test_cagrad.py. The adversarial inputs are CUP's (test_cup.py).
+test_mgda.py, test_pcgrad.py and test_cagrad.py. Every rule's tests share the adversarial inputs of
+_adversarial.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .._asserts import (
     assert_immutable,
     assert_value_semantics,
 )
-from .test_cup import ADVERSARIAL, DTYPES, SCALES, _scaled
+from ._adversarial import ADVERSARIAL, DTYPES, SCALES, scaled
 
 NAMESPACE = {cls.__name__: cls for cls in (GA, FT, WeightedSum, NegGradPlus, NGDiff, MGDA, PCGrad, CAGrad)}
 
@@ -219,7 +220,7 @@ def test_output_stays_on_the_input_device(device, dtype):
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_inputs_give_a_finite_direction(name, scale, dtype):
     """Zero, parallel, anti-parallel, orthogonal, near-collinear and huge-entry pairs, at 1e-10 ... 1e10."""
-    g_forget, g_retain = _scaled(name, scale, dtype)
+    g_forget, g_retain = scaled(name, scale, dtype)
     for rule in ALL_RULES:
         assert_expected_structure(rule, g_forget, g_retain)
 

@@ -28,6 +28,7 @@ from .._asserts import (
     cosine,
     geometry_tolerance,
 )
+from ._adversarial import ADVERSARIAL, DTYPES, SCALES, pair, scaled
 
 # A copy of the spec's shared/cup_reference_vectors.json kept in the repository, so a fresh clone tests alone.
 REFERENCE_FILE = Path(__file__).resolve().with_name("cup_reference_vectors.json")
@@ -211,62 +212,11 @@ def test_output_stays_on_the_input_device(device, dtype):
 # --- fixed, seeded adversarial inputs --------------------------------------------------------------
 
 
-def _plane(dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two orthonormal float64 vectors of R^dim."""
-    generator = torch.Generator().manual_seed(seed)
-    a = torch.randn(dim, generator=generator, dtype=torch.float64)
-    b = torch.randn(dim, generator=generator, dtype=torch.float64)
-    a = a / a.norm()
-    b = b - torch.dot(a, b) * a
-    return a, b / b.norm()
-
-
-def _pair(phi: float, norm_forget: float = 1.0, norm_retain: float = 1.0, dim: int = 10, seed: int = 0):
-    """g_forget and g_retain with the given norms at angle φ."""
-    a, b = _plane(dim, seed)
-    return norm_forget * a, norm_retain * (math.cos(phi) * a + math.sin(phi) * b)
-
-
-def _adversarial_pairs() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    a, b = _plane(10, seed=0)
-    zero = torch.zeros(10, dtype=torch.float64)
-    generator = torch.Generator().manual_seed(1)
-    return {
-        "zero-forget": (zero, 1.5 * b),
-        "zero-retain": (2.0 * a, zero),
-        "both-zero": (zero, zero),
-        "parallel": (a, 3.0 * a),
-        "anti-parallel": (1.7 * a, -1.7 * a),
-        "anti-parallel-unequal": (a, -2.0 * a),
-        "orthogonal": (a, 2.0 * b),
-        "near-collinear": _pair(1e-3),
-        "near-anti-collinear": _pair(math.pi - 1e-3),
-        "conflicting": _pair(2.5, norm_forget=0.5, norm_retain=2.0, seed=2),
-        "aligned": _pair(0.5, norm_forget=3.0, norm_retain=0.7, seed=3),
-        "very-unequal-norms": _pair(2.0, norm_forget=1e3, norm_retain=1.0, seed=4),
-        "random-large": (torch.randn(2000, generator=generator, dtype=torch.float64),
-                         torch.randn(2000, generator=generator, dtype=torch.float64)),
-        # Found by a random search: <u_r, u_f> rounds to 1 + 2^-52 here, so Θ needs the clamp before arccos.
-        "huge-near-anti-parallel": (torch.tensor([-1.2199475589491315e18, 2.2526227413460714e17], dtype=torch.float64),
-                                    torch.tensor([9.510265283061052e17, -1.7560625504376013e17], dtype=torch.float64)),
-    }
-
-
-ADVERSARIAL = _adversarial_pairs()
-SCALES = (1e-10, 1e-5, 1.0, 1e5, 1e10)
-DTYPES = (torch.float64, torch.float32)
-
-
-def _scaled(name: str, scale: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    g_forget, g_retain = ADVERSARIAL[name]
-    return (g_forget * scale).to(dtype), (g_retain * scale).to(dtype)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_inputs_give_a_finite_bounded_direction(name, scale, dtype):
-    g_forget, g_retain = _scaled(name, scale, dtype)
+    g_forget, g_retain = scaled(name, scale, dtype)
     for intensity in INTENSITIES:
         assert_expected_structure(CUP(intensity), g_forget, g_retain)
         assert_bounded_step(CUP(intensity), g_forget, g_retain)
@@ -278,7 +228,7 @@ def _well_conditioned() -> list:
     for name in ADVERSARIAL:
         for scale in SCALES:
             for dtype in DTYPES:
-                g_forget, g_retain = _scaled(name, scale, dtype)
+                g_forget, g_retain = scaled(name, scale, dtype)
                 if conditioning(g_forget, g_retain) <= 1e-3:
                     params.append(pytest.param(name, scale, dtype, id=f"{name}-x{scale:g}-{dtype}"))
     return params
@@ -296,7 +246,7 @@ def test_the_adversarial_set_has_well_conditioned_members():
 
 @pytest.mark.parametrize(("name", "scale", "dtype"), WELL_CONDITIONED)
 def test_adversarial_inputs_keep_the_pivot_geometry(name, scale, dtype):
-    g_forget, g_retain = _scaled(name, scale, dtype)
+    g_forget, g_retain = scaled(name, scale, dtype)
     tolerance = geometry_tolerance(g_forget, g_retain)
     for intensity in INTENSITIES:
         assert_non_conflicting(CUP(intensity), g_forget, g_retain, tolerance)
@@ -307,7 +257,7 @@ def test_adversarial_inputs_keep_the_pivot_geometry(name, scale, dtype):
 
 @pytest.mark.parametrize(("name", "scale", "dtype"), [p for p in WELL_CONDITIONED if p.values[2] == torch.float64])
 def test_adversarial_inputs_rescale_homogeneously(name, scale, dtype):
-    g_forget, g_retain = _scaled(name, scale, dtype)
+    g_forget, g_retain = scaled(name, scale, dtype)
     for factor in (1e-2, 3.0, 1e4):
         small = min(factor, 1.0)
         tolerance = 2 * geometry_tolerance(g_forget * small, g_retain * small)
@@ -322,7 +272,7 @@ def test_adversarial_inputs_rescale_homogeneously(name, scale, dtype):
 @pytest.mark.parametrize("name", ["both-zero", "anti-parallel"])
 def test_no_common_descent_gives_exactly_zero(name, scale):
     """Both gradients zero, or exactly opposite with equal norms: the mean gradient is 0, so s = 0 and d = 0."""
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for intensity in INTENSITIES:
         direction = CUP(intensity)(g_forget=g_forget, g_retain=g_retain)
         assert torch.count_nonzero(direction) == 0, direction
@@ -331,7 +281,7 @@ def test_no_common_descent_gives_exactly_zero(name, scale):
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_zero_forget_gradient_steps_along_the_retain_gradient(scale):
     """g_forget = 0: u_f = 0, Θ = π/2, d = s·cos(γπ/2)·g_r/(‖g_r‖ + ε); γ = 1 gives (almost) no step."""
-    g_forget, g_retain = _scaled("zero-forget", scale, torch.float64)
+    g_forget, g_retain = scaled("zero-forget", scale, torch.float64)
     step = (g_retain / 2).norm()
     for intensity in INTENSITIES:
         direction = CUP(intensity)(g_forget=g_forget, g_retain=g_retain)
@@ -343,7 +293,7 @@ def test_zero_forget_gradient_steps_along_the_retain_gradient(scale):
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_zero_retain_gradient_steps_along_the_forget_gradient(scale):
     """g_retain = 0: u_r = 0, Θ = π/2, d = s·sin(γπ/2)·g_f/(‖g_f‖ + ε); γ = 0 gives no step at all."""
-    g_forget, g_retain = _scaled("zero-retain", scale, torch.float64)
+    g_forget, g_retain = scaled("zero-retain", scale, torch.float64)
     step = (g_forget / 2).norm()
     for intensity in INTENSITIES:
         direction = CUP(intensity)(g_forget=g_forget, g_retain=g_retain)
@@ -359,7 +309,7 @@ def test_parallel_gradients_step_along_the_common_gradient(scale):
     Also at norms ~1e10, where the formula's orthogonal parts would be float64 rounding noise
     (~1e-16·‖g‖, no longer small against ε): CUP decides parallel gradients explicitly.
     """
-    g_forget, g_retain = _scaled("parallel", scale, torch.float64)
+    g_forget, g_retain = scaled("parallel", scale, torch.float64)
     for intensity in INTENSITIES:
         direction = CUP(intensity)(g_forget=g_forget, g_retain=g_retain)
         if torch.count_nonzero(direction):
@@ -376,7 +326,7 @@ def test_gradients_below_epsilon_shrink_the_step(name, scale):
     The two terms of d have norms ≤ s·‖g_f‖/ε and ≤ s·‖v‖/ε with ‖v‖ ≤ 2‖g_r‖ (v = g_r minus its
     projection on g_f), so ‖d‖ ≤ s·(‖g_f‖ + 2‖g_r‖)/ε, here at most a fifth of s.
     """
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     norm_f, norm_r = g_forget.norm().item(), g_retain.norm().item()
     shrink = (norm_f + 2 * norm_r) / EPS
     assert shrink < 0.2
@@ -392,7 +342,7 @@ def test_small_retain_gradient_loosens_the_gamma_one_guarantee_quadratically():
     The γ = 0 limit has no such term: its error in cos∠(d, g_f) is linear, ≈ 2ε·|cot φ|/‖g_f‖.
     """
     phi = 2.0
-    g_forget, g_retain = _pair(phi, norm_forget=1.0, norm_retain=1e-2)
+    g_forget, g_retain = pair(phi, norm_forget=1.0, norm_retain=1e-2)
     lean = cosine(CUP(1.0)(g_forget=g_forget, g_retain=g_retain), g_retain)
     assert lean == pytest.approx(EPS / math.tan(phi) / 1e-2**2, rel=0.05)
     assert lean < -1e-3
@@ -404,7 +354,7 @@ def test_small_retain_gradient_loosens_the_gamma_one_guarantee_quadratically():
 def test_anti_parallel_gradients_of_unequal_norms_take_no_step():
     """With g_r = −2·g_f the spec's formula, left to ε, would take a full-size step with cos = −1 against one
     gradient; no direction but 0 descends both, and that is what CUP returns."""
-    g_forget, g_retain = _scaled("anti-parallel-unequal", 1.0, torch.float64)
+    g_forget, g_retain = scaled("anti-parallel-unequal", 1.0, torch.float64)
     for intensity in INTENSITIES:
         direction = CUP(intensity)(g_forget=g_forget, g_retain=g_retain)
         assert_non_conflicting(CUP(intensity), g_forget, g_retain, tolerance=1e-6)
@@ -431,7 +381,7 @@ HYPOTHESIS = settings(deadline=None, max_examples=150, derandomize=True)
 
 
 def _generated(dim, seed, phi, exponent_f, exponent_r):
-    return _pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
+    return pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
 
 
 @HYPOTHESIS

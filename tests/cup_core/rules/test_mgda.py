@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cup_core.rules import MGDA
 
 from .._asserts import assert_non_conflicting, assert_positively_homogeneous, cosine
-from .test_cup import SCALES, _pair, _scaled
+from ._adversarial import SCALES, pair, scaled
 
 HYPOTHESIS = settings(deadline=None, max_examples=80, derandomize=True)
 
@@ -28,7 +28,7 @@ PREFERENCES = st.floats(min_value=0.0, max_value=1.0)
 
 
 def _generated(dim, seed, phi, exponent_f, exponent_r):
-    return _pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
+    return pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
 
 
 def _closed_form(g_forget: np.ndarray, g_retain: np.ndarray, preference: float) -> np.ndarray:
@@ -100,7 +100,7 @@ def test_property_interior_solution_equalises_the_scaled_improvements(dim, seed,
 
 def test_small_preference_leans_towards_forgetting():
     """Orthogonal unit gradients: d ∝ (1 − λ)·e_f + λ·e_r, so λ = 0.1 mostly descends the forget loss."""
-    g_forget, g_retain = _pair(math.pi / 2)
+    g_forget, g_retain = pair(math.pi / 2)
     direction = MGDA(0.1)(g_forget=g_forget, g_retain=g_retain)
     assert cosine(direction, g_forget) == pytest.approx(0.9 / math.hypot(0.9, 0.1), rel=1e-12)
     assert cosine(direction, g_retain) == pytest.approx(0.1 / math.hypot(0.9, 0.1), rel=1e-12)
@@ -114,7 +114,7 @@ def test_small_preference_leans_towards_forgetting():
 def test_preference_zero_or_one_puts_zero_in_the_hull_and_takes_no_step(name, scale):
     """λ = 0 makes g1 = 0: the hull {0, g_retain} has min-norm point 0 (spec §6), and so has λ = 1.
     Not g_retain: a pure retain step is FT, a pure forget step GA."""
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for preference in (0.0, 1.0):
         assert torch.count_nonzero(MGDA(preference)(g_forget=g_forget, g_retain=g_retain)) == 0
 
@@ -122,7 +122,7 @@ def test_preference_zero_or_one_puts_zero_in_the_hull_and_takes_no_step(name, sc
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 @pytest.mark.parametrize("name", ["zero-forget", "zero-retain", "both-zero"])
 def test_a_zero_gradient_gives_exactly_zero(name, scale):
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for preference in (0.0, 0.25, 0.5, 1.0):
         assert torch.count_nonzero(MGDA(preference)(g_forget=g_forget, g_retain=g_retain)) == 0
 
@@ -130,7 +130,7 @@ def test_a_zero_gradient_gives_exactly_zero(name, scale):
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 @pytest.mark.parametrize("name", ["anti-parallel", "anti-parallel-unequal"])
 def test_anti_parallel_gradients_give_zero_up_to_rounding(name, scale):
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for preference in (0.25, 0.5, 0.75):
         direction = MGDA(preference)(g_forget=g_forget, g_retain=g_retain)
         assert direction.norm().item() <= 1e-15 * (g_forget.norm().item() + g_retain.norm().item())
@@ -138,7 +138,7 @@ def test_anti_parallel_gradients_give_zero_up_to_rounding(name, scale):
 
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_parallel_gradients_give_the_shorter_scaled_gradient(scale):
-    g_forget, g_retain = _scaled("parallel", scale, torch.float64)  # g_retain = 3·g_forget
+    g_forget, g_retain = scaled("parallel", scale, torch.float64)  # g_retain = 3·g_forget
     for preference in (0.25, 0.5, 0.75, 0.9):
         g1, g2 = preference * g_forget, (1 - preference) * g_retain
         shorter = g1 if g1.norm() <= g2.norm() else g2
@@ -156,7 +156,7 @@ def test_equal_scaled_gradients_avoid_zero_over_zero():
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_positively_homogeneous_at_every_scale(name, scale):
     """No ε: d(k·g_f, k·g_r) = k·d(g_f, g_r) to rounding, from 1e-10 to 1e10."""
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for preference in (0.25, 0.5, 0.75):
         for factor in (1e-3, 3.0, 1e4):
             assert_positively_homogeneous(MGDA(preference), g_forget, g_retain, factor, tolerance=1e-12)

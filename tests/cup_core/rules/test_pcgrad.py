@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cup_core.rules import PCGrad
 
 from .._asserts import angle_between, assert_non_conflicting, assert_positively_homogeneous
-from .test_cup import SCALES, _pair, _scaled
+from ._adversarial import SCALES, pair, scaled
 
 HYPOTHESIS = settings(deadline=None, max_examples=80, derandomize=True)
 
@@ -28,7 +28,7 @@ PREFERENCES = st.floats(min_value=0.0, max_value=1.0)
 
 
 def _generated(dim, seed, phi, exponent_f, exponent_r):
-    return _pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
+    return pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
 
 
 def _reference_parts(g1: np.ndarray, g2: np.ndarray) -> list[np.ndarray]:
@@ -97,7 +97,7 @@ def test_property_non_conflicting_gradients_are_summed_unchanged(dim, seed, phi,
 
 @pytest.mark.parametrize("name", ["random-large", "conflicting", "aligned", "very-unequal-norms"])
 def test_preference_ends_give_one_gradient(name):
-    g_forget, g_retain = _scaled(name, 1.0, torch.float64)
+    g_forget, g_retain = scaled(name, 1.0, torch.float64)
     assert torch.equal(PCGrad(0.0)(g_forget=g_forget, g_retain=g_retain), g_retain)
     assert torch.equal(PCGrad(1.0)(g_forget=g_forget, g_retain=g_retain), g_forget)
 
@@ -107,17 +107,17 @@ def test_degenerate_inputs_follow_the_docstring(scale):
     for preference in (0.25, 0.5, 0.75):
         rule = PCGrad(preference)
         # a zero gradient: nothing to project, d is the other scaled gradient
-        g_forget, g_retain = _scaled("zero-forget", scale, torch.float64)
+        g_forget, g_retain = scaled("zero-forget", scale, torch.float64)
         assert torch.equal(rule(g_forget=g_forget, g_retain=g_retain), (1 - preference) * g_retain)
-        g_forget, g_retain = _scaled("zero-retain", scale, torch.float64)
+        g_forget, g_retain = scaled("zero-retain", scale, torch.float64)
         assert torch.equal(rule(g_forget=g_forget, g_retain=g_retain), preference * g_forget)
         # parallel: no conflict, the sum
-        g_forget, g_retain = _scaled("parallel", scale, torch.float64)
+        g_forget, g_retain = scaled("parallel", scale, torch.float64)
         expected = preference * g_forget + (1 - preference) * g_retain
         assert torch.equal(rule(g_forget=g_forget, g_retain=g_retain), expected)
         # anti-parallel: each projection removes everything, 0 up to rounding
         for name in ("anti-parallel", "anti-parallel-unequal"):
-            g_forget, g_retain = _scaled(name, scale, torch.float64)
+            g_forget, g_retain = scaled(name, scale, torch.float64)
             direction = rule(g_forget=g_forget, g_retain=g_retain)
             assert direction.norm().item() <= 1e-15 * (g_forget.norm().item() + g_retain.norm().item())
 
@@ -126,7 +126,7 @@ def test_degenerate_inputs_follow_the_docstring(scale):
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_positively_homogeneous_at_every_scale(name, scale):
     """No ε: d(k·g_f, k·g_r) = k·d(g_f, g_r) to rounding, from 1e-10 to 1e10."""
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for preference in (0.25, 0.5, 0.75):
         for factor in (1e-3, 3.0, 1e4):
             assert_positively_homogeneous(PCGrad(preference), g_forget, g_retain, factor, tolerance=1e-12)

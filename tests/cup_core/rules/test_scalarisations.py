@@ -14,7 +14,7 @@ from cup_core.rules import FT, GA, NegGradPlus, NGDiff, WeightedSum
 from cup_core.rules.ngdiff import EPS
 
 from .._asserts import assert_expected_structure, assert_positively_homogeneous
-from .test_cup import ADVERSARIAL, SCALES, _pair, _scaled
+from ._adversarial import ADVERSARIAL, SCALES, pair, scaled
 
 HYPOTHESIS = settings(deadline=None, max_examples=60, derandomize=True)
 
@@ -54,7 +54,7 @@ def test_property_ga_and_ft_return_one_gradient_bit_for_bit(dim, seed, exponent_
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_ga_and_ft_copy_degenerate_inputs_unchanged(name, scale):
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     assert torch.equal(GA()(g_forget=g_forget, g_retain=g_retain), g_forget)
     assert torch.equal(FT()(g_forget=g_forget, g_retain=g_retain), g_retain)
 
@@ -83,7 +83,7 @@ def test_weighted_sum_at_weight_zero_is_fine_tuning_and_grows_linearly():
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_weighted_sum_of_anti_parallel_gradients_cancels_at_the_balancing_weight(scale):
     """g_r = −2·g_f: the weight 2 balances them exactly, and the direction is exactly 0 (no normalisation)."""
-    g_forget, g_retain = _scaled("anti-parallel-unequal", scale, torch.float64)
+    g_forget, g_retain = scaled("anti-parallel-unequal", scale, torch.float64)
     assert torch.count_nonzero(WeightedSum(2.0)(g_forget=g_forget, g_retain=g_retain)) == 0
 
 
@@ -103,7 +103,7 @@ def test_property_neggrad_plus_matches_numpy(dim, seed, exponent_f, exponent_r, 
 
 @pytest.mark.parametrize("name", ["random-large", "conflicting", "zero-forget", "huge-near-anti-parallel"])
 def test_neggrad_plus_ends_are_ga_and_ft_exactly(name):
-    g_forget, g_retain = _scaled(name, 1.0, torch.float64)
+    g_forget, g_retain = scaled(name, 1.0, torch.float64)
     assert torch.equal(NegGradPlus(beta=0.0)(g_forget=g_forget, g_retain=g_retain), g_forget)
     assert torch.equal(NegGradPlus(beta=1.0)(g_forget=g_forget, g_retain=g_retain), g_retain)
 
@@ -112,7 +112,7 @@ def test_neggrad_plus_ends_are_ga_and_ft_exactly(name):
 @pytest.mark.parametrize("scale", SCALES, ids=lambda s: f"x{s:g}")
 def test_weighted_sum_and_neggrad_plus_are_positively_homogeneous(name, scale):
     """No ε anywhere: d(k·g_f, k·g_r) = k·d(g_f, g_r) to rounding, from 1e-10 to 1e10."""
-    g_forget, g_retain = _scaled(name, scale, torch.float64)
+    g_forget, g_retain = scaled(name, scale, torch.float64)
     for rule in (WeightedSum(0.5), WeightedSum(7.0), NegGradPlus(0.3)):
         for factor in (1e-3, 3.0, 1e4):
             assert_positively_homogeneous(rule, g_forget, g_retain, factor, tolerance=1e-14)
@@ -141,7 +141,7 @@ def test_property_ngdiff_matches_numpy(dim, seed, exponent_f, exponent_r):
 def test_property_ngdiff_ignores_each_gradients_scale(dim, seed, phi, exponent_f, exponent_r, factor_f, factor_r):
     """d(a·g_f, b·g_r) = d(g_f, g_r) for a, b > 0, up to ε: each term's length ‖g‖/(‖g‖ + ε) is 1 − ε/(‖g‖ + ε),
     so rescaling moves it by less than ε / (the smaller of the two norms), and the direction not at all."""
-    g_forget, g_retain = _pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
+    g_forget, g_retain = pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
     a, b = 10.0**factor_f, 10.0**factor_r
     direction = NGDiff()(g_forget=g_forget, g_retain=g_retain)
     rescaled = NGDiff()(g_forget=a * g_forget, g_retain=b * g_retain)
@@ -155,7 +155,7 @@ def test_property_ngdiff_ignores_each_gradients_scale(dim, seed, phi, exponent_f
        exponent_f=st.floats(min_value=-1.0, max_value=3.0), exponent_r=st.floats(min_value=-1.0, max_value=3.0))
 def test_property_ngdiff_bisects_the_two_gradients(dim, seed, phi, exponent_f, exponent_r):
     """The sum of two (nearly) unit vectors makes equal angles with both: the losses get an equal say."""
-    g_forget, g_retain = _pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
+    g_forget, g_retain = pair(phi, norm_forget=10.0**exponent_f, norm_retain=10.0**exponent_r, dim=dim, seed=seed)
     direction = NGDiff()(g_forget=g_forget, g_retain=g_retain)
     if direction.norm() > 1e-3:  # φ close to π leaves a direction made of ε and rounding
         unit_f, unit_r = g_forget / g_forget.norm(), g_retain / g_retain.norm()
@@ -186,6 +186,6 @@ def test_ngdiff_degenerate_inputs_follow_the_docstring(scale):
 @pytest.mark.parametrize("name", ["conflicting", "orthogonal", "random-large", "aligned"])
 def test_ngdiff_shrinks_gradients_below_epsilon_instead_of_blowing_them_up(name):
     """At norms ~1e-10 the terms have length ‖g‖/(‖g‖ + ε) ≈ 1e-4: float noise is never turned into a unit step."""
-    g_forget, g_retain = _scaled(name, 1e-10, torch.float64)
+    g_forget, g_retain = scaled(name, 1e-10, torch.float64)
     direction = assert_expected_structure(NGDiff(), g_forget, g_retain)
     assert direction.norm().item() <= (g_forget.norm().item() + g_retain.norm().item()) / EPS

@@ -1,0 +1,75 @@
+"""An experiment's folder: where it lives, reopening it, its tables before and after a sweep, listing, deleting."""
+
+from __future__ import annotations
+
+import pytest
+
+from cup_core import Experiment, SweepPlan, summary
+from cup_core.experiment import RESULT_COLUMNS
+
+from ._experiments import TINY_GRID, tiny_config, tiny_sweep
+
+
+def test_experiments_live_under_the_default_cache_root(tmp_cache):
+    experiment, _ = tiny_sweep(None, grid=(0.5,))
+    assert experiment.root == tmp_cache.resolve() / experiment.id
+    assert (experiment.root / "config.json").is_file()
+    reopened = Experiment.open(experiment.id)  # by id, under $CUP_CACHE_DIR
+    assert reopened.config == experiment.config and reopened.root == experiment.root
+    assert Experiment.open(experiment.root).id == experiment.id  # by folder
+    assert len(reopened.results()) == 1
+
+
+def test_open_refuses_a_renamed_or_missing_experiment(tmp_cache):
+    experiment, _ = tiny_sweep(None, grid=(0.5,))
+    renamed = experiment.root.with_name("somethingelse")
+    experiment.root.rename(renamed)
+    with pytest.raises(ValueError, match="hashes to"):
+        Experiment.open(renamed)
+    with pytest.raises(FileNotFoundError):
+        Experiment.open(experiment.id)
+
+
+def test_an_experiment_before_its_first_sweep_has_empty_tables(tmp_cache):
+    experiment = Experiment(tiny_config())
+    assert experiment.results().empty and list(experiment.results().columns) == RESULT_COLUMNS
+    assert experiment.references().empty
+    assert experiment.point_records() == []
+
+
+def test_an_interrupted_sweeps_points_show_without_results_csv_and_damage_counts_as_missing(tmp_path):
+    from cup_core import cache as cache_module
+    from cup_core.sweep import missing_points
+
+    experiment, table = tiny_sweep(tmp_path)
+    (experiment.root / "results.csv").unlink()  # killed before the tables were written
+    assert len(experiment.results()) == len(table)
+    entry = experiment.point_entry("cup", TINY_GRID[0], 0)
+    (entry / cache_module.WEIGHTS_FILE).write_bytes(b"truncated")
+    assert missing_points(experiment, SweepPlan({"cup": TINY_GRID})) == [("cup", TINY_GRID[0], 0)]
+
+
+def test_the_experiments_list_and_delete(tmp_cache):
+    from cup_core.experiment import list_experiments
+
+    assert list_experiments() == []
+    first, _ = tiny_sweep(None, grid=(0.0, 1.0))
+    second, _ = tiny_sweep(None, config=tiny_config(forget_class=1), grid=(0.5,))
+    (tmp_cache / "not-an-experiment").mkdir()  # stray folders are skipped, not listed
+    listed = {item.experiment.id: item for item in list_experiments()}
+    assert set(listed) == {first.id, second.id}
+    assert listed[first.id].points == 2 and listed[second.id].points == 1
+    on_disk = sum(path.stat().st_size for path in first.root.rglob("*") if path.is_file())
+    assert listed[first.id].size_bytes == on_disk > 0
+    first.delete()
+    assert not first.root.exists() and [item.experiment.id for item in list_experiments()] == [second.id]
+    assert not any(path.name.startswith(".deleted") for path in tmp_cache.iterdir())
+
+
+def test_an_experiment_without_an_oracle(tmp_path):
+    from dataclasses import replace
+
+    experiment, table = tiny_sweep(tmp_path, config=replace(tiny_config(), oracle=False))
+    assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
+    assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
+    assert summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
