@@ -53,8 +53,8 @@ def _memory(text: str) -> int:
     units = {"K": 1024, "M": 1024**2, "G": 1024**3}
     try:
         number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
-        value = int(float(number) * unit)
-    except (ValueError, IndexError):
+        value = int(float(number) * unit)  # inf: OverflowError; nan: ValueError
+    except (ValueError, IndexError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected a size such as 512M or 4G, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"the memory budget must be positive, got {text!r}")

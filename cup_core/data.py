@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._files import MiB, read_regular
 from .config import ExperimentConfig, ForgetSet, Sources
 from .labelled import LabelledSet
 from .vision import VISION_DATASETS, preprocessing
@@ -215,28 +216,29 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
     return replace(config, split=split.split, split_seed=0)  # official splits: a split seed changes nothing
 
 
+MAX_INDEX_FILE_BYTES = 256 * MiB  # about 25 million written indices; a bound on what is read
+
+
 def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
     """Sample indices from a file: integers separated by commas, spaces or new lines (a .txt or .csv), a JSON
-    list, or a .npy integer array (read without pickle)."""
+    list, or a .npy integer array (read without pickle). A regular file only, read within a bound."""
     path = Path(path)
+    data = read_regular(path, "forget-index file", MAX_INDEX_FILE_BYTES)
+    if path.suffix.lower() == ".npy":
+        return _npy_indices(path, data)
     try:
-        if path.suffix.lower() == ".npy":
-            array = np.load(path, allow_pickle=False)
-            if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-                raise ValueError(f"expected a 1-D integer array, got {array.dtype} of shape {array.shape}")
-            return tuple(int(i) for i in array)
-        text = path.read_text()
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the forget indices ({err.strerror or err})") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: not a forget-index file ({err})") from None
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of forget indices (nor a .npy array)") from None
     if path.suffix.lower() == ".json":
         import json
 
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: JSON nested too deeply; write a flat list of integers") from None
+        except ValueError as err:  # JSONDecodeError, or an integer of more digits than Python converts
+            raise ValueError(f"{path}: not valid JSON ({str(err)[:120]})") from None
         if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             raise ValueError(f"{path}: expected a JSON list of integers")
         return tuple(values)
@@ -246,6 +248,32 @@ def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
         raise ValueError(f"{path}: {err}") from None
 
 
+def _npy_indices(path: Path, data: bytes) -> tuple[int, ...]:
+    """A 1-D integer .npy array, its header's size checked against the file's before anything is allocated."""
+    import io
+
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream, max_header_size=10_000)
+    except (ValueError, SyntaxError, TypeError, OverflowError) as err:
+        raise ValueError(f"{path}: not a forget-index file (not a .npy array: {err})") from None
+    if len(shape) != 1 or dtype.hasobject or not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"{path}: expected a 1-D integer array, got {dtype} of shape {shape}")
+    if shape[0] * dtype.itemsize != len(data) - stream.tell():
+        raise ValueError(f"{path}: its header declares {shape[0]:,} {dtype} entries, but the file holds "
+                         f"{len(data) - stream.tell():,} bytes of data; the file is damaged")
+    array = np.frombuffer(data, dtype=dtype, count=shape[0], offset=stream.tell())
+    if fortran:  # one dimension: the same order
+        array = np.asarray(array)
+    return tuple(int(i) for i in array)
+
+
+MAX_INDEX_DIGITS = 18  # an index beyond 10**18 names no sample of any data set
+
+
 def parse_indices(text: str) -> tuple[int, ...]:
     """Sample indices written as integers separated by commas, spaces or new lines (range checks: forget_mask)."""
     parts = text.replace(",", " ").split()
@@ -253,6 +281,10 @@ def parse_indices(text: str) -> tuple[int, ...]:
     if bad is not None:
         raise ValueError(f"{bad[:40]!r} is not a sample index; write integers separated by commas, spaces or "
                          "new lines")
+    long = next((part for part in parts if len(part.removeprefix("-")) > MAX_INDEX_DIGITS), None)
+    if long is not None:
+        raise ValueError(f"{long[:20]}… ({len(long)} digits) is not a sample index: no training set has that many "
+                         "samples")
     return tuple(int(part) for part in parts)
 
 

@@ -19,7 +19,7 @@ import torch
 
 from . import cache
 from ._json import nan_if_none, strict
-from .config import ExperimentConfig, Sources
+from .config import ExperimentConfig, Sources, check_seed
 from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
 from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, predict_proba_batched, unlearn_batched
@@ -51,6 +51,7 @@ class SweepPlan:
             raise ValueError("the sweep has no method; name at least one")
         if not self.seeds:
             raise ValueError("the sweep has no seed; give at least one")
+        object.__setattr__(self, "seeds", tuple(check_seed(seed, "an unlearning seed") for seed in self.seeds))
         for name, values in self.grids.items():
             if not values:
                 raise ValueError(f"the grid of {name} is empty; give at least one value")
