@@ -141,6 +141,10 @@ class ExperimentConfig:
     image_size: int | None = None  # ImageFolder only: images are resized and centre-cropped to this size
     classes: tuple[str, ...] | None = None  # ImageFolder only: the class folders, in label order
     split: str | None = None  # torchvision sets: which files or folders were the train and test splits
+    # Data read from a data root: the SHA-256 of its files' paths and contents (vision.content_sha256), so that
+    # relabelled or cleaned files are another experiment. None for the embedded sets, whose content the code and
+    # the split seed fix (their ids are the first release's), and for experiments made before it was recorded.
+    data_sha256: str | None = None
 
     def __post_init__(self) -> None:
         check_seed(self.split_seed, "the split seed")

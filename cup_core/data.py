@@ -186,6 +186,11 @@ def load_train_test(config: ExperimentConfig, sources: Sources | None = None) ->
         raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: it has "
                          f"{split.split!r}, the experiment recorded {config.split!r}; point --data-root at the "
                          "original files, or make a new experiment from these")
+    if config.data_sha256 is not None and split.content_sha256 != config.data_sha256:
+        raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: the files' "
+                         f"content changed since (they hash to {split.content_sha256[:12]}…, the experiment recorded "
+                         f"{config.data_sha256[:12]}…; relabelled, cleaned or replaced files are another "
+                         "experiment); point --data-root at the original files, or make a new experiment from these")
     return split.train, split.test
 
 
@@ -196,11 +201,36 @@ def _vision_arguments(config: ExperimentConfig, sources: Sources) -> tuple[str, 
     return str(Path(sources.data_root).expanduser().resolve()), sources.download, config.image_size, config.split_seed
 
 
-@functools.lru_cache(maxsize=2)  # the app asks again on every view; a CIFAR read takes seconds
 def _load_vision(name: str, root: str, download: bool, image_size: int | None, split_seed: int):
+    """The data set as read from `root`, read again when any file read or folder listed has changed since."""
+    split = _read_vision(name, root, download, image_size, split_seed)
+    if _file_states(split.files + split.folders) != _read_states.get(split.content_sha256 + root):
+        _read_vision.cache_clear()
+        split = _read_vision(name, root, download, image_size, split_seed)
+    return split
+
+
+_read_states: dict[str, tuple] = {}  # (content hash + root) -> the files' states when read
+
+
+def _file_states(paths: tuple[Path, ...]) -> tuple:
+    states = []
+    for path in paths:
+        try:
+            status = path.stat()
+            states.append((status.st_size, status.st_mtime_ns, status.st_ino))
+        except OSError:
+            states.append(None)
+    return tuple(states)
+
+
+@functools.lru_cache(maxsize=2)  # the app asks again on every view; a CIFAR read takes seconds
+def _read_vision(name: str, root: str, download: bool, image_size: int | None, split_seed: int):
     from .vision import load_vision
 
-    return load_vision(name, root, download=download, image_size=image_size, split_seed=split_seed)
+    split = load_vision(name, root, download=download, image_size=image_size, split_seed=split_seed)
+    _read_states[split.content_sha256 + root] = _file_states(split.files + split.folders)
+    return split
 
 
 def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> ExperimentConfig:
@@ -212,8 +242,9 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
         raise ValueError("an ImageFolder experiment needs an image size (--image-size, e.g. 32 or 224)")
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
     if config.dataset == "imagefolder":
-        return replace(config, split=split.split, classes=split.classes)
-    return replace(config, split=split.split, split_seed=0)  # official splits: a split seed changes nothing
+        return replace(config, split=split.split, classes=split.classes, data_sha256=split.content_sha256)
+    # Official splits: a split seed changes nothing.
+    return replace(config, split=split.split, split_seed=0, data_sha256=split.content_sha256)
 
 
 MAX_INDEX_FILE_BYTES = 256 * MiB  # about 25 million written indices; a bound on what is read
@@ -261,7 +292,8 @@ def _npy_indices(path: Path, data: bytes) -> tuple[int, ...]:
     except (ValueError, SyntaxError, TypeError, OverflowError) as err:
         raise ValueError(f"{path}: not a forget-index file (not a .npy array: {err})") from None
     if len(shape) != 1 or dtype.hasobject or not np.issubdtype(dtype, np.integer):
-        raise ValueError(f"{path}: expected a 1-D integer array, got {dtype} of shape {shape}")
+        raise ValueError(f"{path}: not a forget-index file (expected a 1-D integer array, got {dtype} of shape "
+                         f"{shape})")
     if shape[0] * dtype.itemsize != len(data) - stream.tell():
         raise ValueError(f"{path}: its header declares {shape[0]:,} {dtype} entries, but the file holds "
                          f"{len(data) - stream.tell():,} bytes of data; the file is damaged")
