@@ -17,7 +17,7 @@ from .models import ARCHITECTURES
 from .sweep_file import SETTINGS, experiment_config, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device
-from .experiment import Experiment
+from .experiment import Experiment, made_from_other_content
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
@@ -178,6 +178,11 @@ def _sweep(args: argparse.Namespace) -> int:
     with experiment.threads(device):
         prepare(experiment, sources, device)  # every input checked before the first line of output
     todo = len(missing_points(experiment, plan))
+    changed = made_from_other_content(experiment, sources) if not (experiment.root / "config.json").exists() else []
+    if changed:
+        print(f"note: the files at {sources.data_root} changed since experiment {', '.join(changed)} was made from "
+              "them (their content hashes differ): this is a new experiment, the earlier one stays cached",
+              file=sys.stderr)
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
           f"{len(plan.points())} points ({todo} to compute) on "
           f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)

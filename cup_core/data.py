@@ -359,6 +359,13 @@ def load_unlearning_data(config: ExperimentConfig, sources: Sources | None = Non
     info = experiment_info(config)
     train, test = load_train_test(config, sources)
     mask = forget_mask(train.y, config.forget, info.num_classes)
+    # Refused here, before anything trains (the original and the oracle would train first, then fail).
+    if not mask.any():
+        raise ValueError(f"the forget set is empty: the training split has no sample of class "
+                         f"{config.forget.forget_class}; choose a class it has")
+    if mask.all():
+        raise ValueError(f"nothing is left to retain: every training sample is in the forget set "
+                         f"({config.forget.describe()}); forget a smaller set")
     forget = LabelledSet(train.x[mask], train.y[mask])
     retain = LabelledSet(train.x[~mask], train.y[~mask])
     if config.forget.kind == "class":
