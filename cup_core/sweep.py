@@ -405,6 +405,8 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
                                     "seconds": seconds, **origin, **_provenance(device)}
 
     _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
+    if computed:
+        experiment.save_config()  # again: see _ensure_point
     model = experiment.new_model().to(device)
     model.load_state_dict(weights)
     return model.eval(), computed
@@ -427,7 +429,12 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
                                                   oracle_metrics, "sequential", next(model.parameters()).device)
 
     entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
-    return cache.ensure_entry(entry, key, compute)[2]
+    computed = cache.ensure_entry(entry, key, compute)[2]
+    if computed:
+        # An experiment deleted while its sweep runs gets its folder back with the next entry: with its config,
+        # so that the app lists it (and can delete it) instead of an anonymous folder of points.
+        experiment.save_config()
+    return computed
 
 
 def _evaluation_rows(experiment: Experiment) -> int:
@@ -469,6 +476,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
                         cache.write_entry(entry[v], key[v], state, _point_payload(
                             method_name, v, seed, metrics_from(point_probs, data), run, recipe, oracle_metrics,
                             "batched", device))
+                    experiment.save_config()  # again: see _ensure_point
         for v in chunk:
             yield v, v in missing
 
