@@ -554,7 +554,7 @@ def _image_files(spec: VisionSpec, directory: Path, root: Path,
     if len(classes) < 2:
         raise ValueError(f"{directory} holds {len(classes)} class folder(s); {spec.title} expects {spec.layout}")
     folders.append(directory)
-    inside, seen, samples = root.resolve(), 0, []
+    inside, seen, samples, skipped = root.resolve(), 0, [], []
     for label, name in enumerate(classes):
         walked: list[tuple[str, list[str]]] = []
         pending = [directory / name]
@@ -573,21 +573,24 @@ def _image_files(spec: VisionSpec, directory: Path, root: Path,
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(Path(entry.path))
                     elif entry.is_symlink() and entry.is_dir():
-                        log.warning("skipping %s: a link to a folder (links to folders are not followed)",
-                                    entry.path)
-                    elif entry.name.lower().endswith(IMG_EXTENSIONS) and _readable_image(entry, inside):
+                        skipped.append(entry.path)
+                    elif entry.name.lower().endswith(IMG_EXTENSIONS) and _readable_image(entry, inside, skipped):
                         files.append(entry.name)
             walked.append((str(folder), files))
         found = [(os.path.join(folder, file), label) for folder, files in sorted(walked) for file in sorted(files)]
+        if skipped:
+            log.warning("%s: skipped %d link(s) to folders, e.g. %s (links to folders are not followed)",
+                        directory / name, len(skipped), skipped[0])
+            skipped.clear()
         if not found:
             raise ValueError(f"{directory}: class folder {name!r} holds no images ({', '.join(IMG_EXTENSIONS)})")
         samples += found
     return tuple(classes), samples
 
 
-def _readable_image(entry: os.DirEntry, inside: Path) -> bool:
+def _readable_image(entry: os.DirEntry, inside: Path, skipped: list[str]) -> bool:
     """A regular file, or a link to a regular file inside the data root (see _image_files); a link to a folder is
-    reported and skipped."""
+    added to `skipped`."""
     if not entry.is_symlink():
         return entry.is_file(follow_symlinks=False)
     try:
@@ -595,7 +598,7 @@ def _readable_image(entry: os.DirEntry, inside: Path) -> bool:
     except (OSError, RuntimeError):  # a broken link or a loop
         return False
     if target.is_dir():
-        log.warning("skipping %s: a link to a folder (links to folders are not followed)", entry.path)
+        skipped.append(entry.path)
         return False
     return target.is_relative_to(inside) and target.is_file() and stat.S_ISREG(target.stat().st_mode)
 
