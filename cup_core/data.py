@@ -288,7 +288,7 @@ def _npy_indices(path: Path, data: bytes) -> tuple[int, ...]:
         version = np.lib.format.read_magic(stream)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
             np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(stream, max_header_size=10_000)
+        shape, _, dtype = read_header(stream, max_header_size=10_000)  # one dimension: C or Fortran, the same
     except (ValueError, SyntaxError, TypeError, OverflowError) as err:
         raise ValueError(f"{path}: not a forget-index file (not a .npy array: {err})") from None
     if len(shape) != 1 or dtype.hasobject or not np.issubdtype(dtype, np.integer):
@@ -298,8 +298,6 @@ def _npy_indices(path: Path, data: bytes) -> tuple[int, ...]:
         raise ValueError(f"{path}: its header declares {shape[0]:,} {dtype} entries, but the file holds "
                          f"{len(data) - stream.tell():,} bytes of data; the file is damaged")
     array = np.frombuffer(data, dtype=dtype, count=shape[0], offset=stream.tell())
-    if fortran:  # one dimension: the same order
-        array = np.asarray(array)
     return tuple(int(i) for i in array)
 
 

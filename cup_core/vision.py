@@ -3,8 +3,10 @@
 MNIST and Fashion-MNIST are read with torchvision's idx reader. CIFAR-10/100 are read by our own restricted
 unpickler: torchvision's CIFAR classes call `pickle.load` on the batch files, and a pickle can run any code,
 so a file that holds anything besides dicts, lists, strings, numbers and numpy arrays is refused. SVHN's .mat
-files are read with scipy (torchvision's class insists on the official md5 sums). An ImageFolder tree is
-discovered and decoded with torchvision and PIL. Only `download=True` lets torchvision fetch (and md5-check)
+files are read with scipy (torchvision's class insists on the official md5 sums), their declared sizes checked
+first. An ImageFolder tree is walked here, in torchvision's order but without following links to folders, and
+decoded with torchvision and PIL. Every file read is a regular file, and the files' paths and contents hash to
+the data's identity (content_sha256). Only `download=True` lets torchvision fetch (and md5-check)
 the official archives; nothing is ever fetched otherwise.
 
 torchvision is imported inside the functions that need it: it takes seconds to import, and the CLI lists
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import codecs
 import contextvars
-import logging
 import hashlib
+import logging
 import math
 import os
 import pickle

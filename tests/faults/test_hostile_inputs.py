@@ -421,16 +421,17 @@ def test_an_experiment_deleted_while_its_sweep_runs_comes_back_whole(tmp_path):
     from cup_core.experiment import list_experiments
 
     experiment = Experiment(tiny_config(), tmp_path)
-    deleted = []
+    deleted, listed = [], []
 
     def delete_once(progress) -> None:
         if progress.done == 3 and not deleted:  # the references and the first point are on disk
             experiment.delete()
             deleted.append(progress.label)
+        elif progress.done == 4:  # the next point is written: the app sees the experiment again, mid-sweep
+            listed.extend(item.experiment.id for item in list_experiments(tmp_path))
 
     run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_once, engine="sequential")
-    listed = [item.experiment.id for item in list_experiments(tmp_path)]
-    ok = bool(deleted) and (experiment.root / "config.json").is_file() and experiment.id in listed
+    ok = bool(deleted) and (experiment.root / "config.json").is_file() and listed == [experiment.id]
     record("an experiment deleted while its sweep runs: the sweep's next entry brings its config back, the app lists "
            "it", 1, int(ok), 0)
     assert ok
