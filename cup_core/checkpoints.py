@@ -38,6 +38,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     """The tensors of a checkpoint file; ValueError says what is wrong with a bad one."""
+    if not Path(path).exists():
+        raise ValueError(f"{path}: no such checkpoint file")
     path = check_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES)
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:

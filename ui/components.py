@@ -23,8 +23,9 @@ _MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]<>~$])")
 
 def as_text(text: str) -> str:
     """Text a user chose (folder, class and file names, paths, library messages quoting them) made safe for an
-    element that renders Markdown: every syntax character escaped, so `[click me](http:evil.example)` in a class
-    folder's name shows as those characters instead of a live link, and `![p](http:evil.example)` loads nothing."""
+    element that renders Markdown: every syntax character backslash-escaped, so `[click me](http:evil.example)`
+    in a class folder's name shows as those characters instead of a live link (checked in Chromium), and
+    `![p](http:evil.example)` loads nothing."""
     return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
