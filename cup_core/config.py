@@ -207,7 +207,11 @@ class Sources:
         for name in ("data_root", "checkpoint"):
             value = getattr(self, name)
             if value:
-                object.__setattr__(self, name, str(Path(value).expanduser().resolve()))
+                try:
+                    object.__setattr__(self, name, str(Path(value).expanduser().resolve()))
+                except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+                    raise ValueError(f"{value}: cannot resolve the {name.replace('_', ' ')} ({err}); give the "
+                                     "path of a real folder or file, not a link that loops") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -135,6 +135,8 @@ def test_special_files_and_link_loops_are_refused_not_read(tmp_path):
     _mnist(idx, np.arange(60) % 10, np.arange(30) % 10)
     (idx / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
     (idx / "MNIST" / "raw" / "t10k-images-idx3-ubyte").symlink_to("/dev/zero")
+    self_loop = tmp_path / "self-loop"
+    self_loop.symlink_to(self_loop)
     cases = {
         "checkpoint FIFO": (["--checkpoint", str(fifo)], "FIFO"),
         "checkpoint /dev/zero": (["--checkpoint", "/dev/zero"], "character device"),
@@ -142,6 +144,9 @@ def test_special_files_and_link_loops_are_refused_not_read(tmp_path):
         "config /dev/zero": (["--config", "/dev/zero"], "character device"),
         "idx file linked to /dev/zero": (["--dataset", "mnist", "--data-root", str(idx)], "character device"),
         "data root /sys": (["--dataset", "imagefolder", "--image-size", "8", "--data-root", "/sys"], "error: "),
+        "data root a link to itself": (["--dataset", "imagefolder", "--image-size", "8", "--data-root",
+                                        str(self_loop)], "a link that loops"),
+        "checkpoint a link to itself": (["--checkpoint", str(self_loop)], "a link that loops"),
     }
     survived = 0
     for kind, (args, expected) in cases.items():
@@ -157,8 +162,8 @@ def test_special_files_and_link_loops_are_refused_not_read(tmp_path):
                          f"print(len(split.train) + len(split.test))")
     survived += loaded.returncode == 0 and loaded.stdout.strip() == "9" and "links to folders" in loaded.stderr
     record("special files and links (FIFO and /dev/zero as checkpoint, index and sweep file; an idx file linked to "
-           "/dev/zero; /sys as a data root; a tree with cat/loop -> .. and a link to /sys): refused or skipped at "
-           "once", len(cases) + 1, survived, 0)
+           "/dev/zero; /sys as a data root; a data root and a checkpoint that link to themselves; a tree with "
+           "cat/loop -> .. and a link to /sys): refused or skipped at once", len(cases) + 1, survived, 0)
     assert loaded.returncode == 0 and loaded.stdout.strip() == "9", loaded.stderr[-2000:]
 
 
