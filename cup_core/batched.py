@@ -272,9 +272,14 @@ def predict_proba_batched(model: nn.Module, states: list[dict[str, Tensor]], par
     215 ms, 2,048 rows 533 ms)."""
     model.eval()
     stacked = {name: torch.stack([state[name] for state in states]) for name, _ in model.named_parameters()}
-    logits_of = stacked_logits(model, stacked, next(iter(parts.values())).x[:1])
+    # A sample to choose the stacking with: from a set that has one (the forgotten class may have no test image).
+    sample = next((part.x[:1] for part in parts.values() if len(part)), None)
+    if sample is None:
+        raise ValueError("every evaluated set is empty; there is nothing to evaluate the models on")
+    logits_of = stacked_logits(model, stacked, sample)
+    classes = logits_of(stacked, sample).shape[-1]
     probs = {}  # name -> (K, N, C)
     for name, part in parts.items():
-        chunks = [torch.softmax(logits_of(stacked, x), dim=-1).cpu() for x in part.x.split(rows)]
-        probs[name] = torch.cat(chunks, dim=1) if chunks else torch.empty(len(states), 0, 0)
+        chunks = [torch.softmax(logits_of(stacked, x), dim=-1).cpu() for x in part.x.split(rows) if len(x)]
+        probs[name] = torch.cat(chunks, dim=1) if chunks else torch.empty(len(states), 0, classes)
     return [{name: p[k] for name, p in probs.items()} for k in range(len(states))]

@@ -16,29 +16,31 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._files import GiB, check_regular, open_regular
 from .models import build_model
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+MAX_CHECKPOINT_BYTES = 64 * GiB  # far above any model this tool trains; a bound on what a hash reads
 
 
 def file_sha256(path: str | os.PathLike) -> str:
     """The file's SHA-256: what names a user's checkpoint in an experiment's config (its path does not)."""
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as file:
+    with open_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES) as file:  # a FIFO or /dev/zero: refused, not read
+        try:
             for block in iter(lambda: file.read(1 << 20), b""):
                 digest.update(block)
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+        except OSError as err:
+            raise ValueError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
     return digest.hexdigest()
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     """The tensors of a checkpoint file; ValueError says what is wrong with a bad one."""
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).exists():
         raise ValueError(f"{path}: no such checkpoint file")
+    path = check_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES)
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
         from safetensors.torch import load_file
@@ -54,15 +56,32 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
             # torch's own message suggests weights_only=False, which would run the file's code: not repeated.
             raise ValueError(f"{path}: refused by weights-only loading: the file is damaged, or holds code or "
                              "objects besides tensors; save a plain state_dict or use .safetensors") from None
-        except (RuntimeError, EOFError, OSError) as err:
-            raise ValueError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+        except Exception as err:  # a damaged zip gives KeyError, AssertionError, RuntimeError, EOFError, ...
+            raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]  # the common {"state_dict": ..., "epoch": ...} layout
     else:
         raise ValueError(f"{path}: unknown checkpoint type {suffix!r}; use .safetensors or .pt")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a state dict (parameter name -> tensor)")
+    odd = next(((name, kind) for name, tensor in state.items() if (kind := _unusual(tensor))), None)
+    if odd is not None:
+        raise ValueError(f"{path}: tensor {odd[0]!r} is {odd[1]}; save plain dense weights "
+                         "(e.g. tensor.to_dense(), tensor.dequantize())")
     return {str(k).removeprefix("module."): v for k, v in state.items()}  # DataParallel prefixes
+
+
+def _unusual(tensor: Tensor) -> str | None:
+    """What makes a tensor other than plain dense weights with data (loading those into a model fails deep inside)."""
+    if tensor.layout != torch.strided:
+        return f"{str(tensor.layout).removeprefix('torch.')} (not dense)"
+    if tensor.is_meta:
+        return "a meta tensor (it holds no values)"
+    if tensor.is_quantized:
+        return f"quantized ({tensor.dtype})"
+    if tensor.dtype.is_complex:
+        return f"complex ({tensor.dtype})"
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike, architecture: str, kwargs: dict[str, Any]) -> nn.Module:

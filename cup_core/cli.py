@@ -17,7 +17,7 @@ from .models import ARCHITECTURES
 from .sweep_file import SETTINGS, experiment_config, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device
-from .experiment import Experiment
+from .experiment import Experiment, made_from_other_content
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
@@ -53,8 +53,8 @@ def _memory(text: str) -> int:
     units = {"K": 1024, "M": 1024**2, "G": 1024**3}
     try:
         number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
-        value = int(float(number) * unit)
-    except (ValueError, IndexError):
+        value = int(float(number) * unit)  # inf: OverflowError; nan: ValueError
+    except (ValueError, IndexError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected a size such as 512M or 4G, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"the memory budget must be positive, got {text!r}")
@@ -186,6 +186,11 @@ def _sweep(args: argparse.Namespace) -> int:
     todo = len(missing_points(experiment, resolved)) + sum(resolved.calibrate.values()) * len(resolved.seeds)
     todo_text = (f"up to {todo} to compute, calibrating {', '.join(resolved.calibrate)} first" if resolved.calibrate
                  else f"{todo} to compute")
+    changed = made_from_other_content(experiment, sources) if not (experiment.root / "config.json").exists() else []
+    if changed:
+        print(f"note: the files at {sources.data_root} changed since experiment {', '.join(changed)} was made from "
+              "them (their content hashes differ): this is a new experiment, the earlier one stays cached",
+              file=sys.stderr)
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
           f"{plan.total()} points ({todo_text}) on "
           f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,12 +17,37 @@ SCHEMA_VERSION = 1
 OptimizerName = Literal["sgd", "adam"]
 
 
-def _floats(recipe: Any, *names: str) -> None:
-    """Number fields as floats: 1 and 1.0 (an integer in a sweep file) must hash as one experiment."""
+def _floats(recipe: Any, what: str, *names: str) -> None:
+    """Number fields as floats: 1 and 1.0 (an integer in a sweep file) must hash as one experiment. NaN and
+    infinities are refused here, naming the setting (the config's JSON, which the id hashes, has no form for them)."""
     for name in names:
         value = getattr(recipe, name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            object.__setattr__(recipe, name, float(value))
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond float's range
+                value = math.inf
+            if not math.isfinite(value):
+                raise ValueError(f"{what} {name.replace('_', ' ')} must be a finite number, got {value!r}")
+            object.__setattr__(recipe, name, value)
+
+
+# Seeds seed torch's generators and scikit-learn's random_state (the split), which takes 0 .. 2**32 - 1; results.csv
+# and the app's tables keep them as 64-bit integers. One bound for every seed keeps the pipeline whole.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: Any, what: str) -> int:
+    """`value` as a seed; ValueError naming `what` when it is not an integer in 0 .. MAX_SEED."""
+    try:
+        seed = operator.index(value)  # int and numpy integers; not floats, strings or bools
+    except TypeError:
+        seed = None
+    if seed is None or isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{what} must be between 0 and {MAX_SEED:,} (2**32 - 1), got {seed}")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,8 @@ class TrainRecipe:
     seed: int = 0  # initialisation and shuffling of the original and the oracle
 
     def __post_init__(self) -> None:
-        _floats(self, "lr", "momentum", "weight_decay")
+        _floats(self, "training", "lr", "momentum", "weight_decay")
+        check_seed(self.seed, "the training seed")
 
 
 @dataclass(frozen=True)
@@ -56,7 +83,7 @@ class UnlearnRecipe:
     weight_decay: float = 5e-4  # the paper's weight decay
 
     def __post_init__(self) -> None:
-        _floats(self, "lr", "momentum", "weight_decay")
+        _floats(self, "unlearning", "lr", "momentum", "weight_decay")
 
     def describe(self) -> str:
         epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
@@ -77,7 +104,8 @@ class ForgetSet:
 
     def __post_init__(self) -> None:
         if self.fraction is not None:
-            _floats(self, "fraction")
+            _floats(self, "the forget", "fraction")
+        check_seed(self.seed, "the forget seed")
         if self.indices is not None:
             if self.forget_class is not None or self.fraction is not None:
                 raise ValueError("a listed forget set has no class or fraction: give forget_class=None")
@@ -113,8 +141,13 @@ class ExperimentConfig:
     image_size: int | None = None  # ImageFolder only: images are resized and centre-cropped to this size
     classes: tuple[str, ...] | None = None  # ImageFolder only: the class folders, in label order
     split: str | None = None  # torchvision sets: which files or folders were the train and test splits
+    # Data read from a data root: the SHA-256 of its files' paths and contents (vision.content_sha256), so that
+    # relabelled or cleaned files are another experiment. None for the embedded sets, whose content the code and
+    # the split seed fix (their ids are the first release's), and for experiments made before it was recorded.
+    data_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        check_seed(self.split_seed, "the split seed")
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(self.classes))
 
@@ -174,7 +207,11 @@ class Sources:
         for name in ("data_root", "checkpoint"):
             value = getattr(self, name)
             if value:
-                object.__setattr__(self, name, str(Path(value).expanduser().resolve()))
+                try:
+                    object.__setattr__(self, name, str(Path(value).expanduser().resolve()))
+                except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+                    raise ValueError(f"{value}: cannot resolve the {name.replace('_', ' ')} ({err}); give the "
+                                     "path of a real folder or file, not a link that loops") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._files import MiB, read_regular
 from .config import ExperimentConfig, ForgetSet, Sources
 from .labelled import LabelledSet
 from .vision import VISION_DATASETS, preprocessing
@@ -185,6 +186,11 @@ def load_train_test(config: ExperimentConfig, sources: Sources | None = None) ->
         raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: it has "
                          f"{split.split!r}, the experiment recorded {config.split!r}; point --data-root at the "
                          "original files, or make a new experiment from these")
+    if config.data_sha256 is not None and split.content_sha256 != config.data_sha256:
+        raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: the files' "
+                         f"content changed since (they hash to {split.content_sha256[:12]}…, the experiment recorded "
+                         f"{config.data_sha256[:12]}…; relabelled, cleaned or replaced files are another "
+                         "experiment); point --data-root at the original files, or make a new experiment from these")
     return split.train, split.test
 
 
@@ -195,11 +201,36 @@ def _vision_arguments(config: ExperimentConfig, sources: Sources) -> tuple[str, 
     return str(Path(sources.data_root).expanduser().resolve()), sources.download, config.image_size, config.split_seed
 
 
-@functools.lru_cache(maxsize=2)  # the app asks again on every view; a CIFAR read takes seconds
 def _load_vision(name: str, root: str, download: bool, image_size: int | None, split_seed: int):
+    """The data set as read from `root`, read again when any file read or folder listed has changed since."""
+    split = _read_vision(name, root, download, image_size, split_seed)
+    if _file_states(split.files + split.folders) != _read_states.get(split.content_sha256 + root):
+        _read_vision.cache_clear()
+        split = _read_vision(name, root, download, image_size, split_seed)
+    return split
+
+
+_read_states: dict[str, tuple] = {}  # (content hash + root) -> the files' states when read
+
+
+def _file_states(paths: tuple[Path, ...]) -> tuple:
+    states = []
+    for path in paths:
+        try:
+            status = path.stat()
+            states.append((status.st_size, status.st_mtime_ns, status.st_ino))
+        except OSError:
+            states.append(None)
+    return tuple(states)
+
+
+@functools.lru_cache(maxsize=2)  # the app asks again on every view; a CIFAR read takes seconds
+def _read_vision(name: str, root: str, download: bool, image_size: int | None, split_seed: int):
     from .vision import load_vision
 
-    return load_vision(name, root, download=download, image_size=image_size, split_seed=split_seed)
+    split = load_vision(name, root, download=download, image_size=image_size, split_seed=split_seed)
+    _read_states[split.content_sha256 + root] = _file_states(split.files + split.folders)
+    return split
 
 
 def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> ExperimentConfig:
@@ -211,32 +242,34 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
         raise ValueError("an ImageFolder experiment needs an image size (--image-size, e.g. 32 or 224)")
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
     if config.dataset == "imagefolder":
-        return replace(config, split=split.split, classes=split.classes)
-    return replace(config, split=split.split, split_seed=0)  # official splits: a split seed changes nothing
+        return replace(config, split=split.split, classes=split.classes, data_sha256=split.content_sha256)
+    # Official splits: a split seed changes nothing.
+    return replace(config, split=split.split, split_seed=0, data_sha256=split.content_sha256)
+
+
+MAX_INDEX_FILE_BYTES = 256 * MiB  # about 25 million written indices; a bound on what is read
 
 
 def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
     """Sample indices from a file: integers separated by commas, spaces or new lines (a .txt or .csv), a JSON
-    list, or a .npy integer array (read without pickle)."""
+    list, or a .npy integer array (read without pickle). A regular file only, read within a bound."""
     path = Path(path)
+    data = read_regular(path, "forget-index file", MAX_INDEX_FILE_BYTES)
+    if path.suffix.lower() == ".npy":
+        return _npy_indices(path, data)
     try:
-        if path.suffix.lower() == ".npy":
-            array = np.load(path, allow_pickle=False)
-            if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-                raise ValueError(f"expected a 1-D integer array, got {array.dtype} of shape {array.shape}")
-            return tuple(int(i) for i in array)
-        text = path.read_text()
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the forget indices ({err.strerror or err})") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: not a forget-index file ({err})") from None
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file of forget indices (nor a .npy array)") from None
     if path.suffix.lower() == ".json":
         import json
 
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: JSON nested too deeply; write a flat list of integers") from None
+        except ValueError as err:  # JSONDecodeError, or an integer of more digits than Python converts
+            raise ValueError(f"{path}: not valid JSON ({str(err)[:120]})") from None
         if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             raise ValueError(f"{path}: expected a JSON list of integers")
         return tuple(values)
@@ -246,6 +279,31 @@ def read_indices(path: str | os.PathLike) -> tuple[int, ...]:
         raise ValueError(f"{path}: {err}") from None
 
 
+def _npy_indices(path: Path, data: bytes) -> tuple[int, ...]:
+    """A 1-D integer .npy array, its header's size checked against the file's before anything is allocated."""
+    import io
+
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream, max_header_size=10_000)  # one dimension: C or Fortran, the same
+    except (ValueError, SyntaxError, TypeError, OverflowError) as err:
+        raise ValueError(f"{path}: not a forget-index file (not a .npy array: {err})") from None
+    if len(shape) != 1 or dtype.hasobject or not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"{path}: not a forget-index file (expected a 1-D integer array, got {dtype} of shape "
+                         f"{shape})")
+    if shape[0] * dtype.itemsize != len(data) - stream.tell():
+        raise ValueError(f"{path}: its header declares {shape[0]:,} {dtype} entries, but the file holds "
+                         f"{len(data) - stream.tell():,} bytes of data; the file is damaged")
+    array = np.frombuffer(data, dtype=dtype, count=shape[0], offset=stream.tell())
+    return tuple(int(i) for i in array)
+
+
+MAX_INDEX_DIGITS = 18  # an index beyond 10**18 names no sample of any data set
+
+
 def parse_indices(text: str) -> tuple[int, ...]:
     """Sample indices written as integers separated by commas, spaces or new lines (range checks: forget_mask)."""
     parts = text.replace(",", " ").split()
@@ -253,6 +311,10 @@ def parse_indices(text: str) -> tuple[int, ...]:
     if bad is not None:
         raise ValueError(f"{bad[:40]!r} is not a sample index; write integers separated by commas, spaces or "
                          "new lines")
+    long = next((part for part in parts if len(part.removeprefix("-")) > MAX_INDEX_DIGITS), None)
+    if long is not None:
+        raise ValueError(f"{long[:20]}… ({len(long)} digits) is not a sample index: no training set has that many "
+                         "samples")
     return tuple(int(part) for part in parts)
 
 
@@ -295,6 +357,13 @@ def load_unlearning_data(config: ExperimentConfig, sources: Sources | None = Non
     info = experiment_info(config)
     train, test = load_train_test(config, sources)
     mask = forget_mask(train.y, config.forget, info.num_classes)
+    # Refused here, before anything trains (the original and the oracle would train first, then fail).
+    if not mask.any():
+        raise ValueError(f"the forget set is empty: the training split has no sample of class "
+                         f"{config.forget.forget_class}; choose a class it has")
+    if mask.all():
+        raise ValueError(f"nothing is left to retain: every training sample is in the forget set "
+                         f"({config.forget.describe()}); forget a smaller set")
     forget = LabelledSet(train.x[mask], train.y[mask])
     retain = LabelledSet(train.x[~mask], train.y[~mask])
     if config.forget.kind == "class":

@@ -311,3 +311,24 @@ def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     flat = {name: nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
     flat.update({f"acc_class_{k}": nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
     return flat
+
+
+def made_from_other_content(experiment: Experiment, sources: Sources) -> list[str]:
+    """Ids of the cached experiments made from the same data root as `experiment` (their sources.json) whose data
+    had other content: the files there changed since (relabelled, cleaned, replaced), so this is a new experiment."""
+    if experiment.config.data_sha256 is None or not sources.data_root:
+        return []
+    found = []
+    for folder in sorted(experiment.root.parent.glob("*/sources.json")):
+        if folder.parent.name.startswith(".") or folder.parent == experiment.root:
+            continue
+        try:
+            if json.loads(folder.read_text()).get("data_root") != sources.data_root:
+                continue
+            config = json.loads((folder.parent / "config.json").read_text())
+        except (OSError, ValueError, AttributeError, RecursionError):
+            continue
+        if isinstance(config, dict) and config.get("dataset") == experiment.config.dataset \
+                and config.get("data_sha256") not in (None, experiment.config.data_sha256):
+            found.append(folder.parent.name)
+    return found

@@ -6,10 +6,12 @@ loads the weights with safetensors: nothing in the file is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import platform
+import stat
 import zipfile
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,6 +23,7 @@ from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from . import cache
+from ._files import GiB, MiB, open_regular
 from ._json import strict
 from .experiment import Experiment, _flatten_metrics
 from .methods import get_method
@@ -92,29 +95,96 @@ def export_bytes(experiment: Experiment, method: str, value: float, seed: int) -
 
 
 def export_point(experiment: Experiment, method: str, value: float, seed: int, out: str | os.PathLike) -> Path:
+    """Writes the point's zip to `out`: a new path or a regular file (replaced atomically). A folder, a symlink, a
+    FIFO or a device is refused (the atomic rename would replace a link or a pipe with a file); ValueError."""
     out = Path(out)
-    cache.atomic_write_bytes(out, export_bytes(experiment, method, value, seed))
+    try:
+        status = os.lstat(out)
+    except FileNotFoundError:
+        status = None
+    except OSError as err:
+        raise ValueError(f"cannot write {out} ({err.strerror or err})") from None
+    if status is not None and not stat.S_ISREG(status.st_mode):
+        if stat.S_ISDIR(status.st_mode):
+            raise ValueError(f"{out} is a folder; give the zip's file name, e.g. {out / 'point.zip'}")
+        kind = "a symlink" if stat.S_ISLNK(status.st_mode) else "not a regular file (a FIFO, device or socket)"
+        raise ValueError(f"{out} is {kind}; give a new path or a regular file to replace")
+    data = export_bytes(experiment, method, value, seed)
+    try:
+        cache.atomic_write_bytes(out, data)
+    except OSError as err:  # not the cache: the user's own path
+        raise ValueError(f"cannot write {out} ({err.strerror or err})") from None
     return out
+
+
+MAX_CARD_BYTES = 1 * MiB  # a card is a few KB
+MAX_WEIGHTS_BYTES = 8 * GiB
+MAX_INFLATION = 100  # safetensors weights barely compress; a member declaring more than this is a zip bomb
+MAX_ARCHIVE_BYTES = MAX_WEIGHTS_BYTES + MAX_CARD_BYTES + MiB
 
 
 def load_exported(path: str | os.PathLike | io.BytesIO, map_location: str | torch.device = "cpu"
                   ) -> tuple[nn.Module, dict[str, Any]]:
-    """(model in eval mode, card) from an exported zip; ValueError says what is wrong with a bad file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            card = json.loads(archive.read(CARD_NAME))
-            weights = archive.read(WEIGHTS_NAME)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not an exported model zip ({err})") from None
+    """(model in eval mode, card) from an exported zip; ValueError, and only ValueError, says what is wrong with a
+    bad file. Before anything is allocated, the members' declared sizes are bounded and the model the card
+    describes is built without storage (on the meta device) and checked against the weights' shapes."""
+    where = "the exported zip" if isinstance(path, io.IOBase) else path  # how messages name it
+    with contextlib.ExitStack() as stack:
+        source = path if isinstance(path, io.IOBase) else \
+            stack.enter_context(open_regular(path, "exported model", MAX_ARCHIVE_BYTES))
+        try:
+            with zipfile.ZipFile(source) as archive:
+                card = json.loads(_member(archive, where, CARD_NAME, MAX_CARD_BYTES))
+                weights = _member(archive, where, WEIGHTS_NAME, MAX_WEIGHTS_BYTES)
+        except _TooLarge:
+            raise
+        except RecursionError:
+            raise ValueError(f"{where}: its model card is nested too deeply; not an exported model zip") from None
+        except Exception as err:  # BadZipFile, zlib.error, encrypted or unsupported members, EOFError, OSError, ...
+            raise ValueError(f"{where}: not an exported model zip ({type(err).__name__}: {err})") from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{path}: model card format is {card.get('format') if isinstance(card, dict) else '?'!r}, "
+        raise ValueError(f"{where}: model card format is {card.get('format') if isinstance(card, dict) else '?'!r}, "
                          f"expected {CARD_FORMAT!r}")
+    shapes = _safetensors_shapes(where, weights)
+    try:
+        with torch.device("meta"):  # parameters without storage: a card asking for 10^10 of them costs nothing
+            skeleton = build_model(card["architecture"], card["architecture_kwargs"])
+    except Exception as err:
+        raise ValueError(f"{where}: the model card does not describe a buildable model ({type(err).__name__}: "
+                         f"{err})") from None
+    expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
+    if expected != shapes:
+        differ = sorted(name for name in expected.keys() | shapes.keys() if expected.get(name) != shapes.get(name))
+        raise ValueError(f"{where}: the weights do not fit the card's {card['architecture']} "
+                         f"({', '.join(differ[:3])}{' …' if len(differ) > 3 else ''} differ)")
     try:
         model = build_model(card["architecture"], card["architecture_kwargs"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the model card does not describe a buildable model ({err!r})") from None
-    try:
         model.load_state_dict(load_safetensors(weights))
     except Exception as err:
-        raise ValueError(f"{path}: weights do not fit {card['architecture']} ({err})") from None
+        raise ValueError(f"{where}: weights do not fit {card['architecture']} ({type(err).__name__}: {err})") from None
     return model.to(map_location).eval(), card
+
+
+class _TooLarge(ValueError):
+    """A member whose declared size is refused (its message is complete)."""
+
+
+def _member(archive: zipfile.ZipFile, where: object, name: str, max_bytes: int) -> bytes:
+    """A member's bytes, its declared size bounded before it is inflated (zipfile reads no more than it declares)."""
+    info = archive.getinfo(name)  # KeyError: no such member
+    if info.file_size > max_bytes or info.file_size > MAX_INFLATION * max(info.compress_size, 1) + 64 * 1024:
+        raise _TooLarge(f"{where}: member {name} declares {info.file_size:,} bytes "
+                         f"({info.compress_size:,} compressed); refused as too large for an exported model")
+    return archive.read(info)
+
+
+def _safetensors_shapes(path: object, weights: bytes) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape, from a safetensors file's header alone."""
+    try:
+        length = int.from_bytes(weights[:8], "little")
+        if not 2 <= length <= len(weights) - 8:
+            raise ValueError("header length out of range")
+        header = json.loads(weights[8:8 + length])
+        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in header.items() if name != "__metadata__"}
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise ValueError(f"{path}: {WEIGHTS_NAME} is not a safetensors file ({err})") from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PointFailed", "run_on_ray"]
+__all__ = ["ClusterUnreachable", "PointFailed", "run_on_ray"]
 
 Point = tuple[str, float, int]  # (method, value, seed)
 # (point, computed), and once (None, [(role, computed), ...]) for the reference models.
@@ -43,6 +44,44 @@ class PointFailed(RuntimeError):
     def __init__(self, message: str, point: Point | None):
         super().__init__(message)
         self.point = point
+
+
+class ClusterUnreachable(RuntimeError):
+    """Ray could not be started, reached, joined or authenticated; the message names the address tried and what to
+    check. Not an OSError (Ray's own ConnectionError is one), so that nobody takes it for a cache that cannot be
+    written: the cache is fine and every finished point stays in it."""
+
+
+# What Ray waits for a GCS to answer (its gcs_rpc_server_connect_timeout_s); the probe waits no longer.
+CONNECT_TIMEOUT_S = float(os.environ.get("RAY_gcs_rpc_server_connect_timeout_s", 5))
+_CHECKS = ("check that the cluster is up (`ray status` on the head node), that the address is the one `ray start "
+           "--head` printed (HOST:6379 by default, or ray://HOST:10001 for Ray Client) and reachable from here, and "
+           "that this machine has the cluster's auth token setting (RAY_AUTH_MODE, RAY_AUTH_TOKEN or ~/.ray/"
+           "auth_token) if it uses one; finished points are kept")
+
+
+def _unreachable(address: str | None, reason: str) -> ClusterUnreachable:
+    where = "start a local Ray instance" if address is None else f"reach a Ray cluster at {address}"
+    checks = "check that Ray is installed whole and /tmp/ray is writable; finished points are kept" \
+        if address is None else _CHECKS
+    return ClusterUnreachable(f"cannot {where} ({reason}); {checks}")
+
+
+def _probe(address: str | None) -> None:
+    """Fails at once, with ClusterUnreachable, when nothing listens at a HOST:PORT address (Ray itself would retry
+    for tens of seconds and then report a failure to connect). None (start Ray here) and "auto" (the cluster that
+    `ray start` recorded on this machine) are left to Ray."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise _unreachable(address, "not an address: give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        reason = "nothing listens there" if isinstance(err, ConnectionRefusedError) else \
+            f"no answer within {CONNECT_TIMEOUT_S:g} s" if isinstance(err, TimeoutError) else (err.strerror or str(err))
+        raise _unreachable(address, reason) from None
 
 
 def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], points: list[Point], device: str,
@@ -63,12 +102,12 @@ def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], 
     once as on_point(None, [(role, computed), ...]) when the reference models are there.
     A failed task raises PointFailed naming its point, after cancelling the tasks still outstanding, as
     does KeyboardInterrupt (re-raised as it is); the points finished by then stay in the cache.
-    Raises ImportError when Ray is not installed.
+    Raises ImportError when Ray is not installed, ClusterUnreachable when it cannot be started or reached.
     """
     ray = _import_ray()
     cache_dir = os.path.abspath(os.path.expanduser(cache_dir))  # workers need not share the driver's cwd
     _check_device(device)
-    with _connection(ray, address):
+    with _connection(ray, address), _connection_kept(address):
         resources, task_device = _task_resources(device, ray.cluster_resources().get("GPU", 0))
         # The points read the original and the oracle's metrics, so the references come first, alone.
         references = ray.remote(_references_task).options(name="references", **resources)
@@ -80,6 +119,15 @@ def run_on_ray(config: dict[str, Any], cache_dir: str, sources: dict[str, str], 
             for point in points
         }
         _wait_all(ray, outstanding, on_point)
+
+
+@contextmanager
+def _connection_kept(address: str | None) -> Iterator[None]:
+    """Ray's ConnectionError while the run goes on (the cluster went away) as ClusterUnreachable, not a cache error."""
+    try:
+        yield
+    except ConnectionError as err:
+        raise _unreachable(address or "the local instance", f"lost the connection: {err}") from err
 
 
 def _references_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str],
@@ -147,9 +195,14 @@ def _start(ray, address: str | None) -> Callable[[], None]:
     a thread, not a process), so off the main thread (an app session) a thread of our own starts Ray
     and lives until the shutdown; otherwise a session that started it would take it down on leaving."""
     def init() -> None:
-        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
-                 runtime_env={"py_modules": [_PACKAGE_DIR]},  # Ray takes a local folder only here, not per task
-                 logging_level=logging.WARNING)  # no "Started a local Ray instance" line per sweep
+        _probe(address)
+        try:
+            ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
+                     runtime_env={"py_modules": [_PACKAGE_DIR]},  # Ray takes a local folder only here, not per task
+                     logging_level=logging.WARNING)  # no "Started a local Ray instance" line per sweep
+        except Exception as err:  # ConnectionError, RuntimeError, PermissionError, an authentication failure, ...
+            raise _unreachable(address, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                               ) from err
 
     if threading.current_thread() is threading.main_thread():
         init()

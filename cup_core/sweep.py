@@ -19,7 +19,7 @@ import torch
 
 from . import cache
 from ._json import nan_if_none, strict
-from .config import ExperimentConfig, Sources
+from .config import ExperimentConfig, Sources, check_seed
 from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
 from .calibration import Calibration, Criteria, Response, budget, criteria, search
@@ -63,6 +63,7 @@ class SweepPlan:
             raise ValueError("the sweep has no method; name at least one")
         if not self.seeds:
             raise ValueError("the sweep has no seed; give at least one")
+        object.__setattr__(self, "seeds", tuple(check_seed(seed, "an unlearning seed") for seed in self.seeds))
         for name, values in self.grids.items():
             if not values:
                 raise ValueError(f"the grid of {name} is empty; give at least one value")
@@ -511,6 +512,8 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
                                     "seconds": seconds, **origin, **_provenance(device)}
 
     _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
+    if computed:
+        experiment.save_config()  # again: see _ensure_point
     model = experiment.new_model().to(device)
     model.load_state_dict(weights)
     return model.eval(), computed
@@ -533,7 +536,12 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
                                                   oracle_metrics, "sequential", next(model.parameters()).device)
 
     entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
-    return cache.ensure_entry(entry, key, compute)[2]
+    computed = cache.ensure_entry(entry, key, compute)[2]
+    if computed:
+        # An experiment deleted while its sweep runs gets its folder back with the next entry: with its config,
+        # so that the app lists it (and can delete it) instead of an anonymous folder of points.
+        experiment.save_config()
+    return computed
 
 
 def _evaluation_rows(experiment: Experiment) -> int:
@@ -575,6 +583,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
                         cache.write_entry(entry[v], key[v], state, _point_payload(
                             method_name, v, seed, metrics_from(point_probs, data), run, recipe, oracle_metrics,
                             "batched", device))
+                    experiment.save_config()  # again: see _ensure_point
         for v in chunk:
             yield v, v in missing
 

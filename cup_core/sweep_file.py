@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ._files import MiB, read_regular
 from .config import ExperimentConfig, Sources, TrainRecipe, UnlearnRecipe
 
 # Each setting's accepted TOML types; a float setting also takes an integer.
@@ -27,6 +28,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "device": (str,), "engine": (str,), "executor": (str,), "ray_address": (str,), "max_memory": (str, int),
     "cache_dir": (str,), "train": (dict,), "unlearn": (dict,),
 }
+MAX_SWEEP_FILE_BYTES = 64 * MiB  # room for a long forget_indices list
 PATH_SETTINGS = ("data_root", "checkpoint", "forget_indices", "cache_dir")
 RECIPES = {"train": TrainRecipe, "unlearn": UnlearnRecipe}
 
@@ -35,9 +37,9 @@ def read_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     """The file's settings, type-checked, with relative paths resolved; ValueError names what is wrong."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the sweep file ({err.strerror or err})") from None
+        data = tomllib.loads(read_regular(path, "sweep file", MAX_SWEEP_FILE_BYTES).decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"{path}: not a sweep file (nested too deeply)") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file; a sweep file is TOML") from None
     except tomllib.TOMLDecodeError as err:

@@ -135,7 +135,15 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
             on_step(StepGradients(steps, forget_loss.item(), retain_loss.item(), g_forget, g_retain, direction))
         for param, chunk in zip(params, direction.split([p.numel() for p in params])):
             param.grad = chunk.view_as(param)
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as err:
+            # A learning rate beyond the weights' float range (GA's, FT's and RL's knobs allow 1e39): torch refuses
+            # the step. That run diverged, as the batched engine, whose float32 rate is then infinite, records it.
+            if "overflow" not in str(err):
+                raise
+            diverged_at = steps
+            break
         steps += 1
     model.eval()
     return UnlearnRun(steps=steps, seconds=time.perf_counter() - start, diverged_at_step=diverged_at)

@@ -3,8 +3,10 @@
 MNIST and Fashion-MNIST are read with torchvision's idx reader. CIFAR-10/100 are read by our own restricted
 unpickler: torchvision's CIFAR classes call `pickle.load` on the batch files, and a pickle can run any code,
 so a file that holds anything besides dicts, lists, strings, numbers and numpy arrays is refused. SVHN's .mat
-files are read with scipy (torchvision's class insists on the official md5 sums). An ImageFolder tree is
-discovered and decoded with torchvision and PIL. Only `download=True` lets torchvision fetch (and md5-check)
+files are read with scipy (torchvision's class insists on the official md5 sums), their declared sizes checked
+first. An ImageFolder tree is walked here, in torchvision's order but without following links to folders, and
+decoded with torchvision and PIL. Every file read is a regular file, and the files' paths and contents hash to
+the data's identity (content_sha256). Only `download=True` lets torchvision fetch (and md5-check)
 the official archives; nothing is ever fetched otherwise.
 
 torchvision is imported inside the functions that need it: it takes seconds to import, and the CLI lists
@@ -14,16 +16,27 @@ these data sets without loading any.
 from __future__ import annotations
 
 import codecs
+import contextvars
+import hashlib
+import logging
+import math
 import os
 import pickle
-from dataclasses import dataclass
+import stat
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ._files import GiB, check_regular, open_regular
 from .labelled import LabelledSet
+
+log = logging.getLogger(__name__)
 
 __all__ = ["VISION_DATASETS", "VisionSpec", "VisionSplit", "load_vision", "preprocessing"]
 
@@ -49,6 +62,9 @@ class VisionSplit:
     classes: tuple[str, ...]  # class names in label order
     split: str  # which files or folders were the train and test sets
     preprocessing: str  # how pixels became the inputs
+    files: tuple[Path, ...] = ()  # every file read, in a fixed order
+    folders: tuple[Path, ...] = ()  # every folder listed (an added or removed file changes its mtime)
+    content_sha256: str = ""  # of the files' relative paths and contents: the data's identity (see data_sha256)
 
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -117,12 +133,69 @@ def load_vision(name: str, root: str | os.PathLike, *, download: bool = False, i
     if download:
         _download(spec, root)
     if name in ("mnist", "fashion-mnist"):
-        return _load_mnist(spec, root)
-    if name in _CIFAR_LAYOUTS:
-        return _load_cifar(spec, root)
-    if name == "svhn":
-        return _load_svhn(spec, root)
-    return _load_imagefolder(spec, root, image_size, split_seed, test_fraction)
+        split = _load_mnist(spec, root)
+    elif name in _CIFAR_LAYOUTS:
+        split = _load_cifar(spec, root)
+    elif name == "svhn":
+        split = _load_svhn(spec, root)
+    else:
+        split = _load_imagefolder(spec, root, image_size, split_seed, test_fraction)
+    return replace(split, content_sha256=content_sha256(root, split.files))
+
+
+# Identity and limits ------------------------------------------------------------------------------------------
+
+_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}  # (path, size, mtime_ns, inode) -> SHA-256 of its content
+
+
+def file_sha256(path: Path) -> str:
+    """A data file's SHA-256, remembered by path, size, mtime and inode: hashed once per process while unchanged."""
+    status = path.stat()
+    key = (str(path), status.st_size, status.st_mtime_ns, status.st_ino)
+    if key not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with open_regular(path, "data file") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                _within_limits(str(path))
+                digest.update(block)
+        _FILE_HASHES[key] = digest.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def content_sha256(root: Path, files: tuple[Path, ...]) -> str:
+    """The data's identity: a SHA-256 over each file's path below the root (an ImageFolder's labels) and content.
+    Relabelled, cleaned or replaced files give another hash; the same files anywhere give the same one."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+_LIMITS: contextvars.ContextVar[tuple[float, float, int] | None] = contextvars.ContextVar("read_limits", default=None)
+
+
+@contextmanager
+def read_limits(seconds: float, max_bytes: int) -> Iterator[None]:
+    """Within the block, reading a data set that takes longer than `seconds` or needs more than `max_bytes` of
+    memory stops with a ValueError (the app's Check: a server must not read a huge tree for a browser gone)."""
+    token = _LIMITS.set((time.monotonic() + seconds, seconds, max_bytes))
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def _within_limits(where: str, memory_bytes: int = 0) -> None:
+    limits = _LIMITS.get()
+    if limits is None:
+        return
+    deadline, seconds, max_bytes = limits
+    if time.monotonic() > deadline:
+        raise ValueError(f"reading the data took longer than the {seconds:g} s allowed here (at {where}); a data "
+                         "set this large is for the command line: python -m cup_core sweep --data-root ...")
+    if memory_bytes > max_bytes:
+        raise ValueError(f"the data would take {memory_bytes / 2**30:.1f} GiB of memory, more than the "
+                         f"{max_bytes / 2**30:.1f} GiB allowed here; sweep it from the command line")
 
 
 # Downloads ----------------------------------------------------------------------------------------------------
@@ -154,11 +227,18 @@ def _download(spec: VisionSpec, root: Path) -> None:
         raise ValueError(f"could not download {spec.title} into {root}: {error}") from error
 
 
+MAX_DATA_FILE_BYTES = 4 * GiB  # SVHN's extra_32x32.mat, the largest official file here, is 1.3 GB
+
+
 def _require(spec: VisionSpec, root: Path, paths: list[Path]) -> None:
+    """Every path exists and is a regular file (a FIFO, a device or a link to one is refused, not read)."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise ValueError(f"{spec.title} not found: missing {', '.join(missing)}. Expected under {root}: "
                          f"{spec.layout}. Pass --download (needs internet) to fetch the official files there.")
+    for path in paths:
+        check_regular(path, f"{spec.title} file", MAX_DATA_FILE_BYTES)
+    _within_limits(str(root), sum(4 * path.stat().st_size for path in paths))  # float32: 4 bytes a pixel byte
 
 
 # Pixels -------------------------------------------------------------------------------------------------------
@@ -251,6 +331,8 @@ def _load_mnist(spec: VisionSpec, root: Path) -> VisionSplit:
         split=f"official train (train-*-idx*-ubyte, {len(train_labels)} images) / test (t10k-*-idx*-ubyte, "
               f"{len(test_labels)} images) files",
         preprocessing=preprocessing(spec.name),
+        files=tuple(raw / file for file in _IDX_FILES),
+        folders=(raw,),
     )
 
 
@@ -284,12 +366,31 @@ def _latin1_encode(text: str, encoding: str) -> bytes:
     return codecs.encode(text, "latin1")
 
 
+# numpy 1 writes numpy.core, numpy 2 numpy._core: the same function, taken from an array's own reduction rather
+# than imported (importing numpy.core warns under numpy 2).
+_numpy_reconstruct = np.zeros(0).__reduce__()[0]
+
+
+def _reconstruct(subtype: type, shape: tuple, dtype: object) -> np.ndarray:
+    # An array's pickle makes it empty, then fills it from bytes in the file (__setstate__ checks their length);
+    # an empty shape bounds what the file can make to what it holds.
+    if not isinstance(shape, tuple) or math.prod(shape) > 1:
+        raise _Refused(f"an array of declared shape {shape!r} made without its data")
+    return _numpy_reconstruct(subtype, shape, dtype)
+
+
+class _StoredArray(np.ndarray):
+    """numpy.ndarray as a batch file may name it: only as the type that _reconstruct makes. Called directly it would
+    allocate any shape it is given with no data in the file (an 800 KB file claiming 400,000 images)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise _Refused("numpy.ndarray called to allocate an array of a declared shape")
+
+
 _ARRAY_GLOBALS = {
-    # numpy 1 writes numpy.core, numpy 2 numpy._core: the same function, taken from an array's own reduction
-    # rather than imported (importing numpy.core warns under numpy 2).
-    ("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
-    ("numpy._core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _StoredArray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_encode,
 }
@@ -334,6 +435,9 @@ def _read_cifar_batch(path: Path, layout: _CifarLayout) -> tuple[Tensor, Tensor]
         raise ValueError(f"{path} has no 'data' array of uint8 rows of 3072 pixels (R, G, B planes of 32x32)")
     if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
         raise ValueError(f"{path} has no '{layout.label_key}' list of integers")
+    if len(labels) != len(data):
+        raise ValueError(f"{path} holds {len(data)} images but {len(labels)} labels")
+    data = np.asarray(data)  # a plain ndarray (an unpickled one is of the _StoredArray type)
     return torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.tensor(labels, dtype=torch.int64)
 
 
@@ -361,15 +465,37 @@ def _load_cifar(spec: VisionSpec, root: Path) -> VisionSplit:
         split=f"official train ({train_names}, {len(train_labels)} images) / test ({layout.test_files[0]}, "
               f"{len(test_labels)} images) files" + ("; fine labels" if spec.name == "cifar100" else ""),
         preprocessing=preprocessing(spec.name),
+        files=tuple(folder / file for file in (*layout.train_files, *layout.test_files, layout.meta_file)),
+        folders=(folder,),
     )
 
 
 # SVHN ---------------------------------------------------------------------------------------------------------
 
+_MAX_INFLATION = 20
+_MAX_SVHN_IMAGES = 1_000_000  # extra_32x32.mat, the largest official file, has 531,131
+
+
 def _read_svhn(path: Path) -> tuple[Tensor, Tensor]:
     """(N, 3, 32, 32) uint8 images and (N,) labels 0..9 of one official .mat file."""
-    from scipy.io import loadmat
+    from scipy.io import loadmat, whosmat
 
+    try:
+        declared = {name: shape for name, shape, _ in whosmat(path)}
+    except (OSError, ValueError, TypeError, NotImplementedError) as error:
+        raise ValueError(f"{path} is not an SVHN .mat file (could not read it: {error!r})") from error
+    shape = declared.get("X")
+    if shape is None or len(shape) != 4 or tuple(shape[:3]) != (32, 32, 3):
+        raise ValueError(f"{path} has no uint8 array X of shape (32, 32, 3, N)")
+    size = path.stat().st_size
+    # Refused from the declared sizes, before anything is inflated: images barely compress (the official files
+    # are 0.8 times their arrays), so declaring far more than the file holds is a decompression bomb.
+    if math.prod(shape) > _MAX_INFLATION * size or shape[3] > _MAX_SVHN_IMAGES:
+        raise ValueError(f"{path} declares {shape[3]:,} images ({math.prod(shape) / 2**30:.1f} GiB) in a file of "
+                         f"{size / 2**20:.1f} MiB; refused (a damaged or hostile file)")
+    if math.prod(declared.get("y", (0,))) != shape[3]:
+        raise ValueError(f"{path} has no array y of {shape[3]} labels")
+    _within_limits(str(path), 4 * math.prod(shape))
     try:
         content = loadmat(path, variable_names=["X", "y"])
     except (OSError, ValueError, TypeError, NotImplementedError) as error:  # v7.3 (HDF5) files: NotImplementedError
@@ -398,28 +524,85 @@ def _load_svhn(spec: VisionSpec, root: Path) -> VisionSplit:
         split=f"official train (train_32x32.mat, {len(train_labels)} images) / test (test_32x32.mat, "
               f"{len(test_labels)} images) files; extra_32x32.mat not used",
         preprocessing=preprocessing(spec.name),
+        files=(train_path, test_path),
+        folders=(root,),
     )
 
 
 # ImageFolder --------------------------------------------------------------------------------------------------
 
-def _image_files(spec: VisionSpec, directory: Path) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
-    """(class names, [(image path, label)]) of a folder of class folders, found as torchvision's ImageFolder does.
+MAX_TREE_ENTRIES = 5_000_000  # entries listed in an ImageFolder tree before it is refused as not one
 
-    Hidden folders (.ipynb_checkpoints, ...) are skipped: ImageFolder would make them classes.
+
+def _image_files(spec: VisionSpec, directory: Path, root: Path,
+                 folders: list[Path]) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+    """(class names, [(image path, label)]) of a folder of class folders, in torchvision ImageFolder's order.
+
+    Unlike ImageFolder, links to folders are never followed (a link can loop, `cat/loop -> ..`, or lead out of the
+    tree, `/sys` is full of them): a class folder that is a link is refused, one inside a class is skipped with a
+    warning. A linked image is read only when it leads to a regular file inside the data root; FIFOs, devices and
+    sockets are skipped. Hidden folders (.ipynb_checkpoints, ...) are skipped: ImageFolder would make them classes.
+    Every folder listed is appended to `folders`.
     """
-    from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+    with os.scandir(directory) as entries:
+        listed = [entry for entry in entries if not entry.name.startswith(".") and entry.is_dir()]
+    linked = sorted(entry.name for entry in listed if entry.is_symlink())
+    if linked:
+        raise ValueError(f"{directory}: class folder {linked[0]!r} is a link; links to folders are not followed (one "
+                         "can loop or lead out of the tree): copy or bind-mount the folder there instead")
+    classes = sorted(entry.name for entry in listed)
     if len(classes) < 2:
         raise ValueError(f"{directory} holds {len(classes)} class folder(s); {spec.title} expects {spec.layout}")
-    try:
-        samples = ImageFolder.make_dataset(str(directory), {name: label for label, name in enumerate(classes)},
-                                           extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as error:  # a class folder without images
-        raise ValueError(f"{directory}: {error}") from error
+    folders.append(directory)
+    inside, seen, samples, skipped = root.resolve(), 0, [], []
+    for label, name in enumerate(classes):
+        walked: list[tuple[str, list[str]]] = []
+        pending = [directory / name]
+        while pending:
+            folder = pending.pop()
+            folders.append(folder)
+            files = []
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen % 1000 == 0:
+                        _within_limits(str(folder))
+                    if seen > MAX_TREE_ENTRIES:
+                        raise ValueError(f"{directory} holds more than {MAX_TREE_ENTRIES:,} files and folders; is "
+                                         "it an image tree?")
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_symlink() and entry.is_dir():
+                        skipped.append(entry.path)
+                    elif entry.name.lower().endswith(IMG_EXTENSIONS) and _readable_image(entry, inside, skipped):
+                        files.append(entry.name)
+            walked.append((str(folder), files))
+        found = [(os.path.join(folder, file), label) for folder, files in sorted(walked) for file in sorted(files)]
+        if skipped:
+            log.warning("%s: skipped %d link(s) to folders, e.g. %s (links to folders are not followed)",
+                        directory / name, len(skipped), skipped[0])
+            skipped.clear()
+        if not found:
+            raise ValueError(f"{directory}: class folder {name!r} holds no images ({', '.join(IMG_EXTENSIONS)})")
+        samples += found
     return tuple(classes), samples
+
+
+def _readable_image(entry: os.DirEntry, inside: Path, skipped: list[str]) -> bool:
+    """A regular file, or a link to a regular file inside the data root (see _image_files); a link to a folder is
+    added to `skipped`."""
+    if not entry.is_symlink():
+        return entry.is_file(follow_symlinks=False)
+    try:
+        target = Path(entry.path).resolve(strict=True)
+    except (OSError, RuntimeError):  # a broken link or a loop
+        return False
+    if target.is_dir():
+        skipped.append(entry.path)
+        return False
+    return target.is_relative_to(inside) and target.is_file() and stat.S_ISREG(target.stat().st_mode)
 
 
 def _stratified_split(samples: list[tuple[str, int]], num_classes: int, test_fraction: float,
@@ -445,8 +628,10 @@ def _read_images(spec: VisionSpec, samples: list[tuple[str, int]], image_size: i
 
     to_tensor = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size),
                                     transforms.ToTensor()])
+    _within_limits(f"{len(samples)} images", 4 * 3 * image_size * image_size * len(samples))
     x = torch.empty((len(samples), 3, image_size, image_size), dtype=torch.float32)
     for index, (path, _) in enumerate(samples):
+        _within_limits(path)
         try:
             x[index] = to_tensor(default_loader(path))  # default_loader converts to RGB
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
@@ -459,6 +644,7 @@ def _read_images(spec: VisionSpec, samples: list[tuple[str, int]], image_size: i
 
 def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed: int,
                       test_fraction: float) -> VisionSplit:
+    folders: list[Path] = [root]
     train_dir = root / "train"
     test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
     if train_dir.is_dir() or test_dir is not None:
@@ -466,8 +652,8 @@ def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed:
             raise ValueError(f"{root} has {'train/' if train_dir.is_dir() else test_dir.name + '/'} but no "
                              f"{'test/ or val/' if train_dir.is_dir() else 'train/'} folder; {spec.title} expects "
                              f"{spec.layout}")
-        classes, train_samples = _image_files(spec, train_dir)
-        test_classes, test_samples = _image_files(spec, test_dir)
+        classes, train_samples = _image_files(spec, train_dir, root, folders)
+        test_classes, test_samples = _image_files(spec, test_dir, root, folders)
         if classes != test_classes:
             raise ValueError(f"the class folders of {train_dir} and {test_dir} differ: only in train/: "
                              f"{', '.join(sorted(set(classes) - set(test_classes))) or 'none'}; only in "
@@ -476,7 +662,7 @@ def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed:
     else:
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test fraction must be in (0, 1), got {test_fraction!r}")
-        classes, samples = _image_files(spec, root)
+        classes, samples = _image_files(spec, root, root, folders)
         counts = torch.bincount(torch.tensor([label for _, label in samples]), minlength=len(classes))
         too_few = [name for name, count in zip(classes, counts.tolist()) if count < 2]
         if too_few:
@@ -491,4 +677,6 @@ def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed:
         classes=classes,
         split=split,
         preprocessing=preprocessing(spec.name, image_size),
+        files=tuple(sorted(Path(path) for path, _ in train_samples + test_samples)),
+        folders=tuple(folders),
     )

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cup_core import METHODS, Experiment, SweepProgress
+from cup_core.ray_executor import ClusterUnreachable, PointFailed
 
 from . import services
 from .glossary import GLOSSARY
+
+# What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
+# autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
+# (num_classes, file names) CommonMark keeps it literal, and paths are full of it.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]<>~$])")
+
+
+def as_text(text: str) -> str:
+    """Text a user chose (folder, class and file names, paths, library messages quoting them) made safe for an
+    element that renders Markdown: every syntax character backslash-escaped, so `[click me](http:evil.example)`
+    in a class folder's name shows as those characters instead of a live link (checked in Chromium), and
+    `![p](http:evil.example)` loads nothing."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
+
 
 NAVIGATION_KEY = "navigation_ran"  # set by app.py: this session has run through st.navigation
 
@@ -120,13 +136,20 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
         if after_error is None:
             after_error = "What is cached is shown below." + (
                 "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
-        st.error(f"Cannot compute the missing models on this machine: {services.form_message(str(err)).rstrip('.')}. "
+        st.error(f"Cannot compute the missing models on this machine: "
+                 f"{as_text(services.form_message(str(err)).rstrip('.'))}. "
                  f"{after_error}",
+                 icon=":material/error:")
+        return False
+    except (ClusterUnreachable, PointFailed) as err:  # a Ray cluster's failure, not the cache's
+        bar.empty()
+        st.error(f"The Ray cluster failed: {as_text(str(err))}. {after_error or 'What is cached is shown below.'}",
                  icon=":material/error:")
         return False
     except OSError as err:
         bar.empty()
-        st.error(f"Cannot write to the cache at {experiment.root.parent} ({err.strerror or err}). Nothing cached "
+        st.error(f"Cannot write to the cache at {as_text(str(experiment.root.parent))} "
+                 f"({as_text(str(err.strerror or err))}). Nothing cached "
                  "is lost and what is cached is shown below; free some space or fix the folder's permissions, "
                  "then reload the page.", icon=":material/error:")
         return False

@@ -194,10 +194,11 @@ def _saved_upload(uploaded) -> str | None:
         try:
             saved[uploaded.file_id] = str(services.save_upload(uploaded.getvalue(), uploaded.name))
         except ValueError as err:
-            st.error(str(err), icon=":material/error:")
+            st.error(components.as_text(str(err)), icon=":material/error:")
             return None
         except OSError as err:
-            st.error(f"Cannot save the checkpoint in the cache ({err.strerror or err}).", icon=":material/error:")
+            st.error(f"Cannot save the checkpoint in the cache ({components.as_text(str(err.strerror or err))}).",
+                     icon=":material/error:")
             return None
     path = saved[uploaded.file_id]
     st.caption(f"Saved in the cache as `uploads/{Path(path).name[:16]}…{Path(path).suffix}` (named by its SHA-256).")
@@ -220,7 +221,7 @@ def _listed_indices(disabled: bool) -> tuple[int, ...] | None:
             return None
         return parse_indices(text)
     except ValueError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(components.as_text(str(err)), icon=":material/error:")
         return None
 
 
@@ -233,8 +234,11 @@ def check_and_start(request: services.NewExperiment | None, disabled: bool) -> N
             try:
                 job = services.make_job(request)
                 st.session_state[CHECK_KEY] = (request, job, services.estimate(job), None)
-            except ValueError as err:
+            except ValueError as err:  # the library's refusals: bad settings, files or data, or the check's limits
                 st.session_state[CHECK_KEY] = (request, None, None, services.form_message(str(err)))
+            except OSError as err:  # the cache (an upload's folder) or the data cannot be read
+                st.session_state[CHECK_KEY] = (request, None, None, f"cannot read {err.filename or 'a file'} "
+                                                                    f"({err.strerror or err})")
     # One slot, emptied at once while a sweep runs: what stood here before would otherwise stay on screen,
     # greyed out, until the run ends (Streamlit keeps a run's old elements until it finishes).
     slot = st.empty()
@@ -255,7 +259,7 @@ def _verdict(request: services.NewExperiment | None) -> None:
         return
     _, job, cost, error = checked
     if error is not None:
-        st.error(error, icon=":material/error:")
+        st.error(components.as_text(error), icon=":material/error:")
         return
     total = job.plan.total() + len(job.experiment.roles)
     cached = total - cost.points - cost.references
@@ -273,6 +277,11 @@ def _verdict(request: services.NewExperiment | None) -> None:
         st.success(f"Everything is cached already: experiment `{job.experiment.id}`.", icon=":material/check:")
         result_links(job)
         return
+    changed = services.earlier_experiments_of_other_content(job)
+    if changed:
+        st.info(f"The files in the data root changed since experiment {', '.join(f'`{id}`' for id in changed)} was "
+                "made from them: these settings make a new experiment; the earlier one stays cached.",
+                icon=":material/difference:")
     left, right = st.columns([1, 3])
     left.metric("Estimated time", services.format_duration(cost.total_seconds))
     right.markdown(f"Experiment `{job.experiment.id}`: {services.describe_experiment(job.experiment)}.  \n"

@@ -565,16 +565,45 @@ def make_job(request: NewExperiment) -> Job:
     settings = {name: getattr(request, name) for name in (
         "dataset", "image_size", "model", "forget_class", "forget_fraction", "forget_seed", "forget_indices",
         "oracle", "epochs", "lr", "batch_size")}
-    config = experiment_config(settings, sources)
+    with check_limits():
+        config = experiment_config(settings, sources)
     plan = SweepPlan.default(tuple(request.methods), request.points, tuple(request.seeds))
     return Job(request, Experiment(config), sources, plan)
+
+
+CHECK_SECONDS = 300  # the New page's Check reads the data within this time...
+CHECK_MEMORY_SHARE = 0.5  # ... and this share of the machine's memory: beyond, the command line is the tool
+
+
+def check_limits():
+    """The New page's Check reads a data root within a time and a memory limit (vision.read_limits): a tree too big
+    to read here is refused in one line rather than read for minutes by a server whose browser may have gone."""
+    import os
+
+    from cup_core.vision import read_limits
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 << 30
+    return read_limits(CHECK_SECONDS, int(CHECK_MEMORY_SHARE * memory))
 
 
 def estimate(job: Job):
     """sweep.estimate_cost on this machine's device: a few real steps timed (about a second on digits)."""
     from cup_core.sweep import estimate_cost
 
-    return estimate_cost(job.experiment, job.plan, resolve_device(), job.sources)
+    with check_limits():
+        return estimate_cost(job.experiment, job.plan, resolve_device(), job.sources)
+
+
+def earlier_experiments_of_other_content(job: Job) -> list[str]:
+    """Cached experiments made from this job's data root when its files had other content (see experiment.py)."""
+    from cup_core.experiment import made_from_other_content
+
+    if (job.experiment.root / "config.json").exists():
+        return []
+    return made_from_other_content(job.experiment, job.sources)
 
 
 def device_name() -> str:
