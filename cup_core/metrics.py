@@ -49,7 +49,8 @@ def true_class_confidence(probs: Tensor, labels: Tensor) -> np.ndarray:
 # SVC MIA of the unlearning literature: Jia et al., "Model Sparsity Can Simplify Machine Unlearning" (NeurIPS
 # 2023, github.com/OPTML-Group/Unlearn-Sparse, evaluation/SVC_MIA.py), reused by SalUn (Fan et al., ICLR 2024),
 # whose tables' "MIA" is its "confidence" attacker: scikit-learn's SVC(C=3, gamma="auto", kernel="rbf") on
-# the true-class confidence, members = retain samples, non-members = test samples, as many of each.
+# the true-class confidence, members = retain samples, non-members = test samples (`UnlearningData.test`: of
+# the retained classes for class-wise forgetting), as many of each.
 MIA_SVC = dict(C=3.0, gamma="auto", kernel="rbf")
 MIA_MAX_PER_SIDE = 2500  # samples of each kind the attacker fits on; larger sets are stood for by their quantiles
 
@@ -65,12 +66,12 @@ def mia_efficacy(members: np.ndarray, non_members: np.ndarray, targets: np.ndarr
     """Share (%) of `targets` that the literature's SVC attacker (MIA_SVC), fit on members against non-members,
     predicts as non-members. Each argument: (N,) true-class confidences (`true_class_confidence`).
 
-    The attacker sees as many members as non-members, as in the literature, where the members are the first
-    len(test) retain samples. Here the larger side (and both, beyond MIA_MAX_PER_SIDE) is represented by its
-    evenly spaced quantiles instead of a draw: a draw moved the efficacy of one digits model between 67 % and
-    82 % (sd 3.4) over 20 seeds, while the quantiles gave the draws' mean to within 0.6 points on 13 models
-    (bench/mia_cost.py) and no seed at all. No class weights on every member: the RBF boundary then moved
-    with the sample size (76.1 % against the draws' 72.8 %) and the fit cost 7× more.
+    The attacker sees as many members as non-members, as in the literature, whose code takes the first
+    len(test) retain samples. Here the larger side (and both beyond MIA_MAX_PER_SIDE) is stood for by its
+    evenly spaced quantiles instead of a draw, so there is no seed: on one digits model, 20 draws of members
+    gave 67 % to 82 % (sd 3.4); the quantiles give the draws' mean to within 0.6 points on 13 models
+    (bench/mia_efficacy.py). Every member with balanced class weights was seed-free too, but its RBF
+    boundary moves with the sample size (76.1 % against the draws' 72.8 %) and its fit costs 5× more.
     """
     from sklearn.svm import SVC
 
