@@ -101,8 +101,8 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
     ⟨g_r, Δθ⟩, its first-order prediction for the step the base optimiser took; and
     `retain_change_along_direction`, −lr·⟨g_r, d⟩, the prediction for a plain step along the method's
     direction d, which is CUP's guarantee (0 at γ = 1). For plain SGD the last two are one number; Adam
-    rescales d coordinate by coordinate, so its step leaves the plane where d ⟂ g_r. g_r is the gradient of
-    the step's retain batch, so the three compare like with like for full-batch runs (the Learn page's).
+    rescales d coordinate by coordinate, so its step need not be orthogonal to g_r where d is. g_r is the
+    gradient of the step's retain batch, so the three compare like with like for full-batch runs (Learn's).
 
     The re-run is checked against the cached point: `matches_cached_point` says whether its final
     weights are identical (they are, on the machine that computed the point), or for a point of the batched
