@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-# Bump when a cached entry's meaning or layout changes: old entries then miss and are recomputed.
-SCHEMA_VERSION = 1
+# Bump when a cached entry's meaning or layout changes: older entries (and tables rows) are then reported
+# and recomputed in their experiment's folder. 2: mia_efficacy is the literature's SVC attack, and blobs
+# the CUP authors' toy data.
+SCHEMA_VERSION = 2
+# The first release's schema, hashed into every experiment id. Fixed: a bump recomputes an experiment's
+# entries in its own folder rather than orphan the folder under a new id.
+ID_SCHEMA = 1
 
 OptimizerName = Literal["sgd", "adam"]
 
@@ -185,8 +190,8 @@ class ExperimentConfig:
 
     @property
     def experiment_id(self) -> str:
-        """Short hash of the canonical config and the schema version: the experiment's folder name."""
-        return stable_hash({"schema": SCHEMA_VERSION, "config": self.to_dict()})
+        """Short hash of the canonical config (and ID_SCHEMA): the experiment's folder name."""
+        return stable_hash({"schema": ID_SCHEMA, "config": self.to_dict()})
 
 
 _FIRST_RELEASE_FIELDS = ("dataset", "forget", "split_seed", "train", "unlearn")

@@ -41,7 +41,7 @@ DATASETS: dict[str, DatasetInfo] = {
         num_classes=5,
         input_shape=(2,),
         architecture="mlp",
-        preprocessing="raw 2-D coordinates of 5 Gaussian blobs (std 1.0) centred on a circle of radius 4",
+        preprocessing="raw 2-D coordinates of the CUP authors' 5 Gaussian blobs (their notebook's make_blobs)",
         default_forget_class=2,
         # The paper's toy: Adam, lr 0.01, 100 full-batch epochs; then 20 full-batch CUP steps, Adam, lr 0.01.
         default_train_recipe=dict(epochs=100, lr=0.01, batch_size=100_000, optimizer="adam"),
@@ -84,8 +84,15 @@ for _spec in VISION_DATASETS.values():
         embedded=False,
     )
 
-BLOB_TRAIN_SIZE = 2000  # the paper's toy has 2,000 training points
-BLOB_TEST_SIZE = 500
+# The CUP authors' toy (their notebook): 2,000 points, 70 % of them for training.
+BLOB_CENTRES = ((-2.0, 2.0), (-6.0, 6.0), (5.5, 4.0), (-4.0, -4.0), (5.0, -1.0))
+BLOB_STDS = (1.5, 1.0, 1.5, 1.5, 1.5)
+BLOB_POINTS = 2000
+BLOB_SAMPLE_STATE = 1234  # make_blobs' random_state: the same 2,000 points for every experiment
+BLOB_TEST_FRACTION = 0.3
+BLOB_SPLIT_STATE = 42  # train_test_split's random_state at split seed 0; split seed s uses 42 + s
+BLOB_TRAIN_SIZE = round(BLOB_POINTS * (1 - BLOB_TEST_FRACTION))  # 1,400
+BLOB_TEST_SIZE = BLOB_POINTS - BLOB_TRAIN_SIZE  # 600
 DIGITS_TEST_FRACTION = 0.2
 
 
@@ -138,12 +145,6 @@ class UnlearningData:
         )
 
 
-def blob_centres(count: int, radius: float = 4.0) -> np.ndarray:
-    """(count, 2) centres evenly spaced on a circle: separable blobs with a little overlap, as in the paper's figure."""
-    angles = 2 * np.pi * np.arange(count) / count + np.pi / 2
-    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
 def load_split(name: str, split_seed: int) -> tuple[LabelledSet, LabelledSet]:
     """The fixed, seeded (train, test) split of an embedded data set; no download, ever."""
     from sklearn.model_selection import train_test_split
@@ -152,20 +153,27 @@ def load_split(name: str, split_seed: int) -> tuple[LabelledSet, LabelledSet]:
     if not info.embedded:
         raise ValueError(f"{name} is read from a data root: use load_train_test")
     if name == "blobs":
-        from sklearn.datasets import make_blobs
+        return paper_toy_split(split_seed)
+    from sklearn.datasets import load_digits
 
-        x, y = make_blobs(n_samples=BLOB_TRAIN_SIZE + BLOB_TEST_SIZE, centers=blob_centres(info.num_classes),
-                          cluster_std=1.0, random_state=split_seed)
-        test_size = BLOB_TEST_SIZE
-    else:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        x = (digits.data / 16.0).reshape(-1, *info.input_shape)
-        y = digits.target
-        test_size = DIGITS_TEST_FRACTION
+    digits = load_digits()
+    x = (digits.data / 16.0).reshape(-1, *info.input_shape)
+    y = digits.target
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=split_seed, stratify=y)
+        x, y, test_size=DIGITS_TEST_FRACTION, random_state=split_seed, stratify=y)
+    return _labelled(x_train, y_train), _labelled(x_test, y_test)
+
+
+def paper_toy_split(split_seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
+    """The CUP authors' toy, as their notebook draws and splits it (split seed 0; another seed reshuffles
+    the same 2,000 points): make_blobs, then train_test_split without stratifying."""
+    from sklearn.datasets import make_blobs
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_blobs(n_samples=BLOB_POINTS, centers=np.array(BLOB_CENTRES), cluster_std=list(BLOB_STDS),
+                      random_state=BLOB_SAMPLE_STATE)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=BLOB_TEST_FRACTION, random_state=BLOB_SPLIT_STATE + split_seed)
     return _labelled(x_train, y_train), _labelled(x_test, y_test)
 
 

@@ -33,7 +33,7 @@ from torch import nn
 
 from . import cache
 from ._json import nan_if_none
-from .config import ExperimentConfig, Sources, canonical_value
+from .config import SCHEMA_VERSION, ExperimentConfig, Sources, canonical_value
 from .data import experiment_info
 from .device import threads_for
 from .models import architecture_kwargs, build_model
@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 Role = Literal["original", "oracle"]
 ROLES: tuple[Role, ...] = ("original", "oracle")
 
-# results.csv's columns, in order; per-class test accuracies follow as acc_class_<k>. Percent units.
+# results.csv's columns, in order; per-class test accuracies follow as acc_class_<k>. Percent units. `schema`
+# is the record's (config.SCHEMA_VERSION): a table with rows of another schema is rebuilt, never shown.
 RESULT_COLUMNS = ["method", "knob", "value", "seed", "forget_acc", "retain_acc", "test_acc", "forget_test_acc",
-                  "ua", "mia_efficacy", "avg_gap", "seconds", "steps", "diverged_at_step", "checkpoint"]
+                  "ua", "mia_efficacy", "avg_gap", "seconds", "steps", "diverged_at_step", "checkpoint", "schema"]
 METRIC_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua", "mia_efficacy"]
 
 
@@ -200,6 +201,7 @@ class Experiment:
             missing = [column for column in RESULT_COLUMNS if column not in table.columns]
             if missing:
                 raise ValueError(f"missing columns {', '.join(missing)} (another schema version?)")
+            _check_schema(table)
             return table
         except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             log.warning("%s is unreadable (%s); rebuilding it from the point records", path, err)
@@ -209,14 +211,15 @@ class Experiment:
         path = self.root / "references.csv"
         try:
             table = pd.read_csv(path)
-            if not {"role", *METRIC_COLUMNS} <= set(table.columns):
+            if not {"role", *METRIC_COLUMNS, "schema"} <= set(table.columns):
                 raise ValueError("missing columns (another schema version?)")
+            _check_schema(table)
         except FileNotFoundError:
-            return pd.DataFrame(columns=["role", *METRIC_COLUMNS])
+            return pd.DataFrame(columns=["role", *METRIC_COLUMNS, "schema"])
         except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             log.warning("%s is unreadable (%s); rebuilding it from the model records", path, err)
             self.write_tables(missing_ok=True)
-            table = pd.DataFrame(self._reference_rows(), columns=["role", *METRIC_COLUMNS])
+            table = pd.DataFrame(self._reference_rows(), columns=["role", *METRIC_COLUMNS, "schema"])
         return table.set_index("role", drop=False)
 
     # --- writing -----------------------------------------------------------------------------
@@ -248,7 +251,7 @@ class Experiment:
         rows = []
         for role in self.roles:
             try:
-                rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"])})
+                rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"]), "schema": SCHEMA_VERSION})
             except cache.BrokenEntry:
                 continue
         return rows
@@ -270,6 +273,7 @@ class Experiment:
             "steps": record["steps"],
             "diverged_at_step": record["diverged_at_step"],
             "checkpoint": str((entry / cache.WEIGHTS_FILE).relative_to(self.root)),
+            "schema": record["schema"],
         }
 
 
@@ -305,6 +309,14 @@ def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedE
         points = sum(1 for _ in (experiment.root / "points").glob("*/")) if (experiment.root / "points").is_dir() else 0
         found.append(CachedExperiment(experiment, points, size, newest or time.time()))
     return sorted(found, key=lambda item: item.modified, reverse=True)
+
+
+def _check_schema(table: pd.DataFrame) -> None:
+    """Raises ValueError when a table holds rows written under another schema (their metrics mean another thing)."""
+    other = sorted({str(v) for v in table["schema"] if v != SCHEMA_VERSION})
+    if other:
+        raise ValueError(f"rows of schema {', '.join(other)}, computed by an older version (this one is "
+                         f"{SCHEMA_VERSION}); they are recomputed")
 
 
 def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from . import cache
 from ._json import strict
@@ -77,7 +78,7 @@ def _entry(experiment: Experiment, method: str, value: float, seed: int):
     return experiment.root / "trajectories" / f"{point.name}.json"
 
 
-TRAJECTORY_FORMAT = 2  # bump when a step record gains or changes a field: older files are recorded again
+TRAJECTORY_FORMAT = 3  # bump when a step record gains or changes a field: older files are recorded again
 
 
 def _stored(entry, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -95,6 +96,14 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
                device: torch.device = torch.device("cpu")) -> dict[str, Any]:
     """The per-step records of a cached point, recorded on first use and cached as JSON.
 
+    Each step also records what it did to the retain loss L_r (cross-entropy over the whole retain set):
+    `retain_loss_change`, the change the step caused, L_r(θ + Δθ) − L_r(θ); `retain_change_first_order`,
+    ⟨g_r, Δθ⟩, its first-order prediction for the step the base optimiser took; and
+    `retain_change_along_direction`, −lr·⟨g_r, d⟩, the prediction for a plain step along the method's
+    direction d, which is CUP's guarantee (0 at γ = 1). For plain SGD the last two are one number; Adam
+    rescales d coordinate by coordinate, so its step need not be orthogonal to g_r where d is. g_r is the
+    gradient of the step's retain batch, so the three compare like with like for full-batch runs (Learn's).
+
     The re-run is checked against the cached point: `matches_cached_point` says whether its final
     weights are identical (they are, on the machine that computed the point), or for a point of the batched
     engine equal to float32 rounding (this re-run is sequential)."""
@@ -111,6 +120,26 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
         procedure, recipe = get_method(method).setup(value, experiment.config.unlearn)
         steps: list[dict[str, Any]] = []
         path: list[dict[str, float]] = []  # accuracies after 0, 1, ..., n steps
+        before: dict[str, Any] = {}  # the step in flight: weights, g_r, d and L_r before it
+
+        def weights() -> Tensor:
+            return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad]).double()
+
+        @torch.no_grad()
+        def retain_loss() -> float:
+            model.eval()  # no batch-norm statistics updated by a measurement
+            loss = float(F.cross_entropy(model(data.retain.x), data.retain.y))
+            model.train()
+            return loss
+
+        def close_step() -> None:  # the weights have moved: what the previous step did to L_r
+            if not before:
+                return
+            moved = weights() - before["weights"]  # (P,) Δθ
+            steps[-1].update(retain_loss_change=retain_loss() - before["retain_loss"],
+                             retain_change_first_order=float(torch.dot(before["g_retain"], moved)),
+                             retain_change_along_direction=-recipe.lr * float(torch.dot(before["g_retain"],
+                                                                                         before["direction"])))
 
         def measure() -> dict[str, float]:
             forget_acc = accuracy(predict_proba(model, data.forget), data.forget.y)
@@ -119,13 +148,17 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
             return {"forget_acc": forget_acc, "retain_acc": retain_acc, "ua": 100.0 - forget_acc}
 
         def on_step(seen: StepGradients) -> None:  # called before the optimiser takes step `seen.step`
+            close_step()
             path.append(measure())
+            before.update(weights=weights(), retain_loss=retain_loss(), g_retain=seen.g_retain.double(),
+                          direction=seen.direction.double())
             steps.append({"step": seen.step, "forget_loss": seen.forget_loss, "retain_loss": seen.retain_loss,
                           **plane_geometry(seen.g_forget, seen.g_retain, seen.direction)})
 
         torch.manual_seed(seed)
         with experiment.threads(device):
             unlearn(model, data.forget, data.retain, procedure, recipe, seed, on_step=on_step)
+            close_step()
         path.append(measure())
         if record.get("engine") == "batched":  # trained among other points: equal to float32 rounding, not bitwise
             matches = all(torch.allclose(tensor.cpu(), point_weights[name], **ENGINES_AGREE)

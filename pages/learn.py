@@ -4,60 +4,44 @@ import math
 
 import streamlit as st
 
-from ui import components, figures, services
+from ui import components, figures, lesson, services
 
 components.use_app_navigation()
 from ui.glossary import GLOSSARY
 
 presenter = st.query_params.get("presenter") == "1"  # for slides: no lesson text, no glossary
-experiment = services.learn_experiment()
-config = experiment.config
-
 st.title("Learn: unlearning on five blobs")
+optimizer = st.radio("Base optimiser", list(services.LEARN_OPTIMIZERS), horizontal=True, key="learn_optimizer",
+                     bind="query-params", format_func=services.LEARN_OPTIMIZERS.get,
+                     captions=["as in the paper's toy", "plain: θ ← θ − lr·d, no momentum"],
+                     help="What consumes CUP's direction d each step: Adam, as in the paper's toy, or plain SGD "
+                          "(θ ← θ − lr·d). Both runs are cached over the same intensities.")
+experiments = {name: services.learn_experiment(name) for name in services.LEARN_OPTIMIZERS}
+experiment = experiments[optimizer]
+config = experiment.config
 if not presenter:
-    st.caption(f"The paper's toy example: 2,000 points in five Gaussian blobs, a 2-16-16-5 MLP, class "
-               f"{config.forget.forget_class} forgotten with CUP ({config.unlearn.epochs} full-batch Adam steps, "
-               f"lr {config.unlearn.lr:g}). Every picture comes from real runs, cached.")
+    base = "Adam, as in the paper" if optimizer == "adam" else "SGD without momentum"
+    st.caption(f"The CUP authors' toy example: 2,000 points in five Gaussian blobs drawn as in their notebook "
+               f"(70 % for training), a 2-16-16-5 MLP, class {config.forget.forget_class} forgotten with CUP in "
+               f"{config.unlearn.epochs} full-batch steps of {base}, lr {config.unlearn.lr:g}. Every picture "
+               "comes from real runs, cached.")
 
 plan = services.learn_plan()
-missing = services.missing_count(experiment, plan)
+missing = sum(services.missing_count(e, plan) for e in experiments.values())
 if missing:
-    st.info(f"Computing the toy once: {missing} small models (a few seconds).")
-    if not components.compute_with_progress(experiment, plan):
+    st.info(f"Computing the toy once, with both optimisers: {missing} small models (a few seconds).")
+    if not all(components.compute_with_progress(e, plan) for e in experiments.values()):
         st.stop()
     st.rerun()
 
 if not presenter:
-    lesson = st.tabs(["1 · The problem", "2 · γ = 0", "3 · γ = 1", "4 · Why not plain gradient ascent?",
-                      "5 · The pivot"])
-    with lesson[0]:
-        st.markdown(f"The model below was trained on all five blobs. We ask it to forget class "
-                    f"{config.forget.forget_class} (crosses) as if it had never seen it, while the other four keep "
-                    "their regions. The **retrained oracle** on the right is the gold standard: the same network "
-                    "trained without the forget set.\n\n**Try this:** compare the original's and the oracle's "
-                    "regions: where does the forgotten blob's area go?")
-    with lesson[1]:
-        st.markdown("At **γ = 0** every step is pure retain progress: the step is orthogonal to the forget "
-                    "gradient, so to first order the forget loss does not change.\n\n**Try this:** drag the "
-                    "slider to 0. Is the forgotten blob still classified correctly?")
-    with lesson[2]:
-        st.markdown("At **γ = 1** every step is pure forgetting, orthogonal to the retain gradient: to first "
-                    "order the retained classes are not hurt.\n\n**Try this:** drag to 1 and watch the forgotten "
-                    "blob's region being taken over by its neighbours.")
-    with lesson[3]:
-        st.markdown("Gradient ascent alone maximises the forget loss with nothing holding the rest of the model "
-                    "in place: its steps grow as the loss grows and it over-forgets, dragging the retained "
-                    "classes along (see **Compare methods**: GA at larger learning rates). CUP's steps always lie "
-                    "in the **dual cone**, so no step makes either loss worse to first order.\n\n**Try this:** "
-                    "in the loss plot below, the forget loss falls for every γ > 0, while the retain loss stays "
-                    "down.")
-    with lesson[4]:
-        st.markdown("Each step CUP looks at the two gradients, finds the dual cone of directions that hurt "
-                    "neither loss (width Θ = π − φ) and **pivots** from its retain edge u_r towards its forget "
-                    "edge u_f by the angle ψ = γ·Θ.\n\n**Try this:** pick a step below and move the slider: the "
-                    "bold orange arrow turns across the green cone.")
+    tabs = lesson.lesson_tabs(services.learn_lesson_facts(), optimizer, config.forget.forget_class)
+    for tab, (_, text) in zip(st.tabs([title for title, _ in tabs]), tabs):
+        with tab:
+            st.markdown(text)
 
-intensity = st.select_slider("Intensity γ", options=list(services.LEARN_GRID), value=0.7, key="learn_intensity",
+intensity = st.select_slider("Intensity γ", options=list(services.LEARN_GRID), value=lesson.TEACHING_INTENSITY,
+                             key="learn_intensity",
                              bind="query-params", format_func=lambda v: f"{v:g}", help=GLOSSARY["Intensity γ"])
 
 regions = services.learn_regions(experiment)
@@ -87,7 +71,14 @@ with right:
     st.caption(f"Step {step['step'] + 1} of {len(steps)} of the γ = {intensity:g} run: forget loss "
                f"{step['forget_loss']:.3f}, retain loss {step['retain_loss']:.3f}; the step's cosine with the "
                f"forget gradient is {step['cos_direction_forget']:.2f} and with the retain gradient "
-               f"{step['cos_direction_retain']:.2f} (both ≥ 0: neither loss gets worse to first order).")
+               f"{step['cos_direction_retain']:.2f} (both ≥ 0: a step along d makes neither loss worse to first "
+               "order).")
+
+st.subheader("What each step did to the retain loss")
+st.plotly_chart(figures.retain_change_figure(steps, run["path"], f"γ = {intensity:g}, "
+                                             f"{services.LEARN_OPTIMIZERS[optimizer]}"),
+                config={"displayModeBar": False})
+st.caption(lesson.retain_change_caption(optimizer))
 
 st.subheader("Trajectories")
 runs = {value: services.learn_trajectory(experiment, value)["steps"] for value in services.LEARN_RUNS}

@@ -28,7 +28,7 @@ def _hover(knob: str) -> str:
     return (f"<b>{knob} %{{customdata[0]:.3g}}</b><br>"
             "retain acc %{customdata[1]:.1f}%<br>UA %{customdata[2]:.1f}%<br>"
             "forget acc %{customdata[3]:.1f}%<br>test acc %{customdata[4]:.1f}%<br>"
-            "MIA efficacy %{customdata[5]:.1f}%<br>avg gap %{customdata[6]:.2f}<extra></extra>")
+            "SVC MIA efficacy %{customdata[5]:.1f}%<br>avg gap %{customdata[6]:.2f}<extra></extra>")
 
 
 HOVER_COLUMNS = ["value", "retain_acc", "ua", "forget_acc", "test_acc", "mia_efficacy", "avg_gap"]
@@ -108,7 +108,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#393b79", "#ad494a"]
 COMPARE_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]} %{customdata[2]:.4g}<br>"
                  "retain acc %{customdata[3]:.1f}%<br>UA %{customdata[4]:.1f}%<br>test acc %{customdata[5]:.1f}%<br>"
-                 "MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<br>"
+                 "SVC MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<br>"
                  "exclusive share of its method's normalised HV %{customdata[8]:.4f}<extra></extra>")
 COMPARE_HOVER_COLUMNS = ["label", "knob", "value", "retain_acc", "ua", "test_acc", "mia_efficacy", "avg_gap",
                          "hv_contribution"]
@@ -301,6 +301,31 @@ def losses_figure(runs: dict[float, list[dict]]) -> go.Figure:
                                      line=dict(color=colours[value], width=2)), row=1, col=column)
     fig.update_xaxes(title_text="step")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def retain_change_figure(steps: list[dict], path: list[dict], title: str) -> go.Figure:
+    """Per step of one run: the change of the retain loss the step caused (bars), its first-order prediction for
+    the step taken (line) and for a plain step along the method's direction (dotted), with retain accuracy after
+    each step on a second axis."""
+    from plotly.subplots import make_subplots
+
+    xs = [s["step"] + 1 for s in steps]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=xs, y=[s["retain_loss_change"] for s in steps], name="change caused",
+                         marker_color="rgba(31,119,180,0.75)"))
+    fig.add_trace(go.Scatter(x=xs, y=[s["retain_change_first_order"] for s in steps], mode="lines+markers",
+                             name="first order, step taken ⟨g_r, Δθ⟩", line=dict(color="#ff7f0e", width=2)))
+    fig.add_trace(go.Scatter(x=xs, y=[s["retain_change_along_direction"] for s in steps], mode="lines",
+                             name="first order along d, −lr·⟨g_r, d⟩", line=dict(color="#2ca02c", width=2, dash="dot")))
+    fig.add_trace(go.Scatter(x=xs, y=[p["retain_acc"] for p in path[1:]], mode="lines", name="retain acc after (%)",
+                             line=dict(color="rgba(120,120,120,0.7)", width=1.5, dash="dash")), secondary_y=True)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="change of the retain loss", secondary_y=False, zeroline=True)
+    fig.update_yaxes(title_text="retain acc (%)", secondary_y=True, range=[0, 101], showgrid=False, tickmode="array",
+                     tickvals=[0, 25, 50, 75, 100])
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=340, barmode="overlay",
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
 
 

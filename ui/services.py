@@ -652,9 +652,20 @@ LEARN_RUNS = (0.0, 0.25, 0.5, 0.75, 1.0)  # intensities whose losses are drawn t
 LEARN_SEED = 0
 
 
-def learn_experiment() -> Experiment:
-    """The paper's toy: five 2-D blobs, class 2 forgotten, CUP with the toy's Adam recipe."""
-    return default_experiment("blobs", default_forget("blobs"))
+# The lesson's base optimisers: name -> label (which is also the URL's value).
+LEARN_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+
+
+def learn_experiment(optimizer: str = "adam") -> Experiment:
+    """The paper's toy: the authors' five blobs, class 2 forgotten, CUP with the toy's recipe (20 full-batch
+    Adam steps, lr 0.01), or the same steps with plain SGD (no momentum, the same lr), whose step is −lr·d."""
+    experiment = default_experiment("blobs", default_forget("blobs"))
+    if optimizer not in LEARN_OPTIMIZERS:
+        raise ValueError(f"unknown optimiser {optimizer!r}; choose one of {', '.join(LEARN_OPTIMIZERS)}")
+    if optimizer == "adam":
+        return experiment
+    unlearn = replace(experiment.config.unlearn, optimizer="sgd", momentum=0.0)
+    return Experiment(replace(experiment.config, unlearn=unlearn))
 
 
 def learn_plan() -> SweepPlan:
@@ -683,6 +694,17 @@ def _trajectory(handle: tuple[str, str], value: float, stamp: tuple[int, int]) -
 def learn_trajectory(experiment: Experiment, value: float) -> dict:
     """The per-step records of the run at `value` (recorded on first use, cached on disk)."""
     return _trajectory(_handle(experiment), value, _stamp(experiment))
+
+
+def learn_lesson_facts() -> dict:
+    """What the lesson's texts say, measured on both optimisers' cached runs (see ui/lesson.py)."""
+    from ui.lesson import lesson_facts
+
+    experiments = {name: learn_experiment(name) for name in LEARN_OPTIMIZERS}
+    results = {name: explorer_view(experiment).results for name, experiment in experiments.items()}
+    runs = {name: {value: learn_trajectory(experiment, value) for value in (0.7, 1.0)}
+            for name, experiment in experiments.items()}
+    return lesson_facts(results, runs)
 
 
 def pivot_sweep(plane: dict) -> list[tuple[float, list[float]]]:

@@ -33,3 +33,22 @@ def dominated_area(points: np.ndarray, reference: tuple[float, float] = (0.0, 0.
         heights = [y - reference[1] for x, y in points if x >= right]
         area += (right - left) * max(heights, default=0.0)
     return area
+
+
+def rbf_svc_decision(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float,
+                     gamma: float) -> np.ndarray:
+    """The decision values on x_test of a soft-margin SVC with the kernel exp(-gamma·(x - x')²), 1-D inputs,
+    labels 0/1: its dual solved by scipy's SLSQP (small sets only), the bias averaged over the free vectors."""
+    from scipy.optimize import minimize
+
+    x_train, x_test = np.asarray(x_train, float).ravel(), np.asarray(x_test, float).ravel()
+    sign = np.where(np.asarray(y_train) == 1, 1.0, -1.0)
+    kernel = np.exp(-gamma * (x_train[:, None] - x_train[None, :]) ** 2)
+    q = kernel * sign[:, None] * sign[None, :]
+    solution = minimize(lambda a: 0.5 * a @ q @ a - a.sum(), np.zeros(len(x_train)), jac=lambda a: q @ a - 1.0,
+                        bounds=[(0.0, c)] * len(x_train), method="SLSQP", options={"ftol": 1e-12, "maxiter": 1000},
+                        constraints=[{"type": "eq", "fun": lambda a: a @ sign, "jac": lambda a: sign}])
+    alpha = solution.x
+    free = (alpha > 1e-6 * c) & (alpha < c * (1 - 1e-6))
+    bias = np.mean(sign[free] - (alpha * sign) @ kernel[:, free])
+    return (alpha * sign) @ np.exp(-gamma * (x_train[:, None] - x_test[None, :]) ** 2) + bias

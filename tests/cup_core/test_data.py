@@ -48,6 +48,32 @@ def test_split_has_the_documented_shapes_and_types(name):
         assert 0.0 <= train.x.min() and train.x.max() <= 1.0  # grey levels 0..16 divided by 16
 
 
+def test_blobs_are_the_cup_authors_toy():
+    """The authors' notebook, its calls written out here: make_blobs of 2,000 points, then a 70/30 split."""
+    from sklearn.datasets import make_blobs
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_blobs(n_samples=2000, centers=[[-2, 2], [-6, 6], [5.5, 4], [-4, -4], [5, -1]],
+                      cluster_std=[1.5, 1.0, 1.5, 1.5, 1.5], random_state=1234)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=42)
+    train, test = load_split("blobs", 0)
+    np.testing.assert_allclose(train.x.numpy(), x_train, rtol=1e-6)
+    np.testing.assert_allclose(test.x.numpy(), x_test, rtol=1e-6)
+    assert np.array_equal(train.y.numpy(), y_train) and np.array_equal(test.y.numpy(), y_test)
+    # Its statistics: 400 points a blob, centred where the notebook puts them, with its spreads.
+    xs, ys = np.concatenate([train.x.numpy(), test.x.numpy()]), np.concatenate([train.y.numpy(), test.y.numpy()])
+    assert (len(train), len(test)) == (1400, 600) and np.bincount(ys).tolist() == [400] * 5
+    for label, (centre, std) in enumerate(zip([[-2, 2], [-6, 6], [5.5, 4], [-4, -4], [5, -1]],
+                                              [1.5, 1.0, 1.5, 1.5, 1.5])):
+        points = xs[ys == label]
+        np.testing.assert_allclose(points.mean(axis=0), centre, atol=0.2)
+        np.testing.assert_allclose(points.std(axis=0), std, rtol=0.1)
+    other, _ = load_split("blobs", 1)  # another split seed reshuffles the same 2,000 points
+    assert sorted(map(tuple, other.x.tolist())) != sorted(map(tuple, train.x.tolist()))
+    assert sorted(map(tuple, np.concatenate([other.x.numpy(), load_split("blobs", 1)[1].x.numpy()]).tolist())) == \
+        sorted(map(tuple, xs.tolist()))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_digits_split_is_stratified(seed):
     train, test = load_split("digits", seed)

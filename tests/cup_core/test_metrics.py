@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +14,17 @@ from cup_core.data import DATASETS, LabelledSet, UnlearningData
 from cup_core.metrics import (
     GAP_METRICS,
     accuracy,
-    attack_features,
+    MIA_MAX_PER_SIDE,
     avg_gap,
     evaluate,
     mia_efficacy,
     per_class_accuracy,
     predict_proba,
+    quantile_sample,
+    true_class_confidence,
 )
+
+from ._oracles import rbf_svc_decision
 
 # Four samples, three classes; the most likely classes are 0, 1, 2, 2.
 PROBS = torch.tensor([
@@ -70,60 +75,107 @@ def test_predict_proba_is_a_softmax_in_eval_mode():
     assert not model.training
 
 
-def test_attack_features_are_true_class_probability_and_entropy():
+def test_true_class_confidence_is_the_probability_of_the_label():
     probs = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.25, 0.75]])
-    features = attack_features(probs, torch.tensor([0, 1, 0]))
-    assert features.shape == (3, 2) and features.dtype == np.float64
-    np.testing.assert_allclose(features[:, 0], [1.0, 0.5, 0.25])
-    entropy_last = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    np.testing.assert_allclose(features[:, 1], [0.0, math.log(2), entropy_last], atol=1e-9)
-
-
-def _features(p_true: np.ndarray) -> np.ndarray:
-    """The attacker's view of two-class outputs with the given probability of the true class."""
-    p_true = np.clip(p_true, 1e-6, 1 - 1e-6)
-    entropy = -(p_true * np.log(p_true) + (1 - p_true) * np.log(1 - p_true))
-    return np.stack([p_true, entropy], axis=1)
+    confidence = true_class_confidence(probs, torch.tensor([0, 1, 0]))
+    assert confidence.shape == (3,) and confidence.dtype == np.float64
+    np.testing.assert_allclose(confidence, [1.0, 0.5, 0.25])
 
 
 RNG = np.random.default_rng(0)
-MEMBERS = _features(RNG.uniform(0.95, 1.0, 300))  # the model is sure of what it trained on
-NON_MEMBERS = _features(RNG.uniform(0.3, 0.6, 100))  # and unsure of the rest
+MEMBERS = RNG.uniform(0.95, 1.0, 300)  # the model is sure of what it trained on
+NON_MEMBERS = RNG.uniform(0.3, 0.6, 100)  # and unsure of the rest
 
 
 def test_mia_efficacy_calls_unseen_looking_targets_non_members():
-    targets = _features(RNG.uniform(0.3, 0.6, 50))
-    assert mia_efficacy(MEMBERS, NON_MEMBERS, targets) == pytest.approx(100.0)
+    assert mia_efficacy(MEMBERS, NON_MEMBERS, RNG.uniform(0.3, 0.6, 50)) == pytest.approx(100.0)
 
 
 def test_mia_efficacy_calls_member_looking_targets_members():
-    targets = _features(RNG.uniform(0.95, 1.0, 50))
-    assert mia_efficacy(MEMBERS, NON_MEMBERS, targets) == pytest.approx(0.0)
+    assert mia_efficacy(MEMBERS, NON_MEMBERS, RNG.uniform(0.95, 1.0, 50)) == pytest.approx(0.0)
 
 
 def test_mia_efficacy_is_the_share_called_non_members():
-    targets = np.concatenate([_features(RNG.uniform(0.3, 0.6, 30)), _features(RNG.uniform(0.95, 1.0, 10))])
+    targets = np.concatenate([RNG.uniform(0.3, 0.6, 30), RNG.uniform(0.95, 1.0, 10)])
     assert mia_efficacy(MEMBERS, NON_MEMBERS, targets) == pytest.approx(75.0)
 
 
-def test_mia_efficacy_is_seeded():
-    targets = _features(np.linspace(0.5, 1.0, 101))  # spans the boundary
-    runs = {mia_efficacy(MEMBERS, NON_MEMBERS, targets, seed=3) for _ in range(3)}
-    assert len(runs) == 1
+def test_mia_efficacy_is_the_literatures_svc_checked_against_a_dual_solved_here():
+    """Balanced sets (as many members as non-members, nothing subsampled): the efficacy is the share of targets
+    on the non-member side of an RBF SVC with C = 3 and gamma 'auto' (= 1 for one feature), solved here by SLSQP."""
+    rng = np.random.default_rng(1)
+    members, non_members = 1 - rng.beta(1, 12, 30), 1 - rng.beta(1, 3, 30)  # overlapping, like a model's outputs
+    targets = np.linspace(0.0, 1.0, 401)
+    decision = rbf_svc_decision(np.r_[members, non_members], np.r_[np.ones(30), np.zeros(30)], targets, c=3.0,
+                                gamma=1.0)
+    clear = np.abs(decision) > 0.05  # solver tolerances decide the few targets on the boundary itself
+    assert clear.mean() > 0.9 and (decision[clear] < 0).any() and (decision[clear] > 0).any()
+    expected = 100.0 * (decision[clear] < 0).mean()
+    assert mia_efficacy(members, non_members, targets[clear]) == pytest.approx(expected)
+
+
+def test_mia_efficacy_stands_for_the_larger_side_by_its_quantiles():
+    """90 members, 30 non-members: the attacker sees the members' (i + 1/2)/30 quantiles, i.e. sorted
+    members 1, 4, 7, …, 88, and every non-member; any order of the members gives the same number."""
+    rng = np.random.default_rng(2)
+    members, non_members = 1 - rng.beta(1, 12, 90), 1 - rng.beta(1, 3, 30)
+    targets = np.linspace(0.0, 1.0, 401)
+    decision = rbf_svc_decision(np.r_[np.sort(members)[1::3], non_members], np.r_[np.ones(30), np.zeros(30)],
+                                targets, c=3.0, gamma=1.0)
+    clear = np.abs(decision) > 0.05
+    assert clear.mean() > 0.9
+    expected = 100.0 * (decision[clear] < 0).mean()
+    assert mia_efficacy(members, non_members, targets[clear]) == pytest.approx(expected)
+    assert mia_efficacy(rng.permutation(members), rng.permutation(non_members), targets[clear]) == \
+        pytest.approx(expected)
+    np.testing.assert_array_equal(quantile_sample(members, 30), np.sort(members)[1::3])
+    np.testing.assert_array_equal(quantile_sample(members, 90), np.sort(members))
+
+
+# A real model's true-class confidences: digits, class 0 forgotten, CUP at γ = 0.5 (tests/cup_core/mia_*.npz,
+# saved from the default experiment): 1,295 retain (members), 324 test (non-members), 142 forget samples.
+DIGITS = {name: array.astype(np.float64)
+          for name, array in np.load(Path(__file__).with_name("mia_confidences_digits.npz")).items()}
+
+
+def _literature_draw(seed: int) -> float:
+    """The literature's protocol with one seeded draw of as many retain samples as there are test samples."""
+    members = np.random.default_rng(seed).choice(DIGITS["members"], len(DIGITS["non_members"]), replace=False)
+    return mia_efficacy(members, DIGITS["non_members"], DIGITS["targets"])
+
+
+def test_mia_efficacy_of_a_real_model_holds_still_where_the_literatures_draw_moves():
+    draws = np.array([_literature_draw(seed) for seed in range(20)])
+    assert draws.max() - draws.min() > 10  # one draw of members: 67 % to 82 % on this model
+    efficacy = mia_efficacy(DIGITS["members"], DIGITS["non_members"], DIGITS["targets"])
+    assert efficacy == pytest.approx(72.535, abs=0.01)  # 103 of 142 forget samples
+    assert abs(efficacy - draws.mean()) <= 2.0  # the draws' expected value, without their spread
+    shuffled = {name: np.random.default_rng(3).permutation(a) for name, a in DIGITS.items()}
+    assert mia_efficacy(shuffled["members"], shuffled["non_members"], shuffled["targets"]) == efficacy
+
+
+def test_mia_efficacy_caps_what_the_attacker_fits_on():
+    """Beyond MIA_MAX_PER_SIDE samples a side, both sides are represented by that many quantiles."""
+    rng = np.random.default_rng(4)
+    members, non_members = 1 - rng.beta(1, 12, 3 * MIA_MAX_PER_SIDE), 1 - rng.beta(1, 3, 2 * MIA_MAX_PER_SIDE)
+    targets = rng.uniform(0, 1, 200)
+    capped = mia_efficacy(quantile_sample(members, MIA_MAX_PER_SIDE), quantile_sample(non_members, MIA_MAX_PER_SIDE),
+                          targets)
+    assert mia_efficacy(members, non_members, targets) == capped
 
 
 @pytest.mark.parametrize("empty", ["members", "non_members", "targets"])
 def test_mia_efficacy_of_an_empty_set_is_nan(empty):
     sets = {"members": MEMBERS, "non_members": NON_MEMBERS, "targets": NON_MEMBERS[:10]}
-    sets[empty] = np.zeros((0, 2))
+    sets[empty] = np.zeros(0)
     assert math.isnan(mia_efficacy(sets["members"], sets["non_members"], sets["targets"]))
 
 
 @pytest.mark.parametrize("where", ["members", "non_members", "targets"])
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_mia_efficacy_of_non_finite_features_is_nan(where, bad):
+def test_mia_efficacy_of_non_finite_confidences_is_nan(where, bad):
     sets = {"members": MEMBERS.copy(), "non_members": NON_MEMBERS.copy(), "targets": NON_MEMBERS[:10].copy()}
-    sets[where][0, 1] = bad
+    sets[where][0] = bad
     assert math.isnan(mia_efficacy(sets["members"], sets["non_members"], sets["targets"]))
 
 

@@ -14,7 +14,7 @@ from cup_core import cache
 from cup_core.experiment import RESULT_COLUMNS
 from cup_core.metrics import GAP_METRICS
 
-from ._experiments import CPU, TINY_GRID, tiny_config, tiny_sweep
+from ._experiments import CPU, TINY_GRID, TINY_TRAIN_EPOCHS, tiny_config, tiny_sweep
 
 REQUIRED_COLUMNS = ["method", "knob", "value", "seed", "forget_acc", "retain_acc", "test_acc", "forget_test_acc",
                     "ua", "mia_efficacy", "avg_gap", "seconds", "checkpoint"]
@@ -231,6 +231,34 @@ def test_default_digits_experiment_spans_the_trade_off(tmp_path):
 # --- rounding, the cost estimate, progress within a model ------------------------------------------
 
 
+def test_results_computed_under_an_older_schema_are_never_shown_nor_reused(tmp_path):
+    """A cache from before the SVC attack and the authors' blobs (schema 1): its tables' rows and its records
+    are refused, the experiment keeps its folder, and the next sweep recomputes everything in it."""
+    import json
+
+    from cup_core import cache as cache_module
+    from cup_core.config import SCHEMA_VERSION
+    from cup_core.sweep import missing_points
+
+    experiment, table = tiny_sweep(tmp_path, grid=(0.5,))
+    assert (table["schema"] == SCHEMA_VERSION).all()
+    old = table.assign(schema=SCHEMA_VERSION - 1, mia_efficacy=12.5)
+    (experiment.root / "results.csv").write_text(old.to_csv(index=False))
+    references = pd.read_csv(experiment.root / "references.csv").assign(schema=SCHEMA_VERSION - 1, mia_efficacy=7.0)
+    (experiment.root / "references.csv").write_text(references.to_csv(index=False))
+    assert (experiment.results()["mia_efficacy"] != 12.5).all()  # rebuilt from the records, which are current
+    assert (experiment.references()["mia_efficacy"] != 7.0).all()
+    for entry in [experiment.point_entry("cup", 0.5, 0), experiment.reference_entry("original")]:
+        record = json.loads((entry / cache_module.RECORD_FILE).read_text())
+        (entry / cache_module.RECORD_FILE).write_text(json.dumps({**record, "schema": SCHEMA_VERSION - 1}))
+    (experiment.root / "results.csv").write_text(old.to_csv(index=False))
+    assert experiment.results().empty  # an old point is not a point
+    assert missing_points(experiment, SweepPlan({"cup": (0.5,)})) == [("cup", 0.5, 0)]
+    _, again = tiny_sweep(tmp_path, grid=(0.5,))
+    assert experiment.point_record("cup", 0.5, 0)["schema"] == SCHEMA_VERSION and len(again) == 1
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
+
+
 def test_equal_values_after_rounding_are_one_point():
     assert SweepPlan({"cup": (0.1, 0.1000000001, 0.2)}).grids == {"cup": (0.1, 0.2)}
 
@@ -265,7 +293,8 @@ def test_a_long_model_reports_progress_and_can_be_stopped_inside_it(tmp_path, mo
     with pytest.raises(Interrupted):
         run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, stop_in_the_oracle)
     labels = [report.label for report in stopper.reports]
-    assert labels[:2] == ["original: epoch 1/30", "original: epoch 2/30"] and "original" in labels
+    epochs = TINY_TRAIN_EPOCHS
+    assert labels[:2] == [f"original: epoch 1/{epochs}", f"original: epoch 2/{epochs}"] and "original" in labels
     assert cache.is_valid(experiment.reference_entry("original"), experiment.reference_key("original"))
     assert not experiment.reference_entry("oracle").exists()  # stopped inside it: nothing half-written
     steps = Recorder()

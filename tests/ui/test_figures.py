@@ -82,6 +82,12 @@ def test_learn_figures_regions_pivot_losses_and_animated_path():
 
     steps = [{"step": k, "forget_loss": -k, "retain_loss": 0.1} for k in range(3)]
     assert len(figures.losses_figure({0.0: steps, 1.0: steps}).data) == 4
+    changes = [{"step": k, "retain_loss_change": 0.1 * k, "retain_change_first_order": 0.05 * k,
+                "retain_change_along_direction": 0.0} for k in range(3)]
+    fig = figures.retain_change_figure(changes, [{"retain_acc": 99.0 - k} for k in range(4)], "γ = 1, Adam")
+    assert [trace.type for trace in fig.data] == ["bar", "scatter", "scatter", "scatter"]
+    assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == pytest.approx([0.0, 0.1, 0.2])
+    assert list(fig.data[2].y) == [0.0, 0.0, 0.0] and list(fig.data[3].y) == [98.0, 97.0, 96.0]  # after each step
     path = [{"retain_acc": 99.0, "ua": 0.0}, {"retain_acc": 98.0, "ua": 50.0}, {"retain_acc": 98.0, "ua": 100.0}]
     fig = figures.path_animation(path, _references(), 1.0)
     assert len(fig.frames) == 3 and list(fig.frames[-1].data[0].y) == [0.0, 50.0, 100.0]

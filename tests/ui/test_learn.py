@@ -1,4 +1,5 @@
-"""The Learn page through AppTest: it computes the toy once, then the slider, the step and presenter mode work."""
+"""The Learn page through AppTest: it computes the toy once (with both base optimisers), then the slider, the
+step, the optimiser switch and presenter mode work."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def _metric(app, label: str) -> str:
 def test_learn_renders_regions_pivot_and_trajectories(app_cache):
     app = _learn()
     assert not app.exception
-    assert len(app.get("plotly_chart")) == 3 + 1 + 2  # three region maps, the pivot, losses and the path
-    assert len(app.tabs) == 5  # the guided lesson
+    # three region maps, the pivot, the retain-loss changes, losses and the path
+    assert len(app.get("plotly_chart")) == 3 + 1 + 1 + 2
+    assert len(app.tabs) == 6  # the guided lesson
     assert any(expander.label == "Glossary" for expander in app.expander)
 
 
@@ -38,10 +40,22 @@ def test_presenter_mode_hides_the_lesson_and_the_glossary(app_cache):
     app = _learn(presenter="1")
     assert not app.exception
     assert len(app.tabs) == 0 and not any(expander.label == "Glossary" for expander in app.expander)
-    assert len(app.get("plotly_chart")) == 6
+    assert len(app.get("plotly_chart")) == 7
 
 
 def test_the_state_lives_in_the_url(app_cache):
     app = _learn(learn_intensity="1", step="middle")
     assert app.select_slider(key="learn_intensity").value == 1.0
     assert app.radio(key="step").value == "middle"
+
+
+def test_the_optimiser_switch_shows_the_other_run(app_cache):
+    app = _learn(learn_intensity="1", step="last")
+    assert app.radio(key="learn_optimizer").value == "adam"
+    assert "Adam" in next(c.value for c in app.caption if "full-batch steps" in c.value)
+    adam_cone = _metric(app, "dual cone width Θ = π − φ")
+    app.radio(key="learn_optimizer").set_value("sgd").run()
+    assert not app.exception
+    assert "steps of SGD without momentum" in next(c.value for c in app.caption if "full-batch steps" in c.value)
+    assert _metric(app, "dual cone width Θ = π − φ") != adam_cone  # the same step of another run
+    assert _learn(learn_optimizer="SGD").radio(key="learn_optimizer").value == "sgd"  # a link reopens the SGD run
