@@ -307,7 +307,7 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
 
 def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
     """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it)."""
-    if not services.point_is_valid(experiment, method, value, seed):
+    if not services.point_is_cached(experiment, method, value, seed):
         st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
                    "experiment again recomputes it.", icon=":material/warning:")
         return
