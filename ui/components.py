@@ -105,7 +105,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
                           after_error: str | None = None) -> bool:
     """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the inputs are
     not available here (the library's message) or the cache cannot be written (what is cached stays shown)."""
-    bar = st.progress(0.0, text="starting…")
+    bar = st.progress(0.0, text=f"0/{len(experiment.roles) + len(plan.points())} models · starting…")
 
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,
