@@ -206,7 +206,8 @@ def _identity(record: os.stat_result | None, weights: os.stat_result | None) -> 
 def check_entry(entry: Path, key: dict[str, Any], check: RecordCheck | None = None,
                 verify_weights: bool = False) -> dict[str, Any]:
     """The record of a cached entry (see the module's docstring); raises BrokenEntry saying what is wrong.
-    With `verify_weights`, the weights' SHA-256 is checked too (once per change of the files)."""
+    With `verify_weights`, the weights' SHA-256 is checked too (once per change of the files). The record is
+    the one remembered for the next call: read it, do not change it."""
     record_stat, weights_stat = _regular_stat(entry / RECORD_FILE), _regular_stat(entry / WEIGHTS_FILE)
     identity = _identity(record_stat, weights_stat)
     memo = (str(entry), canonical_json(key), check)

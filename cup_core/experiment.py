@@ -14,6 +14,7 @@ Layout (under the cache root):
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import logging
@@ -233,12 +234,13 @@ class Experiment:
     # --- reading -----------------------------------------------------------------------------
     def reference(self, role: Role) -> dict[str, Any]:
         """The original's or the oracle's record (metrics included), when cached; raises cache.BrokenEntry."""
-        return cache.check_entry(self.reference_entry(role), self.reference_key(role), self.reference_check)
+        return copy.deepcopy(cache.check_entry(self.reference_entry(role), self.reference_key(role),
+                                               self.reference_check))  # a copy: the cache remembers its own
 
     def point_record(self, method: str, value: float, seed: int) -> dict[str, Any]:
         """The point's record, when cached (weights not hashed); raises cache.BrokenEntry."""
-        return cache.check_entry(self.point_entry(method, value, seed), self.point_key(method, value, seed),
-                                 self.point_check)
+        return copy.deepcopy(cache.check_entry(self.point_entry(method, value, seed),
+                                               self.point_key(method, value, seed), self.point_check))
 
     def load_model(self, method: str, value: float, seed: int) -> nn.Module:
         """The point's unlearned model, weights verified; raises cache.BrokenEntry."""
@@ -258,7 +260,8 @@ class Experiment:
     def point_records(self) -> list[dict[str, Any]]:
         """Every cached point's record (cache.check_entry: schema, key, content, weights' size); broken ones
         are skipped (the next sweep or `verify` reports them; the sweep recomputes them)."""
-        return [record for _, record in self.point_entries() if not isinstance(record, cache.BrokenEntry)]
+        return [copy.deepcopy(record) for _, record in self.point_entries()
+                if not isinstance(record, cache.BrokenEntry)]
 
     def point_entries(self) -> list[tuple[Path, dict[str, Any] | cache.BrokenEntry]]:
         """Every folder under points/ with its record, or the BrokenEntry saying why it is not cached."""

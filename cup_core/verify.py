@@ -48,7 +48,8 @@ def verify_experiment(experiment: Experiment, repair: bool = True) -> Verificati
         checked += 1
         with cache.locked(entry):
             try:
-                cache.check_entry(entry, experiment.reference_key(role), experiment.reference_check, verify_weights=True)
+                cache.check_entry(entry, experiment.reference_key(role), experiment.reference_check,
+                                  verify_weights=True)
             except cache.BrokenEntry as err:
                 findings.append(_broken(entry, err, repair))
     for folder in sorted((experiment.root / "models").glob("*/")):
