@@ -34,8 +34,10 @@ labels = {name: services.method_label(name) for name in shown}
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 
 selected = components.compare_selection(frontier)
-st.plotly_chart(figures.compare_figure(frontier, view.references, labels=labels, axis_titles=view.axis_titles,
-                                       selected=selected),
+view_key = (services.compare_key(experiment, plan), tuple(shown))  # what the figures below are functions of
+fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
+    frontier, view.references, labels=labels, axis_titles=view.axis_titles))
+st.plotly_chart(figures.ring_selected(fronts, frontier, selected),
                 key=components.COMPARE_CHART_KEY, on_select=components.select_compared_point, selection_mode="points",
                 config={"displaylogo": False})
 st.caption("Dots are seed means (bars: std over seeds), dotted lines each method's non-dominated staircase; "
@@ -46,8 +48,9 @@ st.subheader("Hypervolume")
 table = components.hypervolume_table(view.summary, shown)
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(figures.hypervolume_figure(table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]])),
-                    config={"displaylogo": False})
+    st.plotly_chart(services.cached_figure(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
+        table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]))),
+        config={"displaylogo": False})
 with right:
     st.dataframe(table.drop(columns=["method"]), hide_index=True, width="stretch", column_config={
         "label": "method", "hypervolume": st.column_config.NumberColumn("hypervolume", format="%.4f"),
@@ -66,8 +69,8 @@ if config.forget.kind == "random":
                "more of the subset than the oracle does loses hypervolume instead of gaining it.")
 
 st.subheader("Controllability: how each knob moves the model")
-st.plotly_chart(figures.controllability_figure(frontier, labels, services.knob_positions(frontier, shown)),
-                config={"displaylogo": False})
+st.plotly_chart(services.cached_figure(("controllability", *view_key), lambda: figures.controllability_figure(
+    frontier, labels, services.knob_positions(frontier, shown))), config={"displaylogo": False})
 with st.expander("What each method does"):
     st.markdown("\n".join(f"- {services.method_about(name)}" for name in shown))
 
