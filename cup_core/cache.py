@@ -279,11 +279,11 @@ def is_valid(entry: Path, key: dict[str, Any], check: RecordCheck | None = None)
     return is_cached(entry, key, check, verify_weights=True)
 
 
-def discard(entry: Path, reason: object) -> None:
+def discard(entry: Path, reason: object, action: str = "recomputing") -> None:
     """Reports and removes a broken entry (the caller holds its lock); never through a link."""
     if entry.exists() or entry.is_symlink():
         refuse_links(entry)
-        log.warning("recomputing a broken cache entry: %s", reason)
+        log.warning("%s a broken cache entry: %s", action, reason)
         shutil.rmtree(entry)
 
 

@@ -65,19 +65,19 @@ def verify_experiment(experiment: Experiment, repair: bool = True) -> Verificati
                 cache.check_entry(entry, record["key"], experiment.point_check, verify_weights=True)
             except cache.BrokenEntry as err:
                 findings.append(_broken(entry, err, repair))
-    rebuilt = False
-    if repair and (experiment.root / "config.json").exists():
+    rebuilt = repair and bool(findings) and (experiment.root / "config.json").exists()
+    if rebuilt:
         experiment.write_tables()
-        rebuilt = True
     return Verification(checked, tuple(findings), rebuilt)
 
 
 def _broken(entry: Path, err: cache.BrokenEntry, repair: bool, lock: bool = False) -> Finding:
     if not repair:
         return Finding(entry, str(err), False)
+    removing = "removing (the next sweep recomputes it)"
     if lock:
         with cache.locked(entry):
-            cache.discard(entry, err)
+            cache.discard(entry, err, removing)
     else:
-        cache.discard(entry, err)
+        cache.discard(entry, err, removing)
     return Finding(entry, str(err), True)
