@@ -1,4 +1,7 @@
-"""CUP explorer: the entry point. Page config and navigation only; each page lives in pages/."""
+"""CUP explorer: the entry point. Page config and navigation only (and, on a fresh server, a bar while the library
+loads); each page lives in pages/."""
+
+import sys
 
 import streamlit as st
 
@@ -14,4 +17,8 @@ navigation = st.navigation([
     st.Page("pages/new.py", title="New experiment", icon=":material/add_circle:"),
     st.Page("pages/experiments.py", title="Experiments", icon=":material/inventory_2:"),
 ])
+if "ui.services" not in sys.modules:  # a fresh server's first page imports PyTorch and the library: seconds
+    loading = st.progress(0.0, text="Loading PyTorch and the library (once per server start)…")
+    import ui.services  # noqa: F401
+    loading.empty()
 navigation.run()

@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--out", required=True, help="the zip file to write")
     export.add_argument("--cache-dir", help="where to look up an experiment id")
+
+    verify = commands.add_parser("verify", help="check every cached model of an experiment against its SHA-256; "
+                                                "remove broken ones (the next sweep recomputes them)")
+    verify.add_argument("experiment", help="the experiment's folder or its id")
+    verify.add_argument("--check-only", action="store_true", help="report broken entries without removing them")
+    verify.add_argument("--cache-dir", help="where to look up an experiment id")
     return parser
 
 
@@ -292,10 +298,25 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """Exit status 0 when every entry is valid, 1 when some were broken (removed, unless --check-only)."""
+    from .verify import verify_experiment
+
+    experiment = Experiment.open(args.experiment, args.cache_dir)
+    result = verify_experiment(experiment, repair=not args.check_only)
+    for finding in result.findings:
+        print(f"broken{' (removed)' if finding.removed else ''}: {finding.problem}")
+    action = ("" if result.ok else " (removed: `sweep` recomputes them)" if not args.check_only
+              else " (kept: run without --check-only to remove them)")
+    print(f"experiment {experiment.id}: {result.checked} entries checked to their SHA-256, "
+          f"{len(result.findings)} broken{action}" + ("; tables rebuilt" if result.tables_rebuilt else ""))
+    return 0 if result.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
-    handler = {"sweep": _sweep, "report": _report, "export": _export}[args.command]
+    handler = {"sweep": _sweep, "report": _report, "export": _export, "verify": _verify}[args.command]
     try:
         return handler(args)
     except (UsageError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: --executor ray, no Ray

@@ -14,6 +14,7 @@ Layout (under the cache root):
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import logging
@@ -51,6 +52,45 @@ METRIC_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua
 
 
 _INIT_LOCK = threading.Lock()
+CONFIG_LIMIT = 1 << 20  # bytes: a config is about 1 KB; a bigger config.json is not one this tool wrote
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """What a cached record must hold for the tables, the report and the export to read it: a record that
+    passes its hash check but lacks a field is broken (reported and recomputed), not a KeyError later."""
+
+    kind: Literal["point", "reference"]
+    num_classes: int
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        metrics = record.get("metrics")
+        if not isinstance(metrics, dict):
+            raise ValueError("no metrics")
+        missing = [name for name in METRIC_COLUMNS if not (metrics.get(name) is None or _number(metrics.get(name)))
+                   or name not in metrics]
+        if missing:
+            raise ValueError(f"metrics {', '.join(missing)} missing or not numbers")
+        per_class = metrics.get("per_class_acc")
+        if not (isinstance(per_class, list) and len(per_class) == self.num_classes
+                and all(acc is None or _number(acc) for acc in per_class)):
+            raise ValueError(f"per_class_acc is not {self.num_classes} accuracies")
+        if not _number(record.get("seconds")):
+            raise ValueError("seconds missing or not a number")
+        if self.kind == "point":
+            if not isinstance(record.get("knob"), str) or not isinstance(record.get("device"), str):
+                raise ValueError("knob or device missing")
+            if not (record.get("avg_gap") is None or _number(record.get("avg_gap"))):
+                raise ValueError("avg_gap missing or not a number")
+            if "avg_gap" not in record or "diverged_at_step" not in record:
+                raise ValueError("avg_gap or diverged_at_step missing")
+            if not isinstance(record.get("steps"), int) or not (
+                    record["diverged_at_step"] is None or isinstance(record["diverged_at_step"], int)):
+                raise ValueError("steps or diverged_at_step missing or not integers")
 
 
 class Experiment:
@@ -72,9 +112,18 @@ class Experiment:
         if not config_file.is_file():
             raise FileNotFoundError(f"no experiment at {where!s}: give its folder (the last line `sweep` "
                                     f"printed) or its id under {cache.cache_root(cache_dir)}")
+        if config_file.stat().st_size > CONFIG_LIMIT:
+            raise ValueError(f"{config_file}: {config_file.stat().st_size} bytes, too big to be an experiment config")
         try:
-            config = ExperimentConfig.from_dict(json.loads(config_file.read_text()))
-        except ValueError as err:
+            with open(config_file, "rb") as handle:
+                data = json.loads(handle.read(CONFIG_LIMIT + 1))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            config = ExperimentConfig.from_dict(data)
+            experiment_info(config)  # a config naming an unknown data set or model is not an experiment either
+        except RecursionError:
+            raise ValueError(f"{config_file}: nested too deeply to be an experiment config") from None
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
             raise ValueError(f"{config_file}: {err}") from None
         experiment = cls(config, folder.parent)
         if experiment.root != folder.resolve():
@@ -85,8 +134,15 @@ class Experiment:
     # --- names -------------------------------------------------------------------------------
     def save_config(self) -> None:
         path = self.root / "config.json"
+        cache.refuse_links(path)
         if not path.exists():
             cache.atomic_write_text(path, json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+
+    def refuse_links(self) -> None:
+        """LinkInCache when the experiment's folder or its models/ or points/ folder is a symbolic link, so that a
+        sweep stops before it trains rather than when it would write through the link."""
+        for folder in (self.root / "models", self.root / "points"):
+            cache.refuse_links(folder)
 
     @property
     def roles(self) -> tuple[Role, ...]:
@@ -94,6 +150,7 @@ class Experiment:
         return ROLES if self.config.oracle else ("original",)
 
     def save_sources(self, sources: Sources) -> None:
+        cache.refuse_links(self.root / "sources.json")
         cache.atomic_write_text(self.root / "sources.json", json.dumps(sources.to_dict(), indent=2))
 
     def sources(self) -> Sources:
@@ -104,7 +161,12 @@ class Experiment:
             return Sources()
 
     def delete(self) -> None:
-        """Removes the experiment's folder: renamed away first (atomic), so that no reader sees half of it."""
+        """Removes the experiment's folder: renamed away first (atomic), so that no reader sees half of it. A
+        folder that is a symbolic link loses the link, never what it points to."""
+        if self.root.is_symlink():
+            self.root.unlink()
+            return
+        cache.refuse_links(self.root.parent)
         trash = self.root.with_name(f".deleted-{self.id}-{uuid.uuid4().hex[:8]}")
         os.replace(self.root, trash)
         shutil.rmtree(trash, ignore_errors=True)
@@ -120,6 +182,27 @@ class Experiment:
 
     def point_key(self, method: str, value: float, seed: int) -> dict[str, Any]:
         return {"experiment": self.id, "method": method, "value": canonical_value(value), "seed": int(seed)}
+
+    @functools.cached_property
+    def point_check(self) -> RecordCheck:
+        """What a point's record must hold (cache.RecordCheck); every reader and writer of points passes it."""
+        return RecordCheck("point", self.info.num_classes)
+
+    @functools.cached_property
+    def reference_check(self) -> RecordCheck:
+        return RecordCheck("reference", self.info.num_classes)
+
+    def point_cached(self, method: str, value: float, seed: int, verify_weights: bool = False) -> bool:
+        """cache.is_cached for one point: metadata only, or with the weights' hash checked."""
+        return cache.is_cached(self.point_entry(method, value, seed), self.point_key(method, value, seed),
+                               self.point_check, verify_weights)
+
+    def reference_cached(self, role: Role, verify_weights: bool = False) -> bool:
+        return cache.is_cached(self.reference_entry(role), self.reference_key(role), self.reference_check,
+                               verify_weights)
+
+    def missing_references(self, verify_weights: bool = False) -> list[Role]:
+        return [role for role in self.roles if not self.reference_cached(role, verify_weights)]
 
     @property
     def architecture(self) -> str:
@@ -151,19 +234,23 @@ class Experiment:
 
     # --- reading -----------------------------------------------------------------------------
     def reference(self, role: Role) -> dict[str, Any]:
-        """The original's or the oracle's record (metrics included); raises cache.BrokenEntry."""
-        return cache.read_record(self.reference_entry(role), self.reference_key(role))
+        """The original's or the oracle's record (metrics included), when cached; raises cache.BrokenEntry."""
+        return copy.deepcopy(cache.check_entry(self.reference_entry(role), self.reference_key(role),
+                                               self.reference_check))  # a copy: the cache remembers its own
 
     def point_record(self, method: str, value: float, seed: int) -> dict[str, Any]:
-        return cache.read_record(self.point_entry(method, value, seed), self.point_key(method, value, seed))
+        """The point's record, when cached (weights not hashed); raises cache.BrokenEntry."""
+        return copy.deepcopy(cache.check_entry(self.point_entry(method, value, seed),
+                                               self.point_key(method, value, seed), self.point_check))
 
     def load_model(self, method: str, value: float, seed: int) -> nn.Module:
         """The point's unlearned model, weights verified; raises cache.BrokenEntry."""
-        _, weights = cache.load_entry(self.point_entry(method, value, seed), self.point_key(method, value, seed))
+        _, weights = cache.load_entry(self.point_entry(method, value, seed), self.point_key(method, value, seed),
+                                      self.point_check)
         return self._model_from(weights)
 
     def load_reference_model(self, role: Role) -> nn.Module:
-        _, weights = cache.load_entry(self.reference_entry(role), self.reference_key(role))
+        _, weights = cache.load_entry(self.reference_entry(role), self.reference_key(role), self.reference_check)
         return self._model_from(weights)
 
     def _model_from(self, weights: dict[str, torch.Tensor]) -> nn.Module:
@@ -172,22 +259,36 @@ class Experiment:
         return model.eval()
 
     def point_records(self) -> list[dict[str, Any]]:
-        """Every point record whose schema and key check out and whose weights file is there; broken ones
-        are skipped (the next sweep reports and recomputes them)."""
-        records = []
+        """Every cached point's record (cache.check_entry: schema, key, content, weights' size); broken ones
+        are skipped (the next sweep or `verify` reports them; the sweep recomputes them)."""
+        return [copy.deepcopy(record) for _, record in self.point_entries()
+                if not isinstance(record, cache.BrokenEntry)]
+
+    def point_entries(self) -> list[tuple[Path, dict[str, Any] | cache.BrokenEntry]]:
+        """Every folder under points/ with its record, or the BrokenEntry saying why it is not cached."""
+        found: list[tuple[Path, dict[str, Any] | cache.BrokenEntry]] = []
         for entry in sorted((self.root / "points").glob("*/")):
             try:
-                key = json.loads((entry / cache.RECORD_FILE).read_text())["key"]
-                record = cache.read_record(entry, self.point_key(key["method"], key["value"], key["seed"]))
-            except (OSError, ValueError, KeyError, TypeError, cache.BrokenEntry):
-                continue
-            if entry == self.point_entry(key["method"], key["value"], key["seed"]) and \
-                    (entry / cache.WEIGHTS_FILE).is_file():
-                records.append(record)
-        return records
+                found.append((entry, self.point_record_at(entry)))
+            except cache.BrokenEntry as err:
+                found.append((entry, err))
+        return found
+
+    def point_record_at(self, entry: Path) -> dict[str, Any]:
+        """The record of the point folder `entry`, its key read from the record and checked against the name."""
+        key = cache.stored_key(entry)
+        try:
+            method, value, seed = key["method"], key["value"], key["seed"]
+            expected = self.point_entry(method, value, seed)
+        except (KeyError, TypeError, ValueError) as err:
+            raise cache.BrokenEntry(f"{entry}: its record names no point ({err})") from None
+        if entry != expected:
+            raise cache.BrokenEntry(f"{entry}: its record is the point of {expected.name}")
+        return cache.check_entry(entry, self.point_key(method, value, seed), self.point_check)
 
     def results(self) -> pd.DataFrame:
-        """results.csv as a table (empty, with the right columns, before the first sweep).
+        """results.csv as a table (empty, with the right columns, before the first sweep), read once per change
+        of the file (its inode, size and mtime) and handed out as a copy.
 
         A results.csv that cannot be read or lacks columns (truncated, foreign, an older schema) is
         reported in one line and rebuilt from the point records, so what is valid stays visible."""
@@ -197,7 +298,7 @@ class Experiment:
                 return self.write_tables(missing_ok=True)
             return pd.DataFrame(columns=RESULT_COLUMNS)
         try:
-            table = pd.read_csv(path)
+            table = _read_table(path)
             missing = [column for column in RESULT_COLUMNS if column not in table.columns]
             if missing:
                 raise ValueError(f"missing columns {', '.join(missing)} (another schema version?)")
@@ -208,9 +309,10 @@ class Experiment:
             return self.write_tables(missing_ok=True)
 
     def references(self) -> pd.DataFrame:
+        """references.csv indexed by role, read once per change of the file like results()."""
         path = self.root / "references.csv"
         try:
-            table = pd.read_csv(path)
+            table = _read_table(path)
             if not {"role", *METRIC_COLUMNS, "schema"} <= set(table.columns):
                 raise ValueError("missing columns (another schema version?)")
             _check_schema(table)
@@ -243,7 +345,7 @@ class Experiment:
         return table
 
     def _table(self) -> pd.DataFrame:
-        rows = [self._result_row(record) for record in self.point_records()]
+        rows = [self._result_row(record) for record in self.point_records()]  # cached records only
         table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
         return table.sort_values(["method", "value", "seed"], ignore_index=True)
 
@@ -287,16 +389,38 @@ class CachedExperiment:
     modified: float  # seconds since the epoch, of the newest file
 
 
-def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedExperiment]:
-    """Every experiment under the cache root, newest first; folders that are not experiments are skipped."""
-    found = []
-    for config_file in cache.cache_root(cache_dir).glob("*/config.json"):
-        if config_file.parent.name.startswith("."):  # .deleted-*: a delete in progress
-            continue
+@dataclass(frozen=True)
+class Unreadable:
+    """A folder of the cache with a config.json that does not open as an experiment, and why."""
+
+    folder: Path
+    reason: str
+
+
+def open_experiments(folders: list[Path]) -> tuple[list[Experiment], list[Unreadable]]:
+    """The experiments in `folders` (each holding a config.json), and the folders that do not open as one:
+    one hostile or foreign config.json is skipped and reported (logged once here), never fatal."""
+    found, unreadable = [], []
+    for folder in folders:
         try:
-            experiment = Experiment.open(config_file.parent)
-        except (ValueError, FileNotFoundError, OSError):
-            continue
+            found.append(Experiment.open(folder))
+        except (ValueError, FileNotFoundError, OSError) as err:
+            log.warning("skipping %s: not an experiment this version can read (%s)", folder, str(err)[:300])
+            unreadable.append(Unreadable(folder, str(err)[:300]))
+    return found, unreadable
+
+
+def experiment_folders(cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders under the cache root that hold a config.json (a delete in progress, .deleted-*, excluded)."""
+    return sorted(config_file.parent for config_file in cache.cache_root(cache_dir).glob("*/config.json")
+                  if not config_file.parent.name.startswith("."))
+
+
+def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedExperiment]:
+    """Every experiment under the cache root, newest first; folders that are not experiments are skipped (and
+    logged: see open_experiments)."""
+    found = []
+    for experiment in open_experiments(experiment_folders(cache_dir))[0]:
         size, newest = 0, 0.0
         for path in experiment.root.rglob("*"):
             try:
@@ -317,6 +441,26 @@ def _check_schema(table: pd.DataFrame) -> None:
     if other:
         raise ValueError(f"rows of schema {', '.join(other)}, computed by an older version (this one is "
                          f"{SCHEMA_VERSION}); they are recomputed")
+
+
+# results.csv and references.csv as last read, by path: the file's identity (inode, size, mtime) and its table.
+_tables: dict[str, tuple[tuple[int, int, int], pd.DataFrame]] = {}
+_tables_lock = threading.Lock()
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The CSV at `path`, parsed once per change of the file (a sweep rewrites it by an atomic rename: a new
+    inode); a copy, so that no caller can change what the next one reads."""
+    found = os.stat(path)
+    identity = (found.st_ino, found.st_size, found.st_mtime_ns)
+    known = _tables.get(str(path))
+    if known is None or known[0] != identity:
+        known = (identity, pd.read_csv(path))
+        with _tables_lock:
+            if len(_tables) > 256:
+                _tables.clear()
+            _tables[str(path)] = known
+    return known[1].copy()
 
 
 def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from ._json import strict
 from .experiment import Experiment
@@ -237,6 +236,8 @@ def _calibration(experiment: Experiment, name: str, rows: pd.DataFrame, results:
 def controllability(rows: pd.DataFrame) -> dict[str, float | None]:
     """How the knob moves forgetting: Spearman's ρ between knob value and ua (±1: monotone), and the span
     of ua (percentage points) that the grid covers. ρ is None where ua or the knob does not vary."""
+    from scipy.stats import spearmanr  # here: scipy.stats costs a quarter of the app's first import otherwise
+
     finite = rows[np.isfinite(rows["ua"])]
     span = float(finite["ua"].max() - finite["ua"].min()) if len(finite) else 0.0
     rho = None

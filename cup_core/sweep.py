@@ -155,10 +155,11 @@ class _Tracker:
             self.on_progress(SweepProgress(self.done, self.total, now - self.start, label, eta, self.computed))
 
 
-def missing_points(experiment: Experiment, plan: SweepPlan) -> list[tuple[str, float, int]]:
-    """The plan's points without a valid entry (record and weights verified)."""
-    return [point for point in plan.points()
-            if not cache.is_valid(experiment.point_entry(*point), experiment.point_key(*point))]
+def missing_points(experiment: Experiment, plan: SweepPlan, verify_weights: bool = False
+                   ) -> list[tuple[str, float, int]]:
+    """The plan's points that are not cached (cache.is_cached, the app's and the CLI's definition too); with
+    `verify_weights`, cached ones whose weights do not match their hash count as missing (a resuming sweep)."""
+    return [point for point in plan.points() if not experiment.point_cached(*point, verify_weights=verify_weights)]
 
 
 Engine = Literal["auto", "batched", "sequential"]
@@ -196,6 +197,7 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
     engine = resolve_engine(engine)
+    experiment.refuse_links()  # before anything trains: nothing is written through a link in the cache
     sources = experiment.sources() if sources is None else sources
     with experiment.threads(device):
         data = prepare(experiment, sources, device)
@@ -219,8 +221,7 @@ def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> U
     data = load_unlearning_data(experiment.config, sources).to(device)
     model = experiment.new_model().to(device)
     check_fits(model, experiment.info.input_shape, experiment.info.num_classes, experiment.architecture)
-    if experiment.config.original_sha256 is not None and not cache.is_valid(
-            experiment.reference_entry("original"), experiment.reference_key("original")):
+    if experiment.config.original_sha256 is not None and not experiment.reference_cached("original"):
         _checkpoint_model(experiment, sources)
     return data
 
@@ -332,7 +333,7 @@ def _run_on_ray(experiment: Experiment, plan: SweepPlan, device: str, sources: S
                 tracker: _Tracker, address: str | None) -> pd.DataFrame:
     from .ray_executor import run_on_ray
 
-    points = missing_points(experiment, plan)
+    points = missing_points(experiment, plan, verify_weights=True)
     for point in plan.points():
         if point not in points:
             tracker.advance(f"{point[0]} {point[1]:g} seed {point[2]}", False, unit=point)
@@ -384,8 +385,7 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
     with experiment.threads(device):
         data = prepare(experiment, sources, device)
         model = experiment.new_model().to(device)
-        references = [role for role in experiment.roles
-                      if not cache.is_valid(experiment.reference_entry(role), experiment.reference_key(role))]
+        references = experiment.missing_references()
         trained = [role for role in references if not (role == "original" and experiment.config.original_sha256)]
         reference_seconds = 0.0
         if trained:
@@ -511,7 +511,8 @@ def _ensure_reference(experiment: Experiment, role: Role, data: UnlearningData, 
         return model.state_dict(), {"role": role, "metrics": strict(evaluate(model, data)),
                                     "seconds": seconds, **origin, **_provenance(device)}
 
-    _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute)
+    _, weights, computed = cache.ensure_entry(experiment.reference_entry(role), experiment.reference_key(role), compute,
+                                              experiment.reference_check)
     if computed:
         experiment.save_config()  # again: see _ensure_point
     model = experiment.new_model().to(device)
@@ -536,7 +537,7 @@ def _ensure_point(experiment: Experiment, method_name: str, value: float, seed: 
                                                   oracle_metrics, "sequential", next(model.parameters()).device)
 
     entry, key = experiment.point_entry(method_name, value, seed), experiment.point_key(method_name, value, seed)
-    computed = cache.ensure_entry(entry, key, compute)[2]
+    computed = cache.ensure_entry(entry, key, compute, experiment.point_check)[2]
     if computed:
         # An experiment deleted while its sweep runs gets its folder back with the next entry: with its config,
         # so that the app lists it (and can delete it) instead of an anonymous folder of points.
@@ -557,7 +558,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
     method = get_method(method_name)
     entry = {v: experiment.point_entry(method_name, v, seed) for v in values}
     key = {v: experiment.point_key(method_name, v, seed) for v in values}
-    todo = [v for v in values if not cache.is_valid(entry[v], key[v])]
+    todo = [v for v in values if not experiment.point_cached(method_name, v, seed, verify_weights=True)]
     for v in values:
         if v not in todo:
             yield v, False
@@ -567,7 +568,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
         with contextlib.ExitStack() as held:
             for v in sorted(chunk):  # one order for every process: no deadlock between concurrent sweeps
                 held.enter_context(cache.locked(entry[v]))
-            missing = [v for v in chunk if not cache.valid_or_discard(entry[v], key[v])]
+            missing = [v for v in chunk if not cache.valid_or_discard(entry[v], key[v], experiment.point_check)]
             if missing:
                 setups = [method.setup(v, experiment.config.unlearn) for v in missing]
                 torch.manual_seed(seed)
@@ -582,7 +583,7 @@ def _ensure_points_batched(experiment: Experiment, method_name: str, seed: int, 
                     for v, state, run, (_, recipe), point_probs in zip(missing, states, runs, setups, probs):
                         cache.write_entry(entry[v], key[v], state, _point_payload(
                             method_name, v, seed, metrics_from(point_probs, data), run, recipe, oracle_metrics,
-                            "batched", device))
+                            "batched", device), experiment.point_check)
                     experiment.save_config()  # again: see _ensure_point
         for v in chunk:
             yield v, v in missing

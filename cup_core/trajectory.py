@@ -114,7 +114,8 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
     with cache.locked(entry):
         if (stored := _stored(entry, key)) is not None:  # another session recorded it while we waited
             return stored
-        record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed), key)
+        record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed), key,
+                                                 experiment.point_check)
         data = load_unlearning_data(experiment.config).to(device)
         model = copy.deepcopy(experiment.load_reference_model("original")).to(device)
         procedure, recipe = get_method(method).setup(value, experiment.config.unlearn)

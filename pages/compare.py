@@ -39,8 +39,10 @@ labels = {name: services.method_label(name) + (" (does not move)" if view.summar
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 
 selected = components.compare_selection(frontier)
-st.plotly_chart(figures.compare_figure(frontier, view.references, labels=labels, axis_titles=view.axis_titles,
-                                       selected=selected),
+view_key = (services.compare_key(experiment, plan), tuple(shown))  # what the figures below are functions of
+fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
+    frontier, view.references, labels=labels, axis_titles=view.axis_titles))
+st.plotly_chart(figures.ring_selected(fronts, frontier, selected),
                 key=components.COMPARE_CHART_KEY, on_select=components.select_compared_point, selection_mode="points",
                 config={"displaylogo": False})
 st.caption("Dots are seed means (bars: std over seeds), dotted lines each method's non-dominated staircase; "
@@ -53,9 +55,9 @@ table = components.hypervolume_table(summary, shown)
 norm = summary["normalisation"]
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(figures.hypervolume_figure(table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
-                                               maximum=None if norm is None else norm["reference_normalised"][0] ** 2),
-                    config={"displaylogo": False})
+    st.plotly_chart(services.cached_figure(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
+        table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
+        maximum=None if norm is None else norm["reference_normalised"][0] ** 2)), config={"displaylogo": False})
 with right:
     st.dataframe(table[["label", "normalised", "vs CUP", "difference 95 %", "paper's", "paper's 95 %",
                         "calibration runs", "calibration s", "calibration", "knob ρ(value, UA)", "UA span",
@@ -118,8 +120,8 @@ if ties:
                                               "offered for computing above")
 
 st.subheader("Controllability: how each knob moves the model")
-st.plotly_chart(figures.controllability_figure(frontier, labels, services.knob_positions(frontier, shown)),
-                config={"displaylogo": False})
+st.plotly_chart(services.cached_figure(("controllability", *view_key), lambda: figures.controllability_figure(
+    frontier, labels, services.knob_positions(frontier, shown))), config={"displaylogo": False})
 with st.expander("What each method does"):
     st.markdown("\n".join(f"- {services.method_about(name)}" for name in shown))
 

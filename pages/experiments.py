@@ -15,6 +15,12 @@ st.title("Experiments")
 if notice := st.session_state.pop(DELETED_KEY, None):
     st.success(notice, icon=":material/delete:")
 cached = services.list_cached()
+if unreadable := services.unreadable_experiments():
+    st.warning(f"{len(unreadable)} folder{'s' if len(unreadable) > 1 else ''} of the cache could not be read as an "
+               "experiment and {} skipped (delete or fix {} by hand):".format(
+                   "are" if len(unreadable) > 1 else "is", "them" if len(unreadable) > 1 else "it"),
+               icon=":material/warning:")
+    st.text("\n".join(f"{item.folder.name}: {item.reason}" for item in unreadable))  # as text: user-made names
 if not cached:
     st.info("The cache holds no experiment yet. Open **Explore** (it computes the default one) or make one on "
             "**New experiment**.", icon=":material/inventory_2:")

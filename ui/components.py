@@ -122,7 +122,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
                           after_error: str | None = None) -> bool:
     """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the inputs are
     not available here (the library's message) or the cache cannot be written (what is cached stays shown)."""
-    bar = st.progress(0.0, text="starting…")
+    bar = st.progress(0.0, text=f"0/{len(experiment.roles) + len(plan.points())} models · starting…")
 
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,
@@ -361,7 +361,7 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
 
 def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
     """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it)."""
-    if not services.point_is_valid(experiment, method, value, seed):
+    if not services.point_is_cached(experiment, method, value, seed):
         st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
                    "experiment again recomputes it.", icon=":material/warning:")
         return

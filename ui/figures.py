@@ -151,17 +151,23 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
                 marker=dict(symbol=style["symbol"], size=15, color=style["color"], line=dict(width=1, color="#222")),
                 hovertemplate=f"<b>{style['label']}</b><br>retain acc {row['retain_acc']:.1f}%<br>"
                               f"UA {row['ua']:.1f}%<extra></extra>"))
+    fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=520,
+                      margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
+                      legend=dict(orientation="v", x=1.01, y=1),
+                      xaxis=dict(range=front_range(frontier, references)),
+                      yaxis=dict(range=front_range(frontier, references, column="objective_y")))
+    return ring_selected(fig, frontier, selected)
+
+
+def ring_selected(fig: go.Figure, frontier: pd.DataFrame, selected: tuple[str, float] | None) -> go.Figure:
+    """`fig` with a ring around the selected (method, value) point, as the last trace (a figure without the ring
+    can then be built once and ringed at each click)."""
     if selected is not None:
         rows = frontier[(frontier["method"] == selected[0]) & np.isclose(frontier["value"], selected[1])]
         if len(rows):
             fig.add_trace(go.Scatter(x=rows["objective_x"], y=rows["objective_y"], mode="markers", name="selected",
                                      marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#111")),
                                      hoverinfo="skip"))
-    fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=520,
-                      margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
-                      legend=dict(orientation="v", x=1.01, y=1),
-                      xaxis=dict(range=front_range(frontier, references)),
-                      yaxis=dict(range=front_range(frontier, references, column="objective_y")))
     return fig
 
 

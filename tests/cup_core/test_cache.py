@@ -277,3 +277,61 @@ def test_concurrent_writers_compute_an_entry_once(tmp_path):
     assert sorted(result["computed"] for result in results) == [False, True]
     assert results[0]["record"] == results[1]["record"]
     assert results[0]["w"] == results[1]["w"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+# --- what is cached: metadata, not bytes -------------------------------------------------------------
+
+
+def test_is_cached_reads_no_weight_bytes_and_sees_a_truncated_file_by_its_size(tmp_path, monkeypatch):
+    entry = tmp_path / "entry"
+    cache.ensure_entry(entry, KEY, CountingCompute())
+
+    def no_bytes(*args, **kwargs):
+        raise AssertionError("the weights were read to say whether the entry is cached")
+
+    monkeypatch.setattr(cache, "read_weight_bytes", no_bytes)
+    assert cache.is_cached(entry, KEY)
+    _truncate_weights(entry)
+    assert not cache.is_cached(entry, KEY)  # the header declares more bytes than the file has
+
+
+def test_same_size_damage_is_caught_by_the_hash_when_verified_and_when_loaded(tmp_path):
+    entry = tmp_path / "entry"
+    cache.ensure_entry(entry, KEY, CountingCompute())
+    assert cache.is_cached(entry, KEY, verify_weights=True)
+    weights = entry / cache.WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # one weight's last byte: same size, same header
+    weights.write_bytes(bytes(data))
+    assert cache.is_cached(entry, KEY)  # metadata cannot see it ...
+    assert not cache.is_cached(entry, KEY, verify_weights=True)  # ... the hash does, and a load never trusts it
+    with pytest.raises(cache.BrokenEntry, match="hash"):
+        cache.load_entry(entry, KEY)
+
+
+def test_a_record_failing_its_content_check_is_not_cached_and_is_recomputed(tmp_path):
+    def needs_seconds(record):
+        if not isinstance(record.get("seconds"), (int, float)):
+            raise ValueError("seconds missing")
+
+    entry, compute = tmp_path / "entry", CountingCompute()
+    cache.ensure_entry(entry, KEY, lambda: (compute()[0], {"seconds": 1.0}), needs_seconds)
+    assert cache.is_cached(entry, KEY, needs_seconds)
+    record = json.loads((entry / cache.RECORD_FILE).read_text())
+    del record["seconds"]
+    (entry / cache.RECORD_FILE).write_text(json.dumps(record))
+    assert cache.is_cached(entry, KEY) and not cache.is_cached(entry, KEY, needs_seconds)
+    with pytest.raises(cache.BrokenEntry, match="incomplete"):
+        cache.check_entry(entry, KEY, needs_seconds)
+    assert cache.ensure_entry(entry, KEY, lambda: (compute()[0], {"seconds": 2.0}), needs_seconds)[2]
+
+
+def test_nothing_is_written_or_deleted_through_a_link(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "points").symlink_to(outside, target_is_directory=True)
+    entry = tmp_path / "cache" / "points" / "entry"
+    with pytest.raises(cache.LinkInCache, match="symbolic link"):
+        cache.ensure_entry(entry, KEY, CountingCompute())
+    assert list(outside.iterdir()) == []

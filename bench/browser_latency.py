@@ -1,0 +1,185 @@
+"""What a user waits for in Chromium (Playwright) on the digits default, against `streamlit run app.py`.
+
+1. First open on an empty cache (a fresh server): page open to the first progress bar, to the first bar that
+   counts models, and to the drawn frontier; beside the same work as bench/default_experiment.py measures
+   it (run_sweep of the default experiment in a fresh process, cold cache), run in the same session.
+2. Warm: key press on the intensity slider's thumb (ArrowLeft / ArrowRight) to the redrawn page (the
+   heading, the frontier's ringed point and the per-class chart show the new intensity and nothing is
+   stale), p50 / p95 over 20 steps.
+
+Targets: progress within 2 s, frontier within 1.5x the benchmark's compute, p50 <= 150 ms.
+Run: .venv/bin/python bench/browser_latency.py [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import REPO, save
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+COMPUTE = """
+import time
+start = time.perf_counter()
+from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
+imported = time.perf_counter()
+run_sweep(Experiment(default_config("digits"), %r), SweepPlan.default(), resolve_device("cpu"))
+done = time.perf_counter()
+print(imported - start, done - imported)
+"""
+
+
+def benchmark_compute(cache_dir: Path) -> dict:
+    """bench/default_experiment.py's figure (run_sweep from an empty cache), and the import before it."""
+    out = subprocess.run([sys.executable, "-c", COMPUTE % str(cache_dir)], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout.split()
+    return {"import_s": float(out[0]), "compute_s": float(out[1])}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(cache_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env={**os.environ, "CUP_CACHE_DIR": str(cache_dir)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("streamlit did not start")
+
+
+# In the page: when each milestone first held, in ms since navigation start (performance.now()).
+WATCH = """() => {
+  window.__milestones = {};
+  const check = () => {
+    const now = performance.now(), m = window.__milestones;
+    const bars = [...document.querySelectorAll('[data-testid="stProgress"]')];
+    if (bars.length && m.progress === undefined) m.progress = now;
+    if (m.counting === undefined && bars.some(b => /\\d+\\/\\d+ models/.test(b.innerText))) m.counting = now;
+    if (m.frontier === undefined && document.querySelector('.js-plotly-plot .scatterlayer .point')) m.frontier = now;
+    if (m.frontier === undefined) requestAnimationFrame(check);
+  };
+  check();
+}"""
+
+
+def first_open(browser, steps_url: str | None = None) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        process, url = serve(Path(folder))
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.add_init_script(f"({WATCH})()")
+            page.goto(url, wait_until="commit")
+            page.wait_for_function("() => window.__milestones && window.__milestones.frontier !== undefined",
+                                   timeout=600_000, polling=100)
+            milestones = page.evaluate("() => window.__milestones")
+            page.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return {name: milestones.get(name, float("nan")) / 1000 for name in ("progress", "counting", "frontier")}
+
+
+REDRAWN = """([value]) => {
+  const heading = [...document.querySelectorAll('h3')].some(h => h.innerText.trim() === 'γ = ' + value);
+  const legend = [...document.querySelectorAll('.legendtext')].some(t => t.textContent === 'CUP γ=' + value);
+  return heading && legend && !document.querySelector('[data-stale="true"]')
+         && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+
+
+def key_steps(browser, cache_dir: Path, steps: int) -> dict:
+    process, url = serve(cache_dir)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+        slider = "document.querySelector('[data-testid=\"stSlider\"] input[type=\"range\"]')"
+        page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
+        page.wait_for_timeout(1000)
+        seconds, direction = [], "ArrowLeft"
+        low, high = thumb.get_attribute("min"), thumb.get_attribute("max")
+        for step in range(steps + 2):  # two warm-up steps
+            before = page.evaluate(f"() => {slider}.value")
+            if before == (low if direction == "ArrowLeft" else high):
+                direction = "ArrowRight" if direction == "ArrowLeft" else "ArrowLeft"
+            thumb.focus()
+            start = time.perf_counter()
+            page.keyboard.press(direction)
+            page.wait_for_function(f"b => {slider}.value !== b", arg=before, polling="raf")
+            value = page.evaluate(f"() => {slider}.getAttribute('aria-valuetext')")
+            page.wait_for_function(REDRAWN, arg=[value], polling="raf")
+            elapsed = time.perf_counter() - start
+            if step >= 2:
+                seconds.append(elapsed)
+            page.wait_for_timeout(300)  # a user's pace between key presses
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "browser_latency.png"), full_page=True)
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    ordered = sorted(seconds)
+    return {"steps": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
+            "p95_ms": 1000 * ordered[round(0.95 * (len(ordered) - 1))], "max_ms": 1000 * ordered[-1]}
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--name", default="browser_latency")
+    args = parser.parse_args()
+    figures: dict = {}
+    with tempfile.TemporaryDirectory() as folder:
+        figures["benchmark"] = benchmark_compute(Path(folder))
+    print(f"bench/default_experiment.py's work in a fresh process: import {figures['benchmark']['import_s']:.1f} s, "
+          f"compute {figures['benchmark']['compute_s']:.1f} s")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        cold = first_open(browser)
+        figures["first_open"] = cold
+        ratio = cold["frontier"] / figures["benchmark"]["compute_s"]
+        figures["first_open"]["frontier_over_compute"] = ratio
+        print(f"first open on an empty cache: a progress bar at {cold['progress']:.1f} s, one counting models at "
+              f"{cold['counting']:.1f} s, the frontier at {cold['frontier']:.1f} s ({ratio:.2f}x the benchmark's compute)")
+        with tempfile.TemporaryDirectory() as folder:
+            benchmark_compute(Path(folder))  # the default experiment, cached for the warm server
+            steps = key_steps(browser, Path(folder), args.steps)
+        figures["key_steps"] = steps
+        print(f"key press to redrawn page, {steps['steps']} steps: p50 {steps['p50_ms']:.0f} ms, "
+              f"p95 {steps['p95_ms']:.0f} ms, max {steps['max_ms']:.0f} ms")
+        browser.close()
+    save(args.name, figures)
+
+
+if __name__ == "__main__":
+    main()

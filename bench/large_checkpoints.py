@@ -1,0 +1,201 @@
+"""Explore and Compare reruns on an experiment of ResNet-18 checkpoints beside the digits default, same run.
+
+The ResNet-18 experiment (CIFAR-10's default model, `resnet18_cifar`, 11.2 M parameters, 44.7 MB per
+checkpoint) is not trained here (one point takes ~42 min on these cores, bench/resnet18_cpu.py): its cache
+entries are written directly, genuine ones of that size (a real ResNet-18 state dict with random weights,
+each entry its own file, record and SHA-256 as a sweep writes them) with synthetic metrics. CUP has 21
+intensities x 5 seeds (105 points), and five more methods 11 points each at seed 0 for Compare: 162 entries,
+7.2 GB. The digits default is computed for real (its CUP grid, and the same Compare methods).
+
+Measured with AppTest (the server's rerun, as bench/explore_rerun.py): Explore after slider moves, Compare
+after clicks on points (the selection a click sets) and after a change of seeds. Target: p95 <= 150 ms and
+<= 1.3x the digits default's. Run: .venv/bin/python bench/large_checkpoints.py [--moves 30] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from _common import REPO, save
+
+COMPARE_METHODS = ("cup", "ga", "ws", "neggrad+", "mgda", "pcgrad")  # the Compare page's default methods
+RESNET_SEEDS = (0, 1, 2, 3, 4)
+
+
+def _metrics(rng: random.Random, classes: int, forget_class: int, strength: float) -> dict:
+    forget = 100.0 * (1.0 - strength) * rng.uniform(0.9, 1.0)
+    per_class = [rng.uniform(70, 95) for _ in range(classes)]
+    per_class[forget_class] = forget
+    return {"forget_acc": forget, "retain_acc": 95.0 - 10 * strength * rng.uniform(0.5, 1.0),
+            "test_acc": 85.0 - 8 * strength * rng.uniform(0.5, 1.0), "forget_test_acc": forget * 0.9,
+            "ua": 100.0 - forget, "mia_efficacy": 100.0 * strength * rng.uniform(0.7, 1.0), "per_class_acc": per_class}
+
+
+def write_resnet_experiment(cache_dir: Path) -> tuple[object, int, float]:
+    """The ResNet-18 experiment's entries written directly (see the module's docstring); (experiment, entries,
+    bytes of checkpoints)."""
+    import torch
+
+    from cup_core import Experiment, SweepPlan, default_config
+    from cup_core import cache
+    from cup_core.methods import get_method
+
+    experiment = Experiment(default_config("cifar10"), cache_dir)
+    experiment.save_config()
+    model = experiment.new_model(seed=0)
+    classes, forget_class = experiment.info.num_classes, experiment.config.forget.forget_class
+    rng = random.Random(0)
+    generator = torch.Generator().manual_seed(0)
+
+    def state() -> dict:
+        return {name: torch.randn(tensor.shape, generator=generator) if tensor.is_floating_point() else tensor
+                for name, tensor in model.state_dict().items()}
+
+    written = 0
+    for role in experiment.roles:
+        cache.write_entry(experiment.reference_entry(role), experiment.reference_key(role), state(),
+                          {"role": role, "metrics": _metrics(rng, classes, forget_class, 0.0 if role == "original" else 1.0),
+                           "seconds": 3600.0, "device": "cuda", "torch": torch.__version__, "created": "synthetic"})
+        written += 1
+    plan_points = SweepPlan.default(("cup",), 21, RESNET_SEEDS).points()
+    plan_points += SweepPlan.default(COMPARE_METHODS[1:], 11, (0,)).points()
+    for method_name, value, seed in plan_points:
+        method = get_method(method_name)
+        grid = method.grid(21 if method_name == "cup" else 11)
+        strength = grid.index(value) / (len(grid) - 1)  # where on its knob: how far the synthetic point forgot
+        metrics = _metrics(rng, classes, forget_class, strength)
+        payload = {"method": method_name, "knob": method.knob, "value": value, "seed": seed, "metrics": metrics,
+                   "avg_gap": rng.uniform(1, 20), "seconds": 2500.0, "steps": 100, "diverged_at_step": None,
+                   "recipe": {}, "engine": "synthetic", "device": "cuda", "torch": torch.__version__,
+                   "created": "synthetic"}
+        cache.write_entry(experiment.point_entry(method_name, value, seed),
+                          experiment.point_key(method_name, value, seed), state(), payload)
+        written += 1
+    experiment.write_tables()
+    size = sum(path.stat().st_size for path in experiment.root.rglob("*.safetensors"))
+    return experiment, written, size
+
+
+def compute_digits(cache_dir: Path):
+    from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
+
+    experiment = Experiment(default_config("digits"), cache_dir)
+    device = resolve_device("cpu")
+    run_sweep(experiment, SweepPlan.default(("cup",)), device)
+    run_sweep(experiment, SweepPlan.default(COMPARE_METHODS, 11, (0,)), device)
+    return experiment
+
+
+def _percentiles(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {"n": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
+            "p95_ms": 1000 * ordered[round(0.95 * (len(ordered) - 1))], "max_ms": 1000 * ordered[-1]}
+
+
+def measure(experiment_id: str, moves: int, clicks: int) -> dict:
+    """Explore: slider moves; Compare: clicks on points (the selection a click sets) and a seed change."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import components
+
+    explore = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
+    explore.query_params["experiment"] = experiment_id
+    start = time.perf_counter()
+    explore.run()
+    first = time.perf_counter() - start
+    assert not explore.exception, explore.exception
+    slider = explore.select_slider(key=components.INTENSITY_KEY)
+    values = [float(v) for v in slider.options]
+    slider_seconds = []
+    for move in range(moves):
+        start = time.perf_counter()
+        explore.select_slider(key=components.INTENSITY_KEY).set_value(values[(move * 7 + 3) % len(values)]).run()
+        slider_seconds.append(time.perf_counter() - start)
+        assert not explore.exception, explore.exception
+
+    compare = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
+    compare.query_params["experiment"] = experiment_id
+    compare.switch_page("pages/compare.py").run()
+    assert not compare.exception, compare.exception
+    click_seconds = []
+    grid = [(method, v) for method in COMPARE_METHODS for v in (0.0, 0.5, 1.0)]
+    for click in range(clicks):
+        method, position = grid[(click * 5) % len(grid)]
+        from cup_core.methods import get_method
+
+        values_of = get_method(method).grid(11)
+        compare.session_state[components.SELECTED_KEY] = (method, float(values_of[int(position * 10)]))
+        start = time.perf_counter()
+        compare.run()
+        click_seconds.append(time.perf_counter() - start)
+        assert not compare.exception, compare.exception
+    seed_seconds = []
+    for seeds in ([0, 1], [0]) * 2:  # seeds 1: only CUP has them in the ResNet experiment; missing ones counted
+        start = time.perf_counter()
+        compare.multiselect(key="seeds").set_value(seeds).run()
+        seed_seconds.append(time.perf_counter() - start)
+        assert not compare.exception, compare.exception
+    return {"first_open_s": first, "explore_slider": _percentiles(slider_seconds),
+            "compare_click": _percentiles(click_seconds), "compare_seeds": _percentiles(seed_seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=30, help="slider moves on Explore per experiment")
+    parser.add_argument("--clicks", type=int, default=20, help="clicks on Compare per experiment")
+    parser.add_argument("--name", default="large_checkpoints", help="results file name (bench/results/NAME.json)")
+    parser.add_argument("--keep", help="build the cache in this folder and keep it (reused when it is there)")
+    args = parser.parse_args()
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cup-large-"))
+    try:
+        os.environ["CUP_CACHE_DIR"] = str(folder)
+        start = time.perf_counter()
+        digits = compute_digits(folder)
+        print(f"digits default computed in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        from cup_core import Experiment, default_config
+
+        resnet = Experiment(default_config("cifar10"), folder)
+        if (resnet.root / "results.csv").exists():
+            entries = sum(1 for _ in resnet.root.rglob("weights.safetensors"))
+            size = sum(path.stat().st_size for path in resnet.root.rglob("*.safetensors"))
+        else:
+            resnet, entries, size = write_resnet_experiment(folder)
+        print(f"ResNet-18 experiment: {entries} entries, {size / 1e9:.1f} GB of checkpoints "
+              f"({time.perf_counter() - start:.0f} s to write)")
+        figures = {"resnet18": {"experiment": resnet.id, "entries": entries, "checkpoint_bytes": size,
+                                "written_directly": True}}
+        # interleaved: digits, ResNet, digits, ResNet; each pass's figures kept, the summary over both
+        runs = {"digits": [], "resnet18": []}
+        for _ in range(2):
+            for name, experiment in (("digits", digits), ("resnet18", resnet)):
+                runs[name].append(measure(experiment.id, args.moves // 2, args.clicks // 2))
+        for name, passes in runs.items():
+            merged = {}
+            for part in ("explore_slider", "compare_click", "compare_seeds"):
+                samples = [p[part] for p in passes]
+                merged[part] = {key: max(s[key] for s in samples) if key in ("p95_ms", "max_ms")
+                                else statistics.median(s[key] for s in samples) for key in samples[0]}
+            figures[name] = {**figures.get(name, {}), **merged, "passes": passes}
+        for part in ("explore_slider", "compare_click", "compare_seeds"):
+            d, r = figures["digits"][part], figures["resnet18"][part]
+            ratio = r["p95_ms"] / d["p95_ms"]
+            figures.setdefault("ratio_p95", {})[part] = ratio
+            print(f"{part:15s} digits p50 {d['p50_ms']:6.0f} ms p95 {d['p95_ms']:6.0f} ms | ResNet-18 "
+                  f"p50 {r['p50_ms']:6.0f} ms p95 {r['p95_ms']:6.0f} ms | p95 ratio {ratio:.2f}")
+        save(args.name, figures)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
