@@ -310,6 +310,21 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(_handle(experiment), _stamp(experiment))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int], value: float) -> dict:
+    from .scrub_payload import explore_payload
+
+    view = _view(handle, stamp)
+    return explore_payload(view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles,
+                           forget_class=view.forget_class, selected_value=value,
+                           has_oracle=_reopen(handle).config.oracle)
+
+
+def explore_scrub_payload(experiment: Experiment, value: float) -> dict:
+    """The Explore scrubber's data (every grid value's point, cards and per-class bars), built once per value."""
+    return _explore_payload(_handle(experiment), _stamp(experiment), value)
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _point_is_valid(handle: tuple[str, str], method: str, value: float, seed: int, stamp: tuple[int, int]) -> bool:
     experiment = _reopen(handle)
