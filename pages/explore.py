@@ -42,6 +42,8 @@ with st.container(key=scrubber.EXPLORE_FALLBACK):
     if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
         value = components.intensity_slider(view.values, view.recommended_value, view.knob)
         components.explore_static(view, value, has_oracle=config.oracle)
+if live:
+    components.intensity_in_url(value, view.recommended_value)
 st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
            "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the "
            "direction of every step, not the end point: where a run lands also depends on the learning rate, "

@@ -152,7 +152,7 @@ def intensity_slider(values: list[float], default: float, knob: str) -> float:
 
 def chosen_intensity(values: list[float], default: float) -> float:
     """The live scrubber's value, chosen as the slider would: a value just computed, then this session's last
-    choice, then the URL's (ignored unless it is a grid value), then `default`; the URL follows it."""
+    choice, then the URL's (ignored unless it is a grid value), then `default`."""
     if PENDING_KEY in st.session_state:
         st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
     chosen = st.session_state.get(INTENSITY_KEY)
@@ -160,11 +160,20 @@ def chosen_intensity(values: list[float], default: float) -> float:
         chosen = _grid_value(st.query_params.get(INTENSITY_KEY), values)
     value = default if chosen is None else float(chosen)
     st.session_state[INTENSITY_KEY] = value
-    if value == default:
-        st.query_params.pop(INTENSITY_KEY, None)  # as the slider's binding does: a URL leaves defaults out
-    else:
-        st.query_params[INTENSITY_KEY] = f"{value:g}"
     return value
+
+
+def intensity_in_url(value: float, default: float) -> None:
+    """The URL holds the live scrubber's value as the slider's binding would write it (defaults left out)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        if value == default:
+            st.query_params.pop(INTENSITY_KEY, None)
+        else:
+            st.query_params[INTENSITY_KEY] = f"{value:g}"
+    except StreamlitAPIException:  # the slider drawn in the previous run still owns it; it wrote the same value
+        pass
 
 
 def _grid_value(text: str | None, values: list[float]) -> float | None:

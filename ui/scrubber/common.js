@@ -128,11 +128,11 @@ export function createSlider(host, { values, index, label, format, onInput, onCo
     for (let i = 1; i < values.length; i++) if (Math.abs(values[i] - target) < Math.abs(values[best] - target)) best = i;
     return best;
   };
-  const move = (i) => {
+  const move = (i, now = false) => {
     if (i === current) return;
     current = i;
     show(i);
-    onInput(i);
+    onInput(i, { now });
   };
   const commit = () => {
     if (current !== committed) { committed = current; onCommit(current); }
@@ -167,7 +167,7 @@ export function createSlider(host, { values, index, label, format, onInput, onCo
     else if (event.key === "End") next = last;
     if (next === null) return;
     event.preventDefault();
-    move(next);
+    move(next, true);  // a key press is drawn at once, not at the next frame
     clearTimeout(keyTimer);
     keyTimer = setTimeout(commit, 350); // a burst of key presses reruns the page once
   });
