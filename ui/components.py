@@ -150,28 +150,28 @@ def intensity_slider(values: list[float], default: float, knob: str) -> float:
              "Click a point in the plot to jump to it.")
 
 
-def chosen_intensity(values: list[float], default: float) -> float:
+def chosen_intensity(values: list[float], default: float, key: str = INTENSITY_KEY) -> float:
     """The live scrubber's value, chosen as the slider would: a value just computed, then this session's last
     choice, then the URL's (ignored unless it is a grid value), then `default`."""
-    if PENDING_KEY in st.session_state:
+    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
         st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
-    chosen = st.session_state.get(INTENSITY_KEY)
+    chosen = st.session_state.get(key)
     if chosen not in values:
-        chosen = _grid_value(st.query_params.get(INTENSITY_KEY), values)
+        chosen = _grid_value(st.query_params.get(key), values)
     value = default if chosen is None else float(chosen)
-    st.session_state[INTENSITY_KEY] = value
+    st.session_state[key] = value
     return value
 
 
-def intensity_in_url(value: float, default: float) -> None:
+def intensity_in_url(value: float, default: float, key: str = INTENSITY_KEY) -> None:
     """The URL holds the live scrubber's value as the slider's binding would write it (defaults left out)."""
     from streamlit.errors import StreamlitAPIException
 
     try:
         if value == default:
-            st.query_params.pop(INTENSITY_KEY, None)
+            st.query_params.pop(key, None)
         else:
-            st.query_params[INTENSITY_KEY] = f"{value:g}"
+            st.query_params[key] = f"{value:g}"
     except StreamlitAPIException:  # the slider drawn in the previous run still owns it; it wrote the same value
         pass
 
@@ -184,9 +184,9 @@ def _grid_value(text: str | None, values: list[float]) -> float | None:
     return next((v for v in values if math.isfinite(value) and abs(v - value) < 1e-9), None)
 
 
-def select_intensity(value: float) -> None:
+def select_intensity(value: float, key: str = INTENSITY_KEY) -> None:
     """What a released scrubber does: the page reruns on this value."""
-    st.session_state[INTENSITY_KEY] = value
+    st.session_state[key] = value
 
 
 def compute_another_intensity(experiment: Experiment, values: list[float]) -> None:

@@ -109,3 +109,48 @@ def explore_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
             "points": points, "frontier": frontier_fig, "bars": bars,
             "selected_trace": trace_index(frontier_fig, "selected"),
             "bar_trace": trace_index(bars, f"CUP γ={values[selected]:g}")}
+
+
+def run_lengths(grid: np.ndarray) -> list[int]:
+    """A grid of small class numbers, row-major, as [class, count, class, count, ...]: decision regions are a
+    few flat areas, so this is about a hundredth of the cells."""
+    flat = np.asarray(grid).reshape(-1)
+    if flat.size == 0:
+        return []
+    starts = np.r_[0, np.flatnonzero(flat[1:] != flat[:-1]) + 1]
+    counts = np.diff(np.r_[starts, flat.size])
+    return np.column_stack([flat[starts], counts]).reshape(-1).astype(int).tolist()
+
+
+def learn_payload(regions: dict, values: list[float], selected_value: float, num_classes: int,
+                  max_points: int = 600) -> dict:
+    """The Learn scrubber's data, once: the original's, the oracle's and every intensity's decision regions
+    (run-length coded), the samples drawn over them and the colours of figures.regions_figure."""
+    selected = int(np.argmin([abs(v - selected_value) for v in values]))
+    samples = regions["samples"]
+    step = max(1, len(samples["y"]) // max_points)  # the same thinning as figures.regions_figure
+    first = np.asarray(regions["references"]["original"])
+    return {"label": "Intensity γ", "values": [float(v) for v in values], "selected": selected,
+            "shape": list(first.shape), "x_range": [float(v) for v in regions["x_range"]],
+            "y_range": [float(v) for v in regions["y_range"]], "num_classes": int(num_classes),
+            "references": {role: run_lengths(grid) for role, grid in regions["references"].items()},
+            "titles": {"original": "Original", "oracle": "Retrained oracle"},
+            "points": [run_lengths(regions["points"][value]) for value in values],
+            "samples": {"x": np.round(samples["x"][::step], 3).tolist(), "y": samples["y"][::step].astype(int).tolist(),
+                        "forget": samples["forget"][::step].astype(bool).tolist()},
+            "class_colours": figures.CLASS_COLOURS, "point_colours": figures.POINT_COLOURS}
+
+
+def pivot_payload(step: dict, intensity: float, sweep: list[tuple[float, list[float]]], run_value: float) -> dict:
+    """The live pivot figure of one recorded step: the figure at `intensity`, and CUP's direction at every grid
+    intensity for this step's gradients, so the bold arrow turns in the browser while the slider moves."""
+    fig = figure_json(figures.pivot_figure(step["plane"], intensity, sweep))
+    directions = []
+    for _, d in sweep:
+        norm = float(np.hypot(*d))
+        directions.append([float(d[0]) / norm, float(d[1]) / norm] if norm > 0 else [0.0, 0.0])
+    bold = next(i for i, trace in enumerate(fig["data"]) if str(trace.get("name", "")).startswith("d at γ"))
+    return {"figure": fig, "bold_trace": bold, "values": [float(v) for v, _ in sweep], "directions": directions,
+            "selected": int(np.argmin([abs(v - intensity) for v, _ in sweep])),
+            "phi": math.degrees(step["phi"]), "theta": math.degrees(step["theta"]), "run_value": float(run_value),
+            "help": {"theta": GLOSSARY["Dual cone"], "psi": GLOSSARY["Pivot"]}}

@@ -113,3 +113,30 @@ def explore(experiment, value: float, on_value: Callable[[float], None]) -> bool
         return False
     mount("explore", EXPLORE_KEY, services.explore_scrub_payload(experiment, value), EXPLORE_FALLBACK, on_value)
     return is_live()
+
+
+LEARN_KEY = "learn_scrubber"
+LEARN_FALLBACK = "learn_fallback"  # the container of Learn's slider and decision regions
+PIVOT_KEY = "pivot_scrubber"
+LEARN_EVENT = "cup:learn-intensity"  # how the Learn scrubber tells the pivot figure, on the page, where it is
+
+
+def learn(experiment, value: float, on_value: Callable[[float], None]) -> bool:
+    """Learn's scrubber (slider and the three decision-region pictures, every intensity's regions sent once);
+    True when a browser draws it live."""
+    from . import services
+
+    reason = unavailable()
+    if reason:
+        notice(reason)
+        return False
+    mount("learn", LEARN_KEY, {**services.learn_scrub_payload(experiment, value), "event": LEARN_EVENT},
+          LEARN_FALLBACK, on_value)
+    return is_live()
+
+
+def pivot(step: dict, value: float, sweep, run_value: float) -> None:
+    """The pivot figure and its angles, turning in the browser with Learn's scrubber (call only when live)."""
+    from .scrub_payload import pivot_payload
+
+    mount("pivot", PIVOT_KEY, {**pivot_payload(step, value, sweep, run_value), "event": LEARN_EVENT}, "pivot_fallback")

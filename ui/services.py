@@ -621,6 +621,18 @@ def learn_regions(experiment: Experiment) -> dict:
     return _regions(_handle(experiment), _stamp(experiment))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _learn_payload(handle: tuple[str, str], stamp: tuple[int, int], value: float) -> dict:
+    from .scrub_payload import learn_payload
+
+    return learn_payload(_regions(handle, stamp), list(LEARN_GRID), value, _reopen(handle).info.num_classes)
+
+
+def learn_scrub_payload(experiment: Experiment, value: float) -> dict:
+    """The Learn scrubber's data: every grid intensity's decision regions, run-length coded, built once per value."""
+    return _learn_payload(_handle(experiment), _stamp(experiment), value)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _trajectory(handle: tuple[str, str], value: float, stamp: tuple[int, int]) -> dict:
     from cup_core.trajectory import trajectory

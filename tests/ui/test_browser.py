@@ -101,6 +101,18 @@ def _wait_for_live_scrubber(page) -> None:
     _wait_until_idle(page)
 
 
+def _steady_box(page, locator) -> dict:
+    """The element's box once it has stopped moving (Plotly redraws its margins a frame after a restyle)."""
+    previous = None
+    for _ in range(100):
+        box = locator.bounding_box()
+        if box is not None and box == previous:
+            return box
+        previous = box
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    raise AssertionError("the element never stopped moving")
+
+
 def _selected_heading(page) -> str:
     return page.locator("h3", has_text="γ =").first.inner_text()
 
@@ -123,7 +135,8 @@ def test_load_move_the_slider_click_a_point_and_download(server, page, tmp_path)
     frontier = page.locator(".js-plotly-plot").first
     points = frontier.locator(".scatterlayer .trace").nth(1).locator(".point")
     assert points.count() == 21
-    box = points.nth(16).bounding_box()  # a mouse click where Plotly listens, not a DOM event on the marker
+    _wait_until_idle(page)
+    box = _steady_box(page, points.nth(16))  # a mouse click where Plotly listens, not a DOM event on the marker
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_function("() => [...document.querySelectorAll('h3')].some(h => h.innerText.trim() === 'γ = 0.8')")
     assert "intensity=0.8" in page.url

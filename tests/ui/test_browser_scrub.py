@@ -9,7 +9,7 @@ import pytest
 
 from cup_core import load_exported
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, _serving, _wait_until_idle
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, _serving, _steady_box, _wait_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -90,9 +90,9 @@ def test_keys_move_the_slider_and_a_click_on_the_frontier_jumps_there(server, pa
     page.wait_for_function("() => !location.search.includes('intensity=0.5')")  # keys settle, then Python hears
     _wait_until_idle(page)
     points = page.locator(".cup-explore .js-plotly-plot .scatterlayer .trace").nth(1).locator(".point")
-    box = points.nth(16).bounding_box()  # γ = 0.8
+    box = _steady_box(page, points.nth(16))  # γ = 0.8
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    assert page.evaluate(SHOWN)[0] == "γ = 0.8"
+    page.wait_for_function("() => document.querySelector('.cup-explore .cup-heading').textContent === 'γ = 0.8'")
     page.wait_for_url("**intensity=0.8")
 
 
@@ -102,3 +102,32 @@ def test_the_page_falls_back_to_the_slider_with_a_notice_where_plotly_cannot_loa
     page.get_by_text("Live scrubbing is not available here").wait_for()
     page.wait_for_selector('[data-testid="stSlider"]')
     assert page.locator(".cup-explore [role=slider]").count() == 0
+
+
+def test_learn_regions_morph_while_dragging_and_the_pivot_turns_with_them(server, page):
+    open_live(page, server + "/learn", ".cup-learn")
+    page.wait_for_selector(".cup-pivot .js-plotly-plot")
+    track = page.locator(".cup-learn .cup-slider-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    read = ("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(["
+            "document.querySelector('.cup-learn .cup-heading').textContent,"
+            "document.querySelector('.cup-learn canvas:not(:first-child)') && "
+            "document.querySelectorAll('.cup-learn canvas')[1].toDataURL().length,"
+            "document.querySelector('.cup-pivot .cup-psi').textContent]))))")
+    before = len(page.sent)
+    page.mouse.move(track["x"], y)
+    page.mouse.down()
+    shown = []
+    for k in range(1, 11):
+        page.mouse.move(track["x"] + track["width"] * k / 10, y)
+        shown.append(page.evaluate(read))
+    assert len(page.sent) == before
+    assert [heading for heading, _, _ in shown] == [f"CUP, γ = {k / 10:g}" for k in range(1, 11)]
+    assert len({picture for _, picture, _ in shown}) > 5  # the regions' picture changed with γ
+    assert len({psi for _, _, psi in shown}) == 10  # ψ = γ·Θ turned with every move
+    page.mouse.move(track["x"] + track["width"] * 0.25, y)
+    page.mouse.up()
+    page.wait_for_url("**learn_intensity=0.25")
+    _wait_until_idle(page)
+    assert page.locator(".cup-learn [role=slider]").get_attribute("aria-valuenow") == "0.25"
+    assert "γ = 0.25 run" in page.locator("[data-testid=stCaptionContainer]", has_text="Step ").first.inner_text()
