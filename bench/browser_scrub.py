@@ -124,7 +124,7 @@ def measure(page, url: str, name: str) -> dict:
     thumb.focus()
     for k in range(KEYS):
         done = page.evaluate("() => window.__keys.length")
-        thumb.press("ArrowLeft" if k % 2 else "ArrowRight")
+        thumb.press("ArrowRight" if k % 2 else "ArrowLeft")  # left first: a drag may end at the right end
         page.wait_for_function(f"() => window.__keys.length > {done}")
         page.wait_for_timeout(50)
     keys = sorted(page.evaluate("() => window.__keys")[:KEYS])

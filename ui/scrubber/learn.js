@@ -24,10 +24,30 @@ function panel(title) {
   return box;
 }
 
-// One picture: the region grid scaled up (rows run from the bottom), then the samples, forget samples as crosses.
-function paint(canvas, cells, data, palette) {
+// The samples, drawn once on their own transparent layer: each frame only copies it over the regions.
+function samplesLayer(data, side) {
+  const layer = document.createElement("canvas");
+  layer.width = side; layer.height = side;
+  const ctx = layer.getContext("2d");
+  const [x0, x1] = data.x_range, [y0, y1] = data.y_range, s = data.samples;
+  for (let i = 0; i < s.y.length; i++) {
+    const px = ((s.x[i][0] - x0) / (x1 - x0)) * side, py = side - ((s.x[i][1] - y0) / (y1 - y0)) * side;
+    const colour = data.point_colours[s.y[i]] || "#333";
+    if (s.forget[i]) {  // forget samples are crosses
+      ctx.lineWidth = 2.5; ctx.strokeStyle = colour;
+      ctx.beginPath(); ctx.moveTo(px - 4, py - 4); ctx.lineTo(px + 4, py + 4); ctx.moveTo(px + 4, py - 4); ctx.lineTo(px - 4, py + 4); ctx.stroke();
+    } else {
+      ctx.lineWidth = 0.5; ctx.strokeStyle = "#333"; ctx.fillStyle = colour;
+      ctx.beginPath(); ctx.arc(px, py, 2.5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    }
+  }
+  return layer;
+}
+
+// One picture: the region grid (rows run from the bottom) scaled up, then the samples' layer.
+function paint(canvas, cells, data, palette, layer) {
   const [rows, columns] = data.shape, ctx = canvas.getContext("2d"), side = canvas.width;
-  const image = ctx.createImageData(columns, rows);
+  const image = new ImageData(columns, rows);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < columns; c++) {
       const [red, green, blue] = palette[cells[r * columns + c]] || [255, 255, 255];
@@ -35,22 +55,12 @@ function paint(canvas, cells, data, palette) {
       image.data[at] = red; image.data[at + 1] = green; image.data[at + 2] = blue; image.data[at + 3] = 255;
     }
   }
-  const tile = document.createElement("canvas");
+  const tile = paint.tile || (paint.tile = document.createElement("canvas"));
   tile.width = columns; tile.height = rows;
   tile.getContext("2d").putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(tile, 0, 0, side, side);
-  const [x0, x1] = data.x_range, [y0, y1] = data.y_range, s = data.samples;
-  for (let i = 0; i < s.y.length; i++) {
-    const px = ((s.x[i][0] - x0) / (x1 - x0)) * side, py = side - ((s.x[i][1] - y0) / (y1 - y0)) * side;
-    ctx.strokeStyle = "#333"; ctx.fillStyle = data.point_colours[s.y[i]] || "#333";
-    if (s.forget[i]) {
-      ctx.lineWidth = 2.5; ctx.strokeStyle = data.point_colours[s.y[i]] || "#333";
-      ctx.beginPath(); ctx.moveTo(px - 4, py - 4); ctx.lineTo(px + 4, py + 4); ctx.moveTo(px + 4, py - 4); ctx.lineTo(px - 4, py + 4); ctx.stroke();
-    } else {
-      ctx.lineWidth = 0.5; ctx.beginPath(); ctx.arc(px, py, 2.5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
-    }
-  }
+  ctx.drawImage(layer, 0, 0);
 }
 
 function build(root, data, state) {
@@ -61,15 +71,16 @@ function build(root, data, state) {
   const regions = root.querySelector(".cup-regions");
   const original = panel(data.titles.original), live = panel(""), oracle = panel(data.titles.oracle);
   regions.append(original, live, ...(data.references.oracle ? [oracle] : []));
-  paint(original.querySelector("canvas"), decode(data.references.original, size), data, palette);
-  if (data.references.oracle) paint(oracle.querySelector("canvas"), decode(data.references.oracle, size), data, palette);
+  const layer = samplesLayer(data, original.querySelector("canvas").width);
+  paint(original.querySelector("canvas"), decode(data.references.original, size), data, palette, layer);
+  if (data.references.oracle) paint(oracle.querySelector("canvas"), decode(data.references.oracle, size), data, palette, layer);
   const heading = live.querySelector("figcaption");
   heading.classList.add("cup-heading");
   const liveCanvas = live.querySelector("canvas");
   let drawnCount = 0;
   const draw = (index) => {
     heading.textContent = `CUP, γ = ${format(data.values[index])}`;
-    paint(liveCanvas, grids[index], data, palette);
+    paint(liveCanvas, grids[index], data, palette, layer);
     root.dataset.value = String(data.values[index]);
     root.dataset.regionsDrawn = String(++drawnCount);
     document.dispatchEvent(new CustomEvent(data.event, { detail: { index, value: data.values[index] } }));
