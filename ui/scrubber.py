@@ -89,8 +89,14 @@ def mount(name: str, key: str, data: dict, fallback_key: str, on_value: Callable
             st.session_state[STATUS_KEY] = status[:300]
 
     payload = {**data, "live": is_live(), "fallback": FALLBACK_CLASS.format(key=fallback_key)}
-    return _component(name)(key=key, data=payload, default={"value": None, "status": None},
-                            on_value_change=value_changed, on_status_change=status_changed)
+    result = _component(name)(key=key, data=payload, default={"value": None, "status": None},
+                              on_value_change=value_changed, on_status_change=status_changed)
+    status = getattr(result, "status", None)
+    if isinstance(status, str):  # also where the callback did not run (a report that interrupted a run)
+        st.session_state[STATUS_KEY] = status[:300]
+        if status.startswith("failed"):
+            notice(status.removeprefix("failed: "))
+    return result
 
 
 def is_live() -> bool:
