@@ -2,49 +2,8 @@
 
 import streamlit as st
 
-from ui import components, figures, services
+from ui import components, scrubber, services
 
-
-@st.fragment
-def selection(experiment, view) -> None:
-    """The slider and everything it changes: a slider step or a click on a point reruns this part only (the
-    sidebar, the title and the cache's status are not recomputed, nor redrawn in the browser)."""
-    value = components.intensity_slider(view.values, view.recommended_value, view.knob)
-    components.compute_another_intensity(experiment, view.values)
-    config = experiment.config
-    point = view.point(value)
-    original, oracle = view.reference("original"), view.reference("oracle")
-
-    plot_column, cards_column = st.columns([3, 2], gap="medium")
-    with plot_column:
-        st.plotly_chart(
-            figures.frontier_figure(view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles,
-                                    selected_value=value),
-            key=components.CHART_KEY, on_select=components.select_clicked_point, selection_mode="points",
-            config={"displaylogo": False})
-        st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, "
-                   "the dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets "
-                   "the direction of every step, not the end point: where a run lands also depends on the learning "
-                   "rate, epochs and batch size fixed for this experiment.")
-        if config.forget.kind == "random":
-            st.caption(services.RANDOM_SUBSET_NOTE)
-        if not config.oracle:
-            st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
-    with cards_column:
-        st.subheader(f"γ = {value:g}")
-        components.metric_cards(point, original, oracle, has_oracle=config.oracle)
-
-    st.subheader("Test accuracy per class")
-    st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_class(point),
-                                             view.per_class(oracle), view.forget_class,
-                                             selected_label=f"CUP γ={value:g}"),
-                    key="per_class_chart", config={"displaylogo": False})
-
-    seeds = view.seeds_at(value)
-    seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
-    components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
-                             "Export this model (.zip: safetensors + model card)",
-                             f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")
 
 
 components.use_app_navigation()
@@ -79,4 +38,26 @@ if view.frontier.empty:
                "**Compare methods**.")
     st.stop()
 
-selection(experiment, view)
+value = components.chosen_intensity(view.values, view.recommended_value)
+live = scrubber.explore(experiment, value, on_value=components.select_intensity)  # redraws in the browser
+with st.container(key=scrubber.EXPLORE_FALLBACK):
+    if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
+        value = components.intensity_slider(view.values, view.recommended_value, view.knob)
+        components.explore_static(view, value, has_oracle=config.oracle)
+if live:
+    components.intensity_in_url(value, view.recommended_value)
+st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
+           "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the "
+           "direction of every step, not the end point: where a run lands also depends on the learning rate, "
+           "epochs and batch size fixed for this experiment.")
+if config.forget.kind == "random":
+    st.caption(services.RANDOM_SUBSET_NOTE)
+if not config.oracle:
+    st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
+components.compute_another_intensity(experiment, view.values)
+
+seeds = view.seeds_at(value)
+seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
+components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
+                         "Export this model (.zip: safetensors + model card)",
+                         f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")

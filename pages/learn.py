@@ -4,11 +4,13 @@ import math
 
 import streamlit as st
 
-from ui import components, figures, lesson, services
+from ui import components, figures, lesson, scrubber, services
 
 components.use_app_navigation()
 from ui.glossary import GLOSSARY
 
+LEARN_KEY = "learn_intensity"  # the intensity's session key and URL parameter
+LEARN_DEFAULT = lesson.TEACHING_INTENSITY  # the paper's figure: see the lesson's last tab
 presenter = st.query_params.get("presenter") == "1"  # for slides: no lesson text, no glossary
 st.title("Learn: unlearning on five blobs")
 optimizer = st.radio("Base optimiser", list(services.LEARN_OPTIMIZERS), horizontal=True, key="learn_optimizer",
@@ -40,19 +42,24 @@ if not presenter:
         with tab:
             st.markdown(text)
 
-intensity = st.select_slider("Intensity γ", options=list(services.LEARN_GRID), value=lesson.TEACHING_INTENSITY,
-                             key="learn_intensity",
-                             bind="query-params", format_func=lambda v: f"{v:g}", help=GLOSSARY["Intensity γ"])
-
-regions = services.learn_regions(experiment)
-num_classes = experiment.info.num_classes
-columns = st.columns(3)
-for column, (title, grid) in zip(columns, (
-        ("Original", regions["references"]["original"]), (f"CUP, γ = {intensity:g}", regions["points"][intensity]),
-        ("Retrained oracle", regions["references"]["oracle"]))):
-    with column:
-        st.plotly_chart(figures.regions_figure(grid, regions["x_range"], regions["y_range"], regions["samples"],
-                                               title, num_classes), config={"displayModeBar": False})
+intensity = components.chosen_intensity(list(services.LEARN_GRID), LEARN_DEFAULT, key=LEARN_KEY)
+live = scrubber.learn(experiment, intensity, on_value=lambda value: components.select_intensity(value, key=LEARN_KEY))
+with st.container(key=scrubber.LEARN_FALLBACK):
+    if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
+        intensity = st.select_slider("Intensity γ", options=list(services.LEARN_GRID), value=LEARN_DEFAULT,
+                                     key=LEARN_KEY, bind="query-params", format_func=lambda v: f"{v:g}",
+                                     help=GLOSSARY["Intensity γ"])
+        regions = services.learn_regions(experiment)
+        num_classes = experiment.info.num_classes
+        columns = st.columns(3)
+        for column, (title, grid) in zip(columns, (
+                ("Original", regions["references"]["original"]), (f"CUP, γ = {intensity:g}", regions["points"][intensity]),
+                ("Retrained oracle", regions["references"]["oracle"]))):
+            with column:
+                st.plotly_chart(figures.regions_figure(grid, regions["x_range"], regions["y_range"], regions["samples"],
+                                                       title, num_classes), config={"displayModeBar": False})
+if live:
+    components.intensity_in_url(intensity, LEARN_DEFAULT, key=LEARN_KEY)
 
 run = services.learn_trajectory(experiment, intensity)
 steps = run["steps"]
@@ -60,19 +67,22 @@ st.subheader("The pivot, drawn from the run")
 choices = {"first": 0, "middle": len(steps) // 2, "last": len(steps) - 1}
 which = st.radio("Step", list(choices), horizontal=True, key="step", bind="query-params")
 step = steps[choices[which]]
-left, right = st.columns([3, 2])
-with left:
-    st.plotly_chart(figures.pivot_figure(step["plane"], intensity, services.pivot_sweep(step["plane"])),
-                    config={"displayModeBar": False})
-with right:
-    st.metric("angle between the gradients φ", f"{math.degrees(step['phi']):.1f}°")
-    st.metric("dual cone width Θ = π − φ", f"{math.degrees(step['theta']):.1f}°", help=GLOSSARY["Dual cone"])
-    st.metric("pivot ψ = γ·Θ", f"{math.degrees(step['psi']):.1f}°", help=GLOSSARY["Pivot"])
-    st.caption(f"Step {step['step'] + 1} of {len(steps)} of the γ = {intensity:g} run: forget loss "
-               f"{step['forget_loss']:.3f}, retain loss {step['retain_loss']:.3f}; the step's cosine with the "
-               f"forget gradient is {step['cos_direction_forget']:.2f} and with the retain gradient "
-               f"{step['cos_direction_retain']:.2f} (both ≥ 0: a step along d makes neither loss worse to first "
-               "order).")
+if live:  # the arrow and ψ turn in the browser with the scrubber above
+    scrubber.pivot(step, intensity, services.pivot_sweep(step["plane"]), run_value=intensity)
+else:
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(figures.pivot_figure(step["plane"], intensity, services.pivot_sweep(step["plane"])),
+                        config={"displayModeBar": False})
+    with right:
+        st.metric("angle between the gradients φ", f"{math.degrees(step['phi']):.1f}°")
+        st.metric("dual cone width Θ = π − φ", f"{math.degrees(step['theta']):.1f}°", help=GLOSSARY["Dual cone"])
+        st.metric("pivot ψ = γ·Θ", f"{math.degrees(step['psi']):.1f}°", help=GLOSSARY["Pivot"])
+st.caption(f"Step {step['step'] + 1} of {len(steps)} of the γ = {intensity:g} run: forget loss "
+           f"{step['forget_loss']:.3f}, retain loss {step['retain_loss']:.3f}; the step's cosine with the "
+           f"forget gradient is {step['cos_direction_forget']:.2f} and with the retain gradient "
+           f"{step['cos_direction_retain']:.2f} (both ≥ 0: a step along d makes neither loss worse to first "
+           "order).")
 
 st.subheader("What each step did to the retain loss")
 st.plotly_chart(figures.retain_change_figure(steps, run["path"], f"γ = {intensity:g}, "

@@ -14,6 +14,7 @@ from cup_core.ray_executor import ClusterUnreachable, PointFailed
 
 from . import services
 from .glossary import GLOSSARY
+from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
 # autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
@@ -173,6 +174,45 @@ def intensity_slider(values: list[float], default: float, knob: str) -> float:
              "Click a point in the plot to jump to it.")
 
 
+def chosen_intensity(values: list[float], default: float, key: str = INTENSITY_KEY) -> float:
+    """The live scrubber's value, chosen as the slider would: a value just computed, then this session's last
+    choice, then the URL's (ignored unless it is a grid value), then `default`."""
+    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
+        st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
+    chosen = st.session_state.get(key)
+    if chosen not in values:
+        chosen = _grid_value(st.query_params.get(key), values)
+    value = default if chosen is None else float(chosen)
+    st.session_state[key] = value
+    return value
+
+
+def intensity_in_url(value: float, default: float, key: str = INTENSITY_KEY) -> None:
+    """The URL holds the live scrubber's value as the slider's binding would write it (defaults left out)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        if value == default:
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = f"{value:g}"
+    except StreamlitAPIException:  # the slider drawn in the previous run still owns it; it wrote the same value
+        pass
+
+
+def _grid_value(text: str | None, values: list[float]) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return next((v for v in values if math.isfinite(value) and abs(v - value) < 1e-9), None)
+
+
+def select_intensity(value: float, key: str = INTENSITY_KEY) -> None:
+    """What a released scrubber does: the page reruns on this value."""
+    st.session_state[key] = value
+
+
 def compute_another_intensity(experiment: Experiment, values: list[float]) -> None:
     """A value between the grid points: computed on demand, cached, and selected; it joins the frontier."""
     with st.popover("Compute another intensity", icon=":material/add:"):
@@ -198,18 +238,34 @@ def select_clicked_point() -> None:
             return
 
 
-NO_ORACLE = "no oracle"  # what a gap card says beneath "n/a" when the experiment skipped the oracle
+def explore_static(view, value: float, has_oracle: bool) -> None:
+    """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
+    (ui/scrubber.py) draws in the browser, for where it cannot."""
+    from . import figures
+
+    point = view.point(value)
+    original, oracle = view.reference("original"), view.reference("oracle")
+    plot_column, cards_column = st.columns([3, 2], gap="medium")
+    with plot_column:
+        st.plotly_chart(
+            figures.frontier_figure(view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles,
+                                    selected_value=value),
+            key=CHART_KEY, on_select=select_clicked_point, selection_mode="points", config={"displaylogo": False})
+    with cards_column:
+        st.subheader(f"γ = {value:g}")
+        metric_cards(point, original, oracle, has_oracle=has_oracle)
+    st.subheader("Test accuracy per class")
+    st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_class(point), view.per_class(oracle),
+                                             view.forget_class, selected_label=f"CUP γ={value:g}"),
+                    key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
 
 
 def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
                  has_oracle: bool = True) -> None:
     """The selected point's metrics, each with its change against the original and the oracle. Without an
     oracle (skipped when the experiment was made) the gap card says so instead of a number."""
-    cards = [("Forget acc", "forget_acc", "inverse"), ("Retain acc", "retain_acc", "normal"),
-             ("Test acc", "test_acc", "normal"), ("UA", "ua", "normal"),
-             ("MIA efficacy", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
     columns = st.columns(2)
-    for index, (label, name, colour) in enumerate(cards):
+    for index, (label, name, colour) in enumerate(CARDS):
         value = point[name]
         with columns[index % 2]:
             base = None if original is None or name not in original else original[name]
@@ -217,21 +273,11 @@ def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series
                 st.metric(label, "n/a", delta=NO_ORACLE, delta_color="off", delta_arrow="off", border=True,
                           help=GLOSSARY[label] + " This experiment skipped the oracle, so there is no gap to measure.")
                 continue
-            st.metric(label, _fmt(value, name),
-                      delta=None if base is None or _nan(base) or _nan(value) else f"{value - base:+.1f} vs original",
+            st.metric(label, format_metric(value, name),
+                      delta=None if base is None or is_missing(base) or is_missing(value) else f"{value - base:+.1f} vs original",
                       delta_color=colour, border=True, help=GLOSSARY[label])
-            if oracle is not None and name in oracle and not (_nan(oracle[name]) or _nan(value)):
-                st.caption(f"oracle {_fmt(oracle[name], name)} · gap {value - oracle[name]:+.1f}")
-
-
-def _nan(value: float) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _fmt(value: float, name: str) -> str:
-    if _nan(value):
-        return "n/a"
-    return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
+            if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
+                st.caption(f"oracle {format_metric(oracle[name], name)} · gap {value - oracle[name]:+.1f}")
 
 
 COMPARE_CHART_KEY = "compare_chart"

@@ -1,0 +1,179 @@
+"""The live scrubbers in Chromium (Playwright against `streamlit run`), warm cache: on Explore (digits default)
+and on Learn, a mouse drag (down, 30 moves, up) and arrow keys. Prints and saves: how many of the 30 moves
+changed the shown point (targets: ≥ 25), the p95 time between animation frames during the drag (≤ 33 ms),
+websocket messages the page sent during the drag (0 until release) and key press to the next frame after the
+page changed (≤ 50 ms).
+
+    .venv/bin/python bench/browser_scrub.py [--cache-dir DIR]   # DIR: a cache to reuse (else a fresh one)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import REPO, RESULTS, save
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+MOVES = 30
+KEYS = 20
+
+# What the page shows (heading + a second reading that must move with it) after the next two frames.
+SHOWN = {
+    "explore": "[r.querySelector('.cup-heading').textContent, r.querySelector('.cup-cards').textContent]",
+    "learn": "[r.querySelector('.cup-heading').textContent, r.dataset.regionsDrawn]",
+}
+INSTRUMENT = """() => {
+  window.__frames = []; window.__recording = false;
+  const tick = (t) => { if (window.__recording) window.__frames.push(t); requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  window.__keys = []; window.__keyDown = 0;
+  document.addEventListener('keydown', (e) => { window.__keyDown = e.timeStamp; }, true);
+}"""
+WATCH_KEYS = """(selector) => {
+  const heading = document.querySelector(selector + ' .cup-heading');
+  new MutationObserver(() => { const down = window.__keyDown;
+    requestAnimationFrame((t) => window.__keys.push(t - down)); }).observe(heading, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(cache: Path):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env={**os.environ, "CUP_CACHE_DIR": str(cache)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def open_live(page, url: str, selector: str, timeout_ms: int) -> None:
+    page.goto(url)
+    page.wait_for_selector(f"{selector} [role=slider]", timeout=timeout_ms)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSlider\"]')"
+                           " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=600_000)
+    page.wait_for_timeout(1500)
+
+
+def drag_positions(count: int) -> list[float]:
+    """Track fractions of the 30 moves after a press at the left end: one grid value at a time to the right end
+    and back (a grid of 21 values has 20 steps: 20 moves right, 10 back), or evenly over a grid of more values."""
+    steps = count - 1
+    if steps >= MOVES:
+        return [k / MOVES for k in range(1, MOVES + 1)]
+    forward = [k / steps for k in range(1, steps + 1)]
+    return (forward + [(steps - k) / steps for k in range(1, MOVES)])[:MOVES]
+
+
+def measure(page, url: str, name: str) -> dict:
+    selector = f".cup-{name}"
+    open_live(page, url, selector, 600_000 if name == "explore" else 180_000)  # Explore's first open computes
+    page.evaluate(INSTRUMENT)
+    count = int(page.evaluate(f"() => document.querySelector('{selector}').dataset.count"))
+    track = page.locator(f"{selector} .cup-slider-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    shown = f"() => new Promise(d => requestAnimationFrame(() => requestAnimationFrame(() => {{ const r = document.querySelector('{selector}'); d({SHOWN[name]}); }})))"
+    positions = drag_positions(count)
+    page.mouse.move(track["x"], y)
+    first = page.evaluate(shown)
+    sent_before = len(page.sent)
+    page.evaluate("() => { window.__frames = []; window.__recording = true; }")
+    page.mouse.down()
+    readings = [tuple(page.evaluate(shown))]
+    for fraction in positions:
+        page.mouse.move(track["x"] + track["width"] * fraction, y)
+        readings.append(tuple(page.evaluate(shown)))
+    sent_during = len(page.sent) - sent_before
+    frames = page.evaluate("() => { window.__recording = false; return window.__frames; }")
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('intensity=')", timeout=60_000)
+    changed = sum(1 for before, after in zip(readings, readings[1:]) if before != after and before[1] != after[1])
+    gaps = sorted(b - a for a, b in zip(frames, frames[1:]))
+    page.wait_for_timeout(1500)
+
+    page.evaluate(WATCH_KEYS, selector)
+    thumb = page.locator(f"{selector} [role=slider]")
+    thumb.focus()
+    for k in range(KEYS):
+        done = page.evaluate("() => window.__keys.length")
+        thumb.press("ArrowRight" if k % 2 else "ArrowLeft")  # left first: a drag may end at the right end
+        page.wait_for_function(f"() => window.__keys.length > {done}")
+        page.wait_for_timeout(50)
+    keys = sorted(page.evaluate("() => window.__keys")[:KEYS])
+    p95 = lambda xs: xs[int(0.95 * (len(xs) - 1))]  # noqa: E731
+    return {"grid_values": count, "moves": MOVES, "moves_that_changed_the_point": changed,
+            "first_shown": list(first), "frames": len(gaps) + 1, "frame_ms_p50": statistics.median(gaps),
+            "frame_ms_p95": p95(gaps), "frame_ms_max": gaps[-1], "messages_sent_during_drag": sent_during,
+            "key_to_frame_ms_p50": statistics.median(keys), "key_to_frame_ms_p95": p95(keys), "key_to_frame_ms_max": keys[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cache-dir", type=Path)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as fresh:
+        cache = args.cache_dir or Path(fresh)
+        figures = {}
+        with serving(cache) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for name, path in (("explore", "/"), ("learn", "/learn")):
+                context = browser.new_context(viewport={"width": 1400, "height": 1400})
+                page = context.new_page()
+                page.sent = []
+                page.on("websocket", lambda socket, page=page: socket.on("framesent", lambda _f: page.sent.append(1)))
+                try:
+                    figures[name] = measure(page, url + path, name)
+                except Exception as err:  # e.g. a page without its live component yet: say so, measure the rest
+                    figures[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+                context.close()
+            browser.close()
+    lines = []
+    for name, row in figures.items():
+        if "error" in row:
+            lines.append(f"{name}: not measured ({row['error']})")
+            continue
+        lines.append(
+            f"{name}: {row['moves_that_changed_the_point']}/{row['moves']} moves changed the shown point "
+            f"(grid of {row['grid_values']}; target ≥ 25) · frame p50 {row['frame_ms_p50']:.1f} ms, p95 "
+            f"{row['frame_ms_p95']:.1f} ms, max {row['frame_ms_max']:.1f} ms (target p95 ≤ 33) · "
+            f"{row['messages_sent_during_drag']} websocket messages during the drag (target 0) · arrow key to next "
+            f"frame p50 {row['key_to_frame_ms_p50']:.1f} ms, p95 {row['key_to_frame_ms_p95']:.1f} ms, max "
+            f"{row['key_to_frame_ms_max']:.1f} ms (target ≤ 50)")
+    print("\n".join(lines))
+    save("browser_scrub", figures)
+    (RESULTS / "browser_scrub.md").write_text("# Live scrubbing in Chromium (bench/browser_scrub.py)\n\n"
+                                              + "\n".join(f"- {line}" for line in lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The live scrubbers in a real browser: values change while the pointer drags, nothing reaches the server
+until release, and the released value reaches the URL and the export. Timing is bench/browser_scrub.py's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cup_core import load_exported
+
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, _serving, _steady_box, _wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+SHOWN = ("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done("
+         "[document.querySelector('.cup-explore .cup-heading').textContent,"
+         " document.querySelector('.cup-explore .cup-card-value').textContent]))))")
+
+
+@pytest.fixture(scope="module")
+def server(warm_cache: Path):
+    with _serving(warm_cache) as url:
+        yield url
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.sent = []  # websocket frames the page sent, by the time they were sent
+        page.on("websocket", lambda socket: socket.on("framesent", lambda frame: page.sent.append(frame)))
+        yield page
+        browser.close()
+
+
+def open_live(page, url: str, selector: str = ".cup-explore") -> None:
+    """Opens `url` and waits until the live component has drawn and the page's fallback widgets are gone."""
+    page.goto(url)
+    page.wait_for_selector(f"{selector} [role=slider]")
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSlider\"]')")
+    _wait_until_idle(page)
+
+
+def test_a_drag_redraws_before_release_and_the_released_value_reaches_the_url_and_the_export(server, page, tmp_path):
+    open_live(page, server)
+    track = page.locator(".cup-explore .cup-slider-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    before = len(page.sent)
+    page.mouse.move(track["x"], y)
+    page.mouse.down()
+    shown = []
+    for k in range(21):  # one grid step at a time, left to right
+        page.mouse.move(track["x"] + track["width"] * k / 20, y)
+        shown.append(tuple(page.evaluate(SHOWN)))
+    assert len(page.sent) == before, "the drag talked to the server before release"
+    assert [heading for heading, _ in shown] == [f"γ = {k / 20:g}" for k in range(21)]
+    assert len({card for _, card in shown}) > 10  # the forget accuracy card moved with it
+    page.mouse.move(track["x"] + track["width"] * 0.3, y)
+    page.mouse.up()
+    page.wait_for_url("**intensity=0.3")
+    assert len(page.sent) > before
+    _wait_until_idle(page)
+    assert page.evaluate(SHOWN)[0] == "γ = 0.3"
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export this model").click()
+    target = tmp_path / "model.zip"
+    download_info.value.save_as(target)
+    _, card = load_exported(target)
+    assert card["value"] == 0.3
+    page.screenshot(path=str(tmp_path / "explore-live.png"), full_page=True)
+
+
+def test_keys_move_the_slider_and_a_click_on_the_frontier_jumps_there(server, page):
+    open_live(page, server + "/?intensity=0.5")
+    thumb = page.locator(".cup-explore [role=slider]")
+    assert thumb.get_attribute("aria-valuenow") == "0.5"
+    thumb.focus()
+    thumb.press("ArrowRight")
+    assert page.evaluate(SHOWN)[0] == "γ = 0.55"
+    thumb.press("End")
+    assert thumb.get_attribute("aria-valuetext") == "γ = 1"
+    thumb.press("Home")
+    assert page.evaluate(SHOWN)[0] == "γ = 0"
+    page.wait_for_function("() => !location.search.includes('intensity=0.5')")  # keys settle, then Python hears
+    _wait_until_idle(page)
+    points = page.locator(".cup-explore .js-plotly-plot .scatterlayer .trace").nth(1).locator(".point")
+    box = _steady_box(page, points.nth(16))  # γ = 0.8
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => document.querySelector('.cup-explore .cup-heading').textContent === 'γ = 0.8'")
+    page.wait_for_url("**intensity=0.8")
+
+
+def test_learn_regions_morph_while_dragging_and_the_pivot_turns_with_them(server, page):
+    open_live(page, server + "/learn", ".cup-learn")
+    page.wait_for_selector(".cup-pivot .js-plotly-plot")
+    track = page.locator(".cup-learn .cup-slider-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    read = ("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(["
+            "document.querySelector('.cup-learn .cup-heading').textContent,"
+            "document.querySelector('.cup-learn canvas:not(:first-child)') && "
+            "document.querySelectorAll('.cup-learn canvas')[1].toDataURL().length,"
+            "document.querySelector('.cup-pivot .cup-psi').textContent]))))")
+    before = len(page.sent)
+    page.mouse.move(track["x"], y)
+    page.mouse.down()
+    shown = []
+    for k in range(1, 11):
+        page.mouse.move(track["x"] + track["width"] * k / 10, y)
+        shown.append(page.evaluate(read))
+    assert len(page.sent) == before
+    assert [heading for heading, _, _ in shown] == [f"CUP, γ = {k / 10:g}" for k in range(1, 11)]
+    assert len({picture for _, picture, _ in shown}) > 5  # the regions' picture changed with γ
+    assert len({psi for _, _, psi in shown}) == 10  # ψ = γ·Θ turned with every move
+    page.mouse.move(track["x"] + track["width"] * 0.25, y)
+    page.mouse.up()
+    page.wait_for_url("**learn_intensity=0.25")
+    _wait_until_idle(page)
+    assert page.locator(".cup-learn [role=slider]").get_attribute("aria-valuenow") == "0.25"
+    assert "γ = 0.25 run" in page.locator("[data-testid=stCaptionContainer]", has_text="run: forget loss").inner_text()

@@ -1,0 +1,68 @@
+"""What the live scrubbers send the browser: every grid value's point, cards and bars, formatted as the server's."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from ui import scrub_payload
+
+
+def _frontier(values=(0.0, 0.5, 1.0)) -> pd.DataFrame:
+    rows = []
+    for value in values:
+        rows.append({"method": "cup", "knob": "intensity", "value": value, "retain_acc": 99 - value, "ua": 100 * value,
+                     "forget_acc": 100 - 100 * value, "test_acc": 97.0, "mia_efficacy": 50 + 10 * value,
+                     "avg_gap": 10 - 5 * value, "objective_x": 99 - value, "objective_y": 100 * value,
+                     "non_dominated": True, "diverged": 0.0, "acc_class_0": 100 - 100 * value, "acc_class_1": 98.0})
+    return pd.DataFrame(rows)
+
+
+def _references(oracle: bool = True) -> pd.DataFrame:
+    rows = {"original": {"retain_acc": 99.5, "ua": 0.0, "forget_acc": 100.0, "test_acc": 97.5, "mia_efficacy": 10.0,
+                         "avg_gap": math.nan, "objective_x": 99.5, "objective_y": 0.0, "acc_class_0": 100.0,
+                         "acc_class_1": 99.0}}
+    if oracle:
+        rows["oracle"] = {"retain_acc": 99.0, "ua": 100.0, "forget_acc": 0.0, "test_acc": 96.0, "mia_efficacy": 100.0,
+                          "avg_gap": 0.0, "objective_x": 99.0, "objective_y": 100.0, "acc_class_0": 0.0,
+                          "acc_class_1": 98.5}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _payload(**overrides):
+    arguments = dict(knob="intensity", axis_titles=("retain", "UA"), forget_class=0, selected_value=0.5,
+                     has_oracle=True) | overrides
+    return scrub_payload.explore_payload(_frontier(), _references(arguments["has_oracle"]), **arguments)
+
+
+def test_every_grid_value_arrives_with_its_point_cards_and_bars_and_the_selection():
+    payload = _payload()
+    json.dumps(payload, allow_nan=False)  # strict JSON: what the browser parses
+    assert payload["values"] == [0.0, 0.5, 1.0] and payload["selected"] == 1
+    point = payload["points"][2]
+    assert point["label"] == "γ = 1" and (point["x"], point["y"]) == (98.0, 100.0)
+    assert point["per_class"] == [0.0, 98.0]
+    forget = point["cards"][0]
+    assert forget == {"label": "Forget acc", "value": "0.0%", "delta": "-100.0 vs original", "tone": "good",
+                      "caption": "oracle 0.0% · gap +0.0", "help": forget["help"]}
+    assert point["cards"][1]["tone"] == "bad"  # retain accuracy fell
+    selected = payload["frontier"]["data"][payload["selected_trace"]]
+    assert selected["name"] == "selected" and selected["x"] is not None  # (x is plotly's base64 typed array)
+    assert payload["bars"]["data"][payload["bar_trace"]]["name"] == "CUP γ=0.5"
+
+
+def test_a_value_that_is_not_on_the_grid_selects_the_nearest_and_no_oracle_says_so():
+    payload = _payload(selected_value=0.9, has_oracle=False)
+    assert payload["selected"] == 2
+    gap = payload["points"][0]["cards"][-1]
+    assert gap["value"] == "n/a" and gap["delta"] == scrub_payload.NO_ORACLE
+
+
+def test_the_cards_say_what_the_server_drawn_metric_cards_say():
+    row = _frontier().iloc[1]
+    cards = scrub_payload.card_texts(row, _references().loc["original"], _references().loc["oracle"])
+    assert [card["value"] for card in cards] == [scrub_payload.format_metric(row[name], name)
+                                                 for _, name, _ in scrub_payload.CARDS]
+    assert cards[-1]["delta"] is None  # the original has no avg gap

@@ -1,0 +1,156 @@
+"""What the live scrubbers (ui/scrubber.py) send to the browser once: pure functions, data in, JSON-ready dicts out.
+
+Every text the browser shows while scrubbing is formatted here, by the same functions as the server-drawn
+metric cards, so the live page and the fallback page say the same thing about a point."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from . import figures
+from .glossary import GLOSSARY
+
+# (label, column, which way is better): the metric cards of Explore and Compare, in their order.
+CARDS = [("Forget acc", "forget_acc", "inverse"), ("Retain acc", "retain_acc", "normal"),
+         ("Test acc", "test_acc", "normal"), ("UA", "ua", "normal"),
+         ("MIA efficacy", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
+NO_ORACLE = "no oracle"  # what a gap card says beneath "n/a" when the experiment skipped the oracle
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_metric(value, name: str) -> str:
+    if is_missing(value):
+        return "n/a"
+    return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
+
+
+def card_texts(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
+               has_oracle: bool = True) -> list[dict]:
+    """One dict per metric card: label, value, delta against the original (and whether it is good news), the
+    oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML."""
+    cards = []
+    for label, name, colour in CARDS:
+        value = point[name]
+        if name == "avg_gap" and not has_oracle:
+            cards.append({"label": label, "value": "n/a", "delta": NO_ORACLE, "tone": "off", "caption": "",
+                          "help": GLOSSARY[label] + " This experiment skipped the oracle, so there is no gap to measure."})
+            continue
+        base = None if original is None or name not in original else original[name]
+        delta, tone = None, "off"
+        if not (base is None or is_missing(base) or is_missing(value)):
+            change = value - base
+            delta = f"{change:+.1f} vs original"
+            better = change < 0 if colour == "inverse" else change > 0
+            tone = "off" if f"{change:+.1f}" in ("+0.0", "-0.0") else ("good" if better else "bad")
+        caption = ""
+        if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
+            caption = f"oracle {format_metric(oracle[name], name)} · gap {value - oracle[name]:+.1f}"
+        cards.append({"label": label, "value": format_metric(value, name), "delta": delta, "tone": tone,
+                      "caption": caption, "help": GLOSSARY[label]})
+    return cards
+
+
+def per_class(row: pd.Series | None) -> list[float | None]:
+    """A point's per-class test accuracies in class order (None where missing)."""
+    if row is None:
+        return []
+    columns = sorted((c for c in row.index if c.startswith("acc_class_")), key=lambda c: int(c.rsplit("_", 1)[1]))
+    return [None if is_missing(float(row[c])) else float(row[c]) for c in columns]
+
+
+def figure_json(fig: go.Figure) -> dict:
+    """A figure as plotly.js takes it, without plotly.py's default template: the browser applies the app's theme."""
+    fig = go.Figure(fig).update_layout(template="none")
+    return json.loads(fig.to_json())
+
+
+def trace_index(figure: dict, name: str) -> int:
+    """The index of the trace called `name`, appended empty (to be filled by the browser) if there is none."""
+    for index, trace in enumerate(figure["data"]):
+        if trace.get("name") == name:
+            return index
+    figure["data"].append({"type": "scatter", "x": [], "y": [], "mode": "markers", "name": name,
+                           "showlegend": False, "hoverinfo": "skip",
+                           "marker": {"size": 24, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#ff7f0e"}}})
+    return len(figure["data"]) - 1
+
+
+def explore_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: str, axis_titles: tuple[str, str],
+                    forget_class: int | None, selected_value: float, has_oracle: bool) -> dict:
+    """Everything the Explore scrubber needs, once: the frontier and per-class figures with the selection drawn,
+    and, for every grid value, its point on the frontier, its metric cards and its per-class accuracies."""
+    frontier = frontier.sort_values("value").reset_index(drop=True)
+    original = references.loc["original"] if "original" in references.index else None
+    oracle = references.loc["oracle"] if "oracle" in references.index else None
+    values = [float(v) for v in frontier["value"]]
+    selected = int(np.argmin([abs(v - selected_value) for v in values]))
+    chosen = frontier.iloc[selected]
+    frontier_fig = figure_json(figures.frontier_figure(frontier, references, knob=knob, axis_titles=axis_titles,
+                                                       selected_value=values[selected]))
+    bars = figure_json(figures.per_class_figure(per_class(original), per_class(chosen), per_class(oracle),
+                                                forget_class, selected_label=f"CUP γ={values[selected]:g}"))
+    points = []
+    for _, row in frontier.iterrows():
+        finite = bool(np.isfinite([row["objective_x"], row["objective_y"]]).all())
+        points.append({"value": float(row["value"]), "label": f"γ = {row['value']:g}",
+                       "bar_label": f"CUP γ={row['value']:g}",
+                       "x": float(row["objective_x"]) if finite else None,
+                       "y": float(row["objective_y"]) if finite else None,
+                       "cards": card_texts(row, original, oracle, has_oracle), "per_class": per_class(row)})
+    return {"knob": knob, "label": f"Intensity γ ({knob})", "values": values, "selected": selected,
+            "points": points, "frontier": frontier_fig, "bars": bars,
+            "selected_trace": trace_index(frontier_fig, "selected"),
+            "bar_trace": trace_index(bars, f"CUP γ={values[selected]:g}")}
+
+
+def run_lengths(grid: np.ndarray) -> list[int]:
+    """A grid of small class numbers, row-major, as [class, count, class, count, ...]: decision regions are a
+    few flat areas, so this is about a hundredth of the cells."""
+    flat = np.asarray(grid).reshape(-1)
+    if flat.size == 0:
+        return []
+    starts = np.r_[0, np.flatnonzero(flat[1:] != flat[:-1]) + 1]
+    counts = np.diff(np.r_[starts, flat.size])
+    return np.column_stack([flat[starts], counts]).reshape(-1).astype(int).tolist()
+
+
+def learn_payload(regions: dict, values: list[float], selected_value: float, num_classes: int,
+                  max_points: int = 600) -> dict:
+    """The Learn scrubber's data, once: the original's, the oracle's and every intensity's decision regions
+    (run-length coded), the samples drawn over them and the colours of figures.regions_figure."""
+    selected = int(np.argmin([abs(v - selected_value) for v in values]))
+    samples = regions["samples"]
+    step = max(1, len(samples["y"]) // max_points)  # the same thinning as figures.regions_figure
+    first = np.asarray(regions["references"]["original"])
+    return {"label": "Intensity γ", "values": [float(v) for v in values], "selected": selected,
+            "shape": list(first.shape), "x_range": [float(v) for v in regions["x_range"]],
+            "y_range": [float(v) for v in regions["y_range"]], "num_classes": int(num_classes),
+            "references": {role: run_lengths(grid) for role, grid in regions["references"].items()},
+            "titles": {"original": "Original", "oracle": "Retrained oracle"},
+            "points": [run_lengths(regions["points"][value]) for value in values],
+            "samples": {"x": np.round(samples["x"][::step], 3).tolist(), "y": samples["y"][::step].astype(int).tolist(),
+                        "forget": samples["forget"][::step].astype(bool).tolist()},
+            "class_colours": figures.CLASS_COLOURS, "point_colours": figures.POINT_COLOURS}
+
+
+def pivot_payload(step: dict, intensity: float, sweep: list[tuple[float, list[float]]], run_value: float) -> dict:
+    """The live pivot figure of one recorded step: the figure at `intensity`, and CUP's direction at every grid
+    intensity for this step's gradients, so the bold arrow turns in the browser while the slider moves."""
+    fig = figure_json(figures.pivot_figure(step["plane"], intensity, sweep))
+    directions = []
+    for _, d in sweep:
+        norm = float(np.hypot(*d))
+        directions.append([float(d[0]) / norm, float(d[1]) / norm] if norm > 0 else [0.0, 0.0])
+    bold = next(i for i, trace in enumerate(fig["data"]) if str(trace.get("name", "")).startswith("d at γ"))
+    return {"figure": fig, "bold_trace": bold, "values": [float(v) for v, _ in sweep], "directions": directions,
+            "selected": int(np.argmin([abs(v - intensity) for v, _ in sweep])),
+            "phi": math.degrees(step["phi"]), "theta": math.degrees(step["theta"]), "run_value": float(run_value),
+            "help": {"theta": GLOSSARY["Dual cone"], "psi": GLOSSARY["Pivot"]}}
