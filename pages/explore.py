@@ -4,8 +4,6 @@ import streamlit as st
 
 from ui import components, scrubber, services
 
-
-
 components.use_app_navigation()
 
 experiment = components.experiment_picker()

@@ -9,7 +9,7 @@ import pytest
 
 from cup_core import load_exported
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, _serving, _steady_box, _wait_until_idle
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, RERUN_LIMIT_MS, _serving, _steady_box, _wait_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,7 @@ def page(server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
         page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.set_default_timeout(RERUN_LIMIT_MS)
         page.sent = []  # websocket frames the page sent, by the time they were sent
         page.on("websocket", lambda socket: socket.on("framesent", lambda frame: page.sent.append(frame)))
         yield page
