@@ -3,14 +3,21 @@
 
 const PLOTLY_URL = new URL("../cup_explorer.plotly/plotly.min.js", import.meta.url).href;
 
+// Always the plotly package's own plotly.js, never a window.Plotly that Streamlit's bundle (or anything else on the
+// page) may have set: the figures were built by that package for its version. The global it sets is put back.
 export function loadPlotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!window.__cupPlotly) {
     window.__cupPlotly = new Promise((resolve, reject) => {
+      const prior = window.Plotly;
       const script = document.createElement("script");
       script.src = PLOTLY_URL;
       script.async = true;
-      script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not load")));
+      script.onload = () => {
+        const ours = window.Plotly;
+        if (prior !== undefined) window.Plotly = prior;
+        if (ours && ours !== prior) resolve(ours);
+        else { window.__cupPlotly = null; reject(new Error("plotly.js did not load")); }
+      };
       script.onerror = () => {
         window.__cupPlotly = null;
         script.remove();
