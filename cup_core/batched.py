@@ -29,7 +29,8 @@ from torch.nn import functional as F
 from .config import UnlearnRecipe
 from .labelled import LabelledSet
 from .models import LayerChain
-from .training import Procedure, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
+from .boundary import boundary_labels
+from .training import Procedure, Unlearner, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
 
 DEFAULT_MAX_MEMORY = 2 * 1024**3  # bytes the stacked models, gradients and optimiser states may take
 # How close a batched point's weights are to the sequential engine's: float32 sums in another order, ~1e-7
@@ -45,6 +46,12 @@ def batchable(model: nn.Module) -> str | None:
         if isinstance(module, nn.Dropout) and module.p > 0:
             return "dropout draws different masks per call, so batched and sequential runs would differ"
     return None
+
+
+def batchable_procedure(procedure: Procedure | Unlearner) -> str | None:
+    """Why points of this procedure's method cannot be trained batched, or None when they can: an Unlearner
+    (SCRUB, SSD) is not one rule step over zipped batches, and says why."""
+    return procedure.sequential_reason if isinstance(procedure, Unlearner) else None
 
 
 def bytes_per_point(model: nn.Module, recipe: UnlearnRecipe, input_shape: tuple[int, ...]) -> int:
@@ -184,12 +191,14 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
                     ) -> tuple[list[dict[str, Tensor]], list[UnlearnRun]]:
     """Runs len(procedures) unlearning runs from `model`'s weights at once; returns their state dicts and runs.
 
-    The procedures must share their forget objective and their rule's class, the recipes everything but the
-    learning rate.
+    The procedures must share their forget objective (and FGSM bound) and their rule's class, the recipes
+    everything but the learning rate.
     `on_step(step)` is called after each step (1-based), as `unlearn`'s observer is: progress, or a stop.
     """
-    if len({p.forget_objective for p in procedures}) != 1:
-        raise ValueError("batched points must share their forget objective")
+    if any(isinstance(p, Unlearner) for p in procedures):
+        raise ValueError("an Unlearner (SCRUB, SSD) runs its own steps: train its points with training.unlearn")
+    if len({(p.forget_objective, p.fgsm_bound) for p in procedures}) != 1:
+        raise ValueError("batched points must share their forget objective (and FGSM bound)")
     rule_type = type(procedures[0].rule)
     if any(type(p.rule) is not rule_type for p in procedures):
         raise ValueError("batched points must share their rule's kind (one GradientRule class)")
@@ -210,6 +219,9 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
     l1 = torch.tensor([p.l1_strength for p in procedures], device=device)  # (K,)
     masks = [None if p.saliency_fraction is None else saliency_mask(model, forget, p.saliency_fraction)
              for p in procedures]
+    # Every point starts from `model`, so boundary shrink's labels (the original's) are one set for all of them.
+    nearest = (boundary_labels(model, forget.x, forget.y, procedures[0].fgsm_bound)
+               if objective == "boundary" else None)
     model.train()
     optimizer = _StackedOptimizer(base, torch.tensor([r.lr for r in recipes], device=device))
 
@@ -229,6 +241,8 @@ def unlearn_batched(model: nn.Module, forget: LabelledSet, retain: LabelledSet, 
         x_forget, y_forget = forget.x[forget_index.to(device)], forget.y[forget_index.to(device)]
         if objective == "random_labels":
             y_forget = wrong_labels(y_forget, classes, generator)
+        elif objective == "boundary":
+            y_forget = nearest[forget_index.to(device)]
         retain_index = retain_index.to(device)
         g_forget, forget_values = forget_gradients(params, x_forget, y_forget, l1)  # name -> (K, ...), (K,)
         g_retain, retain_values = retain_gradients(params, retain.x[retain_index], retain.y[retain_index], l1)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import Callable, ClassVar, Iterator, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .boundary import FGSM_BOUND, boundary_labels
 from .config import TrainRecipe, UnlearnRecipe
 from .labelled import LabelledSet
 from .rules import GradientRule
@@ -66,7 +68,7 @@ class UnlearnRun:
     diverged_at_step: int | None  # first step whose loss was not finite, if any
 
 
-ForgetObjective = Literal["ascent", "random_labels"]
+ForgetObjective = Literal["ascent", "random_labels", "boundary"]
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,25 @@ class Procedure:
     """What each unlearning step computes besides the base optimiser: the losses and the rule combining them."""
 
     rule: GradientRule  # maps (g_forget, g_retain) to the step direction
-    forget_objective: ForgetObjective = "ascent"  # ascent: −CE on the forget batch; random_labels: CE to wrong labels
+    forget_objective: ForgetObjective = "ascent"  # ascent: −CE on the forget batch; random_labels: CE to wrong labels;
+    #                                               boundary: CE to the original's nearest wrong class (boundary.py)
     l1_strength: float = 0.0  # ℓ1 penalty on the weights, added to the retain loss (ℓ1-sparse)
     saliency_fraction: float | None = None  # SalUn: only this top share of weights, by |∇ forget CE|, moves
+    fgsm_bound: float = FGSM_BOUND  # boundary objective only: the L∞ size of the FGSM step that finds the labels
+
+
+class Unlearner(ABC):
+    """A method that is not one gradient rule over the zipped (forget, retain) steps (SCRUB's alternating
+    steps against a teacher, SSD's dampening without training): it runs itself, in place of the rule loop,
+    under the same recipe, seed, device and divergence record."""
+
+    # Why the batched engine runs its points one at a time: a sweep says it once per method.
+    sequential_reason: ClassVar[str]
+
+    @abstractmethod
+    def run(self, model: nn.Module, forget: LabelledSet, retain: LabelledSet, recipe: UnlearnRecipe, seed: int,
+            on_step: Callable[[StepGradients], None] | None = None) -> UnlearnRun:
+        """Moves `model` in place, as `unlearn` does."""
 
 
 @dataclass(frozen=True)
@@ -86,21 +104,25 @@ class StepGradients:
     step: int
     forget_loss: float
     retain_loss: float
-    g_forget: Tensor  # (P,)
-    g_retain: Tensor  # (P,)
-    direction: Tensor  # (P,) after any saliency mask
+    g_forget: Tensor | None  # (P,); None for an Unlearner, whose steps have no (forget, retain) gradient pair
+    g_retain: Tensor | None  # (P,)
+    direction: Tensor | None  # (P,) after any saliency mask
 
 
-def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedure: Procedure | GradientRule,
-            recipe: UnlearnRecipe, seed: int, on_step: Callable[[StepGradients], None] | None = None) -> UnlearnRun:
+def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet,
+            procedure: Procedure | GradientRule | Unlearner, recipe: UnlearnRecipe, seed: int,
+            on_step: Callable[[StepGradients], None] | None = None) -> UnlearnRun:
     """Moves `model` in place, one zipped (forget, retain) batch pair per step.
 
     Both losses are minimised: the forget loss (by default the negated cross-entropy on the forget
     batch) and the retain loss (cross-entropy on the retain batch). The procedure's rule maps their
     flat gradients to a direction, written to .grad for the base optimiser. A non-finite loss stops
     the run before it can poison the weights. `on_step`, when given, sees every step's gradients (the
-    Learn page's records); without it nothing extra is computed.
+    Learn page's records); without it nothing extra is computed. An `Unlearner` (SCRUB, SSD) runs its own
+    steps instead, with the same arguments.
     """
+    if isinstance(procedure, Unlearner):
+        return procedure.run(model, forget, retain, recipe, seed, on_step)
     if isinstance(procedure, GradientRule):
         procedure = Procedure(procedure)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -108,6 +130,9 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
     generator = torch.Generator().manual_seed(seed)
     device = forget.x.device
     mask = None if procedure.saliency_fraction is None else saliency_mask(model, forget, procedure.saliency_fraction)
+    # Boundary shrink's labels come from the model before any step (the original), once for every forget sample.
+    nearest = (boundary_labels(model, forget.x, forget.y, procedure.fgsm_bound)
+               if procedure.forget_objective == "boundary" else None)
     model.train()
     steps, diverged_at = 0, None
     start = time.perf_counter()
@@ -117,6 +142,8 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
         logits = model(x_forget)
         if procedure.forget_objective == "ascent":
             forget_loss = -F.cross_entropy(logits, y_forget)
+        elif procedure.forget_objective == "boundary":
+            forget_loss = F.cross_entropy(logits, nearest[forget_index.to(device)])
         else:
             forget_loss = F.cross_entropy(logits, wrong_labels(y_forget, logits.shape[1], generator))
         retain_index = retain_index.to(device)
@@ -135,18 +162,25 @@ def unlearn(model: nn.Module, forget: LabelledSet, retain: LabelledSet, procedur
             on_step(StepGradients(steps, forget_loss.item(), retain_loss.item(), g_forget, g_retain, direction))
         for param, chunk in zip(params, direction.split([p.numel() for p in params])):
             param.grad = chunk.view_as(param)
-        try:
-            optimizer.step()
-        except RuntimeError as err:
-            # A learning rate beyond the weights' float range (GA's, FT's and RL's knobs allow 1e39): torch refuses
-            # the step. That run diverged, as the batched engine, whose float32 rate is then infinite, records it.
-            if "overflow" not in str(err):
-                raise
+        if not optimizer_step(optimizer):
             diverged_at = steps
             break
         steps += 1
     model.eval()
     return UnlearnRun(steps=steps, seconds=time.perf_counter() - start, diverged_at_step=diverged_at)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer) -> bool:
+    """One step of the base optimiser; False when torch refuses it for a learning rate beyond the weights' float
+    range (GA's, FT's and RL's knobs allow 1e39): that run diverged, as the batched engine, whose float32 rate
+    is then infinite, records it."""
+    try:
+        optimizer.step()
+    except RuntimeError as err:
+        if "overflow" not in str(err):
+            raise
+        return False
+    return True
 
 
 def wrong_labels(labels: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:

@@ -22,7 +22,7 @@ from .data import load_unlearning_data
 from .experiment import Experiment
 from .methods import get_method
 from .metrics import accuracy, predict_proba
-from .training import StepGradients, unlearn
+from .training import StepGradients, Unlearner, unlearn
 
 
 def plane_geometry(g_forget: Tensor, g_retain: Tensor, direction: Tensor) -> dict[str, Any]:
@@ -119,6 +119,8 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
         data = load_unlearning_data(experiment.config).to(device)
         model = copy.deepcopy(experiment.load_reference_model("original")).to(device)
         procedure, recipe = get_method(method).setup(value, experiment.config.unlearn)
+        if isinstance(procedure, Unlearner):
+            raise ValueError(f"{get_method(method).label} has no (forget, retain) gradient pair per step to record")
         steps: list[dict[str, Any]] = []
         path: list[dict[str, float]] = []  # accuracies after 0, 1, ..., n steps
         before: dict[str, Any] = {}  # the step in flight: weights, g_r, d and L_r before it
