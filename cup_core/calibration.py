@@ -25,12 +25,18 @@ method's values are then every run of the search plus points filling the largest
 
 The search is a pure function of its runs' metrics, so replaying it on cached points (`replay`) gives the
 same values without computing anything; a point that is not cached yet leaves the calibration pending.
+
+Everything above assumes that a larger value does more. A knob that works backwards (`Method.decreasing`,
+SSD's selection weighting α: a large α changes nothing, a small one dampens much) is searched as its
+reciprocal 1/α, which does more as it grows, and the outcome is mapped back to α (its range's ends swap).
+Such a knob is log-spaced, and a midpoint in log 1/α is one in log α, so its values are filled in as any
+log knob's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal
 
 from .methods import Method
@@ -112,6 +118,8 @@ def budget(points: int) -> int:
 
 def search(method: Method, respond: Callable[[float], Response | None], runs: int, seed: int = 0) -> Calibration:
     """Runs the search of the module docstring; `respond(value)` runs (or looks up) one point, None: not cached."""
+    if method.decreasing:
+        return _reciprocal_search(method, respond, runs, seed)
     tried: dict[float, Response] = {}
     order: list[float] = []
     pending = False
@@ -169,6 +177,22 @@ def search(method: Method, respond: Callable[[float], Response | None], runs: in
         known = (min(tried), max(tried)) if tried else method.knob_range
         return Calibration(method.name, seed, "pending", known, tuple(order), seconds)
     return Calibration(method.name, seed, *_outcome(tried, method.knob_range), tuple(order), seconds)
+
+
+def _reciprocal_search(method: Method, respond: Callable[[float], Response | None], runs: int,
+                       seed: int) -> Calibration:
+    """`search` for a knob that works backwards: over 1/value, then mapped back to the knob's own values."""
+    def back(value: float) -> float:
+        return method.check_value(1.0 / value)
+
+    low, high = method.knob_range
+    bound_low, bound_high = method.bounds
+    reciprocal = replace(method, knob_range=(1.0 / high, 1.0 / low), decreasing=False,
+                         bounds=(0.0 if bound_high == math.inf else 1.0 / bound_high,
+                                 math.inf if bound_low == 0 else 1.0 / bound_low))
+    found = search(reciprocal, lambda value: respond(back(value)), runs, seed)
+    return Calibration(method.name, seed, found.status, (back(found.range[1]), back(found.range[0])),
+                       tuple(back(value) for value in found.runs), found.seconds)
 
 
 def _outcome(tried: dict[float, Response], default: tuple[float, float]) -> tuple[Status, tuple[float, float]]:

@@ -1,8 +1,9 @@
 """The unlearning methods a sweep can run (spec §6): each names its knob, its default grid and its step.
 
 A method maps one knob value to a training Procedure and the unlearning recipe it runs under: most
-knobs configure the rule (CUP's intensity, a weight, a preference); GA, FT, RL and NGDiff have none
-of their own, so their knob is the base optimiser's learning rate.
+knobs configure the rule (CUP's intensity, a weight, a preference); GA, FT, RL, NGDiff and boundary shrink
+have none of their own, so their knob is the base optimiser's learning rate. SCRUB and SSD are not one
+gradient rule over zipped batches: their procedure is an `Unlearner` that runs its own steps (scrub.py, ssd.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from .config import UnlearnRecipe, canonical_value
 from .rules import CUP, FT, GA, MGDA, NGDiff, CAGrad, GradientRule, NegGradPlus, PCGrad, WeightedSum
-from .training import Procedure
+from .scrub import Scrub
+from .ssd import DAMPENING, SelectiveDampening
+from .training import Procedure, Unlearner
 
 DEFAULT_POINTS = 21  # grid points per method when the user does not say
 UNBOUNDED = (0.0, float("inf"))  # knobs that accept any non-negative value (weights, penalties, learning rates)
@@ -26,7 +29,7 @@ class Method:
     label: str  # legend label
     knob: str  # what the swept value means
     knob_range: tuple[float, float]  # the default grid spans this interval, ends included
-    procedure: Callable[[float], Procedure]  # the step for a knob value
+    procedure: Callable[[float], Procedure | Unlearner]  # the step for a knob value
     bounds: tuple[float, float] = (0.0, 1.0)  # the values the knob accepts at all (a custom grid may leave the default range)
     scale: Literal["linear", "log"] = "linear"  # how the default grid is spaced
     knob_is_lr: bool = False  # the value replaces the recipe's learning rate
@@ -34,6 +37,12 @@ class Method:
     about: str = ""  # one line for the Compare page
     calibrate: bool = False  # no intrinsic range (a learning rate, weight, penalty, share): calibration.py finds
     #                          the grid on each experiment; knob_range is then the search's first bracket
+    decreasing: bool = False  # a larger value does less (SSD's α): calibration searches its reciprocal; log scale,
+    #                           positive values only
+
+    def __post_init__(self) -> None:
+        if self.decreasing and self.scale != "log":
+            raise ValueError(f"{self.name}: a decreasing knob must be log-spaced (calibration searches 1/value)")
 
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
@@ -51,7 +60,7 @@ class Method:
         """`value` in canonical form, or a ValueError naming the knob's bounds."""
         low, high = self.bounds
         value = canonical_value(value)
-        if self.knob_is_lr and not value > 0:
+        if (self.knob_is_lr or self.decreasing) and not value > 0:
             raise ValueError(f"{self.knob} of {self.name} must be positive, got {value:g}")
         if not low <= value <= high:
             raise ValueError(f"{self.knob} of {self.name} must be in [{low:g}, {high:g}], got {value:g}")
@@ -117,6 +126,25 @@ METHODS: dict[str, Method] = {method.name: method for method in (
            about="projects away the conflicting parts of λ·g_f and (1 − λ)·g_r"),
     Method("cagrad", "CAGrad", "forget preference λ", (0.0, 1.0), _rule(lambda v: CAGrad(preference=v)),
            about="conflict-averse direction around λ·g_f + (1 − λ)·g_r"),
+    # The methods a reviewer expects beside them (issue 17); their constants are the authors' (module docstrings).
+    # Log-spaced: under Adam (the embedded sets' recipes) the weight acted over decades on digits class 0 (UA 3 % at
+    # 0.003, 100 % at 0.03; retain accuracy falling slowly up to 2); 0, the max-steps off, stays a valid value.
+    Method("scrub", "SCRUB", "forget weight", (1e-3, 1.0), lambda v: Scrub(forget_weight=v), UNBOUNDED, scale="log",
+           calibrate=True,
+           about="a student of the original: max-steps raise its KL from the original on forget batches (in the first "
+                 "2/3 of the epochs; the knob weighs them), min-steps lower 0.99·CE + 0.001·KL on retain batches "
+                 "(temperature 4)"),
+    # α below λ selects parameters whose factor min(λ·I_D/I_f, 1) is 1 (I_f ≤ λ·I_D): the same model as α = λ, so
+    # the knob starts at λ, its strongest setting.
+    Method("ssd", "SSD", "selection weighting α", (DAMPENING, 100.0), lambda v: SelectiveDampening(selection=v),
+           (DAMPENING, float("inf")), scale="log", calibrate=True, decreasing=True,
+           about=f"no training: weights whose Fisher importance on the forget set exceeds α times that on the "
+                 f"training set are scaled by min(λ·I_D/I_f, 1), λ = {DAMPENING:g}; a smaller α dampens more; "
+                 "deterministic (seeds change nothing)"),
+    Method("boundary_shrink", "Boundary shrink", "learning rate", (1e-5, 1e-3),
+           _fixed(GA(), forget_objective="boundary"), UNBOUNDED, scale="log", knob_is_lr=True, calibrate=True,
+           about="fine-tunes on the forget samples relabelled to the original's nearest wrong class, found by one "
+                 "FGSM step of size 0.1"),
 )}
 
 

@@ -24,7 +24,8 @@ from .data import UnlearningData, load_unlearning_data
 from .labelled import LabelledSet
 from .calibration import Calibration, Criteria, Response, budget, criteria, search
 from .calibration import values as calibration_values
-from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, predict_proba_batched, unlearn_batched
+from .batched import (DEFAULT_MAX_MEMORY, batchable, batchable_procedure, chunk_size, predict_proba_batched,
+                      unlearn_batched)
 from .checkpoints import file_sha256, load_checkpoint
 from .device import resolve_device
 from .experiment import Experiment, Role
@@ -187,7 +188,8 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     model takes the data's inputs, and that the checkpoint is the experiment's and fits the model.
 
     The batched engine trains the missing points of each (method, seed) together (see batched.py),
-    falling back to one at a time, with a warning saying why, for a model it cannot batch. The Ray
+    falling back to one at a time, with a warning saying why, for a model it cannot batch and for a method that
+    is not one rule step over zipped batches (SCRUB, SSD: `batched.batchable_procedure`). The Ray
     executor runs every point as one task of a Ray cluster instead (see ray_executor.py), on `ray_device`:
     auto asks each task for a GPU when the cluster has them (`device` is then only where this process
     checks the inputs). Each finished point is on disk before the sweep moves on, so an interrupted sweep
@@ -247,8 +249,12 @@ def _run(experiment: Experiment, plan: SweepPlan, device: torch.device, data: Un
         log.warning("the batched engine cannot train this model (%s); running the points one at a time", reason)
         engine = "sequential"
     for method, values in plan.grids.items():
+        method_engine = engine
+        if engine == "batched" and (reason := batchable_procedure(get_method(method).procedure(values[0]))):
+            log.warning("the batched engine runs %s's points one at a time (%s)", get_method(method).label, reason)
+            method_engine = "sequential"
         for seed in plan.seeds:
-            if engine == "batched":
+            if method_engine == "batched":
                 finished = _ensure_points_batched(experiment, method, seed, list(values), models["original"], data,
                                                   oracle_metrics, max_memory, tracker.pulse)
             else:

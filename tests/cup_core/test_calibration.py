@@ -135,3 +135,39 @@ def test_a_method_at_its_upper_end_from_the_first_run_still_gets_all_its_values(
     calibration = search(method, lambda v: Response(moved=False, upper=True, seconds=0.1), budget(4))
     chosen = values(method, calibration, 4)
     assert len(chosen) == 4 and calibration.range[0] <= min(chosen) and max(chosen) <= calibration.range[1]
+
+
+def decreasing() -> Method:
+    """SSD's kind of knob: a larger value does less."""
+    return Method("fake", "Fake", "selection weighting", (1.0, 100.0), lambda v: None, (1.0, float("inf")),
+                  scale="log", calibrate=True, decreasing=True)
+
+
+def test_a_decreasing_knob_is_searched_backwards_and_reported_in_its_own_values():
+    """Moves the model below α = 300, forgets below α = 5: the range spans both, in α, low end first."""
+    runs = []
+
+    def respond(value: float) -> Response:
+        runs.append(value)
+        return Response(moved=value <= 300.0, upper=value <= 5.0, seconds=1.0)
+
+    calibration = search(decreasing(), respond, MAX_RUNS)
+    assert calibration.status == "calibrated"
+    assert list(calibration.runs) == runs and runs[0] == 1.0  # the strongest end first, as a top is
+    low, high = calibration.range
+    assert 1.0 <= low <= 5.0 and 300.0 < high  # from "forgotten" to "barely moves"
+    assert math.log10(5.0 / low) <= 0.5 and math.log10(high / 300.0) <= 0.6
+    grid = values(decreasing(), calibration, 11)
+    assert len(grid) == 11 and list(grid) == sorted(grid) and set(calibration.runs) <= set(grid)
+    assert all(decreasing().bounds[0] <= v for v in grid)
+
+
+def test_a_decreasing_knob_that_never_forgets_stops_at_its_strongest_bound():
+    calibration = search(decreasing(), lambda v: Response(moved=v <= 10.0, upper=False, seconds=0.0), MAX_RUNS)
+    assert calibration.status == "no_upper"
+    assert calibration.range[0] == 1.0 and calibration.range[1] > 10.0
+
+
+def test_a_decreasing_knob_must_be_log_spaced():
+    with pytest.raises(ValueError, match="log-spaced"):
+        Method("fake", "Fake", "w", (1.0, 10.0), lambda v: None, scale="linear", decreasing=True)

@@ -235,7 +235,7 @@ def test_sweep_of_all_methods_reports_every_method(tmp_path):
     assert report.returncode == 0, report.stderr
     methods = json.loads(report.stdout)["methods"]
     assert set(methods) == {"cup", "ga", "ft", "rl", "ws", "neggrad+", "ngdiff", "salun", "l1", "mgda", "pcgrad",
-                            "cagrad"}
+                            "cagrad", "scrub", "ssd", "boundary_shrink"}
     for name, method in methods.items():
         per_seed = list(method["hypervolume_per_seed"].values())
         assert len(per_seed) == 2 and method["points"] == 2, name

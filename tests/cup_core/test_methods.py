@@ -59,11 +59,14 @@ def test_knob_bounds_are_enforced_and_learning_rates_replace_the_recipe():
 def test_every_method_moves_the_model(all_methods, name):
     experiment, results = all_methods
     rows = results[results["method"] == name]
-    assert len(rows) == 3 and rows["steps"].gt(0).all()
+    assert len(rows) == 3 and (rows["steps"].gt(0).all() or name == "ssd")  # SSD trains nothing: 0 steps
     original = experiment.load_reference_model("original").state_dict()
-    moved = [any(not torch.equal(original[key], tensor) for key, tensor in
-                 experiment.load_model(name, value, 0).state_dict().items()) for value in rows["value"]]
-    assert all(moved)
+    moved = {value: any(not torch.equal(original[key], tensor) for key, tensor in
+                        experiment.load_model(name, value, 0).state_dict().items()) for value in rows["value"]}
+    if METHODS[name].decreasing:  # SSD: a large α selects nothing by design (test_ssd); its strongest end moves
+        assert moved[min(moved)]
+    else:
+        assert all(moved.values())
 
 
 def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_methods):
