@@ -104,8 +104,9 @@ def _none_if_nan(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+# One colour per method, so that every method of `--methods all` (15) is told apart on one plot.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#393b79", "#ad494a"]
+           "#17becf", "#393b79", "#ad494a", "#637939", "#e7ba52", "#7b4173", "#3182bd"]
 COMPARE_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]} %{customdata[2]:.4g}<br>"
                  "retain acc %{customdata[3]:.1f}%<br>UA %{customdata[4]:.1f}%<br>test acc %{customdata[5]:.1f}%<br>"
                  "SVC MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<br>"

@@ -91,3 +91,10 @@ def test_learn_figures_regions_pivot_losses_and_animated_path():
     path = [{"retain_acc": 99.0, "ua": 0.0}, {"retain_acc": 98.0, "ua": 50.0}, {"retain_acc": 98.0, "ua": 100.0}]
     fig = figures.path_animation(path, _references(), 1.0)
     assert len(fig.frames) == 3 and list(fig.frames[-1].data[0].y) == [0.0, 50.0, 100.0]
+
+
+def test_every_method_has_its_own_colour_when_all_are_shown():
+    from cup_core import METHODS
+
+    colours = figures.method_colours(list(METHODS))
+    assert len(set(colours.values())) == len(METHODS)
