@@ -89,3 +89,28 @@ def test_a_diverging_run_is_recorded_with_its_step_and_the_sweep_goes_on(tmp_pat
     assert results.loc["ga", "diverged_at_step"] >= 0 and results.loc["ga", "steps"] < 50
     assert results.loc["ga", "forget_acc"] == 0.0  # NaN outputs are wrong answers, not class 0
     assert pd.isna(results.loc["ft", "diverged_at_step"]) and results.loc["ft", "steps"] == 50
+
+
+NEW_METHODS = {"scrub": 0.03, "ssd": 1.0, "boundary_shrink": 1e-3}  # issue 17's methods, each at a value that moves
+
+
+@pytest.mark.slow
+def test_the_new_methods_give_the_same_numbers_again_for_a_seed(tmp_path):
+    tables = [run_sweep(Experiment(tiny_config(), tmp_path / name),
+                        SweepPlan({method: (value,) for method, value in NEW_METHODS.items()}), CPU)
+              for name in ("first", "second")]
+    columns = ["method", "value", "seed", "forget_acc", "retain_acc", "test_acc", "ua", "mia_efficacy", "steps"]
+    pd.testing.assert_frame_equal(tables[0][columns], tables[1][columns])
+
+
+@pytest.mark.slow
+def test_the_new_methods_move_digits_class_0(tmp_path):
+    from cup_core import default_config
+
+    experiment = Experiment(default_config("digits", forget_class=0), tmp_path)
+    results = run_sweep(experiment, SweepPlan({method: (value,) for method, value in NEW_METHODS.items()}),
+                        CPU).set_index("method")
+    original = experiment.reference("original")["metrics"]
+    for method in NEW_METHODS:
+        assert results.loc[method, "ua"] > original["ua"] + 20, method  # measured: 100, 77 and 100 %
+        assert results.loc[method, "retain_acc"] > 90, method
