@@ -50,7 +50,7 @@ MIN_SPAN = 5.0  # percentage points: the span used when original and target are 
 LOG_TOLERANCE = 0.1  # decades: a boundary's bracket this narrow is found
 LINEAR_TOLERANCE = 0.02  # of the searched range, on linear knobs
 
-Status = Literal["calibrated", "no_upper", "no_effect", "pending"]
+Status = Literal["calibrated", "no_upper", "no_effect", "saturated", "reverse", "pending"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Response:
     moved: bool  # ua or retain accuracy changed visibly
     upper: bool  # forgotten, or broken (retain collapsed, diverged)
     seconds: float  # the run's unlearning time
+    progress: float = math.nan  # (ua − original ua) / span: how far towards the target ua the run forgot
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class Criteria:
         collapsed = retain < self.chance + 0.5 * (self.original_retain - self.chance)
         moved = abs(ua - self.original_ua) >= MOVE * self.span or abs(retain - self.original_retain) >= MOVE * self.span
         forgotten = ua >= self.target_ua - REACH * self.span
-        return Response(moved=moved or collapsed, upper=collapsed or forgotten, seconds=seconds)
+        return Response(moved=moved or collapsed, upper=collapsed or forgotten, seconds=seconds,
+                        progress=(ua - self.original_ua) / self.span)
 
 
 def _number(value: Any) -> float:
@@ -97,14 +99,16 @@ class Calibration:
     method: str
     seed: int  # the seed of its runs
     status: Status  # calibrated; no_upper: never forgets nor breaks within the searched range (its own maximum);
-    #                 no_effect: no run moved the model (within the range searched); pending: a run is not computed yet
+    #                 no_effect: no run moved the model (within the range searched); saturated: its weakest run
+    #                 already forgets (or breaks), so the knob cannot reach "barely moves"; reverse: it forgets
+    #                 less as the knob grows; pending: a run is not computed yet
     range: tuple[float, float]  # the interval the grid is laid in (the searched range when nothing moved)
     runs: tuple[float, ...]  # knob values run by the search, in order
     seconds: float  # their unlearning time, summed
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": len(self.runs), "seconds": self.seconds, "range": list(self.range), "status": self.status,
-                "seed": self.seed, "values_run": list(self.runs)}
+                "why": WHY.get(self.status), "seed": self.seed, "values_run": list(self.runs)}
 
 
 class _Stop(Exception):
@@ -197,16 +201,32 @@ def _reciprocal_search(method: Method, respond: Callable[[float], Response | Non
 
 def _outcome(tried: dict[float, Response], default: tuple[float, float]) -> tuple[Status, tuple[float, float]]:
     values = sorted(tried)
+    searched = (min(values[0], default[0]), max(values[-1], default[1]))
     moving = [v for v in values if tried[v].moved]
     if not moving:  # the grid shows that: over the default range and what the search tried beyond it
-        return "no_effect", (min(values[0], default[0]), max(values[-1], default[1]))
+        return "no_effect", searched
+    if tried[values[0]].upper:  # even its weakest run forgets or breaks: no bracket to search
+        return "saturated", searched
     first_moving = moving[0]
     still = [v for v in values if v < first_moving and not tried[v].moved]
     bottom = still[-1] if still else values[0]
     upper = [v for v in values if tried[v].upper and v > bottom]
     if not upper:
+        weakest, strongest = tried[values[0]].progress, tried[values[-1]].progress
+        if weakest - strongest >= MOVE:  # NaN (no ua) compares False
+            return "reverse", (values[0], values[-1])
         return "no_upper", (bottom, values[-1])
     return "calibrated", (bottom, upper[0])
+
+
+WHY = {  # one line per outcome that leaves the grid short of the "barely moves" to "forgotten" sweep
+    "no_upper": "never forgets the forget set nor breaks within the range searched: its grid ends at its own maximum",
+    "no_effect": "moves nothing from this original at any value searched",
+    "saturated": "forgets (or breaks) even at its weakest value: what it does is set by the recipe it runs under "
+                 "(learning rate, epochs), not by this knob",
+    "reverse": "forgets less as its knob grows: the knob works against forgetting here, and the recipe's "
+               "learning rate and epochs set how much it forgets",
+}
 
 
 def _bracket(tried: dict[float, Response], which: str) -> tuple[float, float] | None:

@@ -265,8 +265,9 @@ def _calibration_line(method: dict[str, Any]) -> str:
     low, high = calibration["range"]
     if calibration["status"] == "fixed":
         return f"fixed grid over [{low:.4g}, {high:.4g}] (not calibrated)"
+    why = f": {calibration['why']}" if calibration.get("why") else ""
     return (f"calibrated on this experiment over [{low:.4g}, {high:.4g}] ({calibration['status']}) by "
-            f"{calibration['runs']} runs, {calibration['seconds']:.1f} s")
+            f"{calibration['runs']} runs, {calibration['seconds']:.1f} s{why}")
 
 
 def _protocol(result: dict[str, Any]) -> str:
@@ -278,7 +279,9 @@ def _protocol(result: dict[str, Any]) -> str:
         lines.append(f"Normalised hypervolume: ideal ({norm['ideal'][0]:.2f}, {norm['ideal'][1]:.2f}), nadir "
                      f"({norm['nadir'][0]:.2f}, {norm['nadir'][1]:.2f}), reference ({norm['reference'][0]:.2f}, "
                      f"{norm['reference'][1]:.2f}) = {norm['reference_normalised'][0]:.3g} normalised "
-                     f"(H = {norm['intervals']}); at most {norm['reference_normalised'][0] ** 2:.3g}.")
+                     f"(H = {norm['intervals']}); at most {norm['reference_normalised'][0] ** 2:.3g}."
+                     + (" Degenerate: one point dominates every other, so the nadir is the worst of the methods' own "
+                        "fronts." if norm.get("degenerate") else ""))
     return "\n".join(lines)
 
 

@@ -113,6 +113,7 @@ class Normalisation:
     ideal: tuple[float, float]  # componentwise best of the union's non-dominated points
     nadir: tuple[float, float]  # componentwise worst of them (at least MIN_SPAN below the ideal)
     intervals: int  # H
+    degenerate: bool = False  # the union's front is one point: the nadir is the worst of the methods' own fronts
 
     @property
     def reference_offset(self) -> float:
@@ -134,21 +135,33 @@ class Normalisation:
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"ideal": list(self.ideal), "nadir": list(self.nadir), "reference": list(self.reference),
-                "reference_normalised": [self.reference_offset] * 2, "intervals": self.intervals}
+                "reference_normalised": [self.reference_offset] * 2, "intervals": self.intervals,
+                "degenerate": self.degenerate}
 
 
 MIN_SPAN = 1.0  # percentage points: a front flat in one objective still gets a unit to normalise by
 
 
 def normalisation(point_sets: list[np.ndarray], intervals: int) -> Normalisation | None:
-    """Ideal and nadir over the non-dominated points of the union of `point_sets`; None if none is finite."""
-    union = np.concatenate([np.asarray(p, dtype=float).reshape(-1, 2) for p in point_sets] or [np.zeros((0, 2))])
+    """Ideal and nadir over the non-dominated points of the union of `point_sets`; None if none is finite.
+
+    Where that front is a single point (one method's run dominates every other point: the nadir would be the
+    ideal), the nadir is instead the componentwise worst of each set's own non-dominated points, so that the
+    box still holds every method's front, and the normalisation says it is degenerate. Either way the nadir
+    lies at least MIN_SPAN below the ideal."""
+    sets = [np.asarray(p, dtype=float).reshape(-1, 2) for p in point_sets]
+    sets = [p[_finite_rows(p)] for p in sets]
+    union = np.concatenate(sets or [np.zeros((0, 2))])
     front = union[non_dominated(union)]
     if len(front) == 0:
         return None
     ideal, nadir = front.max(axis=0), front.min(axis=0)
+    degenerate = len(np.unique(front, axis=0)) < 2
+    if degenerate:
+        fronts = np.concatenate([p[non_dominated(p)] for p in sets if len(p)])
+        nadir = fronts.min(axis=0)
     nadir = np.minimum(nadir, ideal - MIN_SPAN)
-    return Normalisation(tuple(float(v) for v in ideal), tuple(float(v) for v in nadir), intervals)
+    return Normalisation(tuple(float(v) for v in ideal), tuple(float(v) for v in nadir), intervals, degenerate)
 
 
 def normalised_hypervolume(points: np.ndarray, norm: Normalisation) -> float:

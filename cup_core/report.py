@@ -98,7 +98,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
             "calibration": _calibration(experiment, name, rows, results, measure),
             "moves": None if measure is None else _moves(rows, measure),
             "versus_cup": None,
-            "controllability": controllability(rows),
+            "controllability": controllability(rows, measure),
             "non_dominated_values": rows.loc[rows["non_dominated"], "value"].tolist(),
             "recommended_value": None if knee_at is None else float(rows["value"].iloc[knee_at]),
             "best_avg_gap": None if best is None else {"value": float(best["value"]), "avg_gap": float(best["avg_gap"])},
@@ -192,7 +192,12 @@ def _versus(method: dict[str, Any], baseline: dict[str, Any], mine: np.ndarray, 
                 "why": "fewer than 2 seeds in common with CUP: no interval, so seed noise cannot be ruled out"}
     interval = _interval(mine - theirs)
     verdict = "win" if interval[0] > 0 else "loss" if interval[1] < 0 else "tie"
-    return {"difference": difference, "difference_ci95": interval, "verdict": verdict}
+    found = {"difference": difference, "difference_ci95": interval, "verdict": verdict}
+    if np.ptp(mine) == 0 and np.ptp(theirs) == 0:  # every resample the same: the seeds change nothing
+        found["why"] = ("every seed gave the same points (the seed changes nothing here, e.g. full-batch steps), so "
+                        "the interval has no width: the verdict compares two deterministic runs, where even one "
+                        "sample's difference counts")
+    return found
 
 
 def _criteria(experiment: Experiment, references: pd.DataFrame) -> Criteria | None:
@@ -233,9 +238,10 @@ def _calibration(experiment: Experiment, name: str, rows: pd.DataFrame, results:
     return calibration.to_dict()
 
 
-def controllability(rows: pd.DataFrame) -> dict[str, float | None]:
-    """How the knob moves forgetting: Spearman's ρ between knob value and ua (±1: monotone), and the span
-    of ua (percentage points) that the grid covers. ρ is None where ua or the knob does not vary."""
+def controllability(rows: pd.DataFrame, measure: Criteria | None = None) -> dict[str, float | None]:
+    """How the knob moves forgetting: Spearman's ρ between knob value and ua (±1: monotone), the span of ua
+    (percentage points) that the grid covers and, given the references' criteria, that span's share of the
+    span from the original's ua to the target's. ρ is None where ua or the knob does not vary."""
     from scipy.stats import spearmanr  # here: scipy.stats costs a quarter of the app's first import otherwise
 
     finite = rows[np.isfinite(rows["ua"])]
@@ -243,7 +249,8 @@ def controllability(rows: pd.DataFrame) -> dict[str, float | None]:
     rho = None
     if len(finite) >= 2 and finite["ua"].nunique() > 1 and finite["value"].nunique() > 1:
         rho = float(spearmanr(finite["value"], finite["ua"]).statistic)
-    return {"spearman_value_ua": rho, "ua_span": span}
+    share = None if measure is None else span / measure.span
+    return {"spearman_value_ua": rho, "ua_span": span, "ua_span_share": share}
 
 
 REPORT_COLUMNS = ["value", "seeds", "forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua",

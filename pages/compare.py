@@ -83,8 +83,11 @@ if norm is not None:
                f"methods shown together; the reference point is 1 + 1/H = {norm['reference_normalised'][0]:.3g} in "
                f"each normalised coordinate (H = {norm['intervals']} grid intervals; Ishibuchi et al. 2018), i.e. "
                f"({norm['reference'][0]:.2f}, {norm['reference'][1]:.2f}) in ({reference['objectives'][0]}, "
-               f"{reference['objectives'][1]}); at most {norm['reference_normalised'][0] ** 2:.3g}. Intervals: "
-               "bootstrap over seeds (2,000 resamples); hover a point of the plot for its exclusive share.")
+               f"{reference['objectives'][1]}); at most {norm['reference_normalised'][0] ** 2:.3g}. The nadir is kept "
+               "at least 1 point below the ideal in each objective. Intervals: bootstrap over seeds (2,000 resamples; "
+               "3 seeds give only 10 distinct resamples); hover a point of the plot for its exclusive share."
+               + (" **Degenerate here**: one point dominates every other method's points, so the nadir is the "
+                  "componentwise worst of the methods' own fronts instead." if norm.get("degenerate") else ""))
 st.caption(f"**Paper's hypervolume** (spec §5): the same seed-averaged points in ({reference['objectives'][0]}, "
            f"{reference['objectives'][1]}), both maximised, reference point ({reference['reference_point'][0]:g}, "
            f"{reference['reference_point'][1]:g}), divided by 100 · 100. Near 1 for every method that keeps retain "
@@ -106,8 +109,15 @@ if still:
     st.warning(f"{', '.join(still)} {'does' if len(still) == 1 else 'do'} not move the model from this original at "
                "any knob value (its points sit on the original); MGDA does this from a Pareto-stationary start, "
                "where no common descent direction exists.", icon=":material/block:")
+for line in services.range_notes(summary, shown):
+    st.info(line, icon=":material/tune:")
 ties = [services.method_label(name) for name in shown
         if (summary["methods"][name]["versus_cup"] or {}).get("verdict") == "tie"]
+deterministic = [services.method_label(name) for name in shown
+                 if "why" in (summary["methods"][name]["versus_cup"] or {})]
+if deterministic:
+    st.info(f"{', '.join(deterministic)}: every seed gave the same points as CUP's did (the seed changes nothing "
+            "here), so their verdicts compare single deterministic runs; a difference of one sample counts.")
 if ties:
     few = len(seeds) < 5
     st.info(f"{', '.join(ties)} cannot be told apart from CUP with {len(seeds)} seed{'s' if len(seeds) > 1 else ''}: "

@@ -397,8 +397,29 @@ def describe_calibration(calibration: dict | None) -> str:
     if calibration["status"] == "fixed":
         return f"fixed grid {low:.3g} … {high:.3g}"
     outcome = {"calibrated": "", "no_upper": ", never forgets nor breaks: its own maximum",
-               "no_effect": ", moves nothing"}.get(calibration["status"], "")
+               "no_effect": ", moves nothing", "saturated": ", forgets even at its weakest",
+               "reverse": ", forgets less as it grows"}.get(calibration["status"], "")
     return f"{low:.3g} … {high:.3g}{outcome}"
+
+
+def range_notes(summary: dict, shown: list[str]) -> list[str]:
+    """One line per shown method whose grid cannot sweep from "barely moves" to "forgotten" on this experiment,
+    saying why (its calibration's outcome), and one for knobs that barely change forgetting at all."""
+    notes = []
+    for name in shown:
+        method = summary["methods"][name]
+        why = (method.get("calibration") or {}).get("why")
+        if why and method.get("moves") is not False:
+            notes.append(f"{method_label(name)} {why}.")
+        share = method["controllability"].get("ua_span_share")
+        if not why and share is not None and share < STEERS and method.get("moves") is not False:
+            notes.append(f"{method_label(name)}'s knob barely steers forgetting here: its grid covers "
+                         f"{method['controllability']['ua_span']:.1f} points of UA, {share:.0%} of the span from "
+                         "the original to the target (the oracle's UA).")
+    return notes
+
+
+STEERS = 0.1  # a grid whose UA span is below this share of the reachable span does not steer forgetting
 
 
 def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:

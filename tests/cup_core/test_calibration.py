@@ -171,3 +171,28 @@ def test_a_decreasing_knob_that_never_forgets_stops_at_its_strongest_bound():
 def test_a_decreasing_knob_must_be_log_spaced():
     with pytest.raises(ValueError, match="log-spaced"):
         Method("fake", "Fake", "w", (1.0, 10.0), lambda v: None, scale="linear", decreasing=True)
+
+
+def test_a_method_that_forgets_even_at_its_weakest_value_is_saturated_not_calibrated():
+    """WS on the blob toy: its first run (the default top) and its anchored bottom (w = 0) both forget."""
+    method = fake(scale="linear", knob_range=(0.0, 2.0))
+    calibration = search(method, lambda v: Response(moved=True, upper=True, seconds=0.1), MAX_RUNS)
+    assert calibration.status == "saturated" and calibration.range == (0.0, 2.0)
+    assert "weakest" in calibration.to_dict()["why"]
+    assert len(values(method, calibration, 6)) == 6
+
+
+def test_a_knob_that_forgets_less_as_it_grows_is_reported_as_reverse():
+    """ℓ1 on the blob toy: strength 0 forgets most; more strength keeps the model closer to the original."""
+    def respond(value: float) -> Response:
+        progress = max(0.0, 0.5 - 100 * value)
+        return Response(moved=True, upper=False, seconds=0.1, progress=progress)
+    calibration = search(fake(scale="linear", knob_range=(0.0, 4e-3)), respond, MAX_RUNS)
+    assert calibration.status == "reverse"
+    assert "less" in calibration.to_dict()["why"]
+    assert search(fake(), threshold_response(4e-5, 1.0), MAX_RUNS).status == "no_upper"  # progress unknown: not reverse
+
+
+def test_criteria_report_the_progress_towards_the_target():
+    measure = Criteria(original_ua=0.0, original_retain=99.0, target_ua=40.0, chance=10.0)
+    assert measure.respond({"ua": 10.0, "retain_acc": 98.0}, False, 0.0).progress == pytest.approx(0.25)

@@ -198,3 +198,17 @@ def test_knee_is_the_front_point_nearest_the_ideal():
     points = np.array([[100.0, 0.0], [99.0, 90.0], [90.0, 100.0], [80.0, 50.0]])
     assert knee(points) == 1  # scaled distances to (100, 100): (0, 1), (0.1, 0.1), (1, 0)
     assert knee(np.zeros((0, 2))) is None
+
+
+def test_a_front_of_one_point_takes_its_nadir_from_the_methods_own_fronts():
+    """The blob toy: CUP reaches (98.66, 100), which dominates every other method's points; a 1-point box
+    around it would give every other method 0."""
+    best = np.array([[98.66, 100.0], [98.0, 50.0]])
+    other = np.array([[90.0, 99.0], [97.0, 60.0]])
+    norm = normalisation([best, other], intervals=1)
+    assert norm.degenerate and norm.to_dict()["degenerate"] is True
+    assert norm.ideal == (98.66, 100.0)
+    assert norm.nadir == (90.0, 60.0)  # the worst of the methods' own non-dominated points ((98, 50) is dominated)
+    assert normalised_hypervolume(other, norm) > 0
+    spread = normalisation([best, np.array([[99.0, 40.0]])], intervals=1)
+    assert not spread.degenerate and spread.nadir == (98.0, 40.0)  # 98.66 clamped to MIN_SPAN below 99

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep, summary
+from cup_core.calibration import Criteria
 from cup_core.pareto import Normalisation, hypervolume, normalised_hypervolume
-from cup_core.report import BOOTSTRAP_SAMPLES, _bootstrap, _interval, controllability, frontier_table, reference_table
+from cup_core.report import BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, controllability, frontier_table, reference_table
 
 from ._experiments import TINY_GRID
 
@@ -77,7 +78,9 @@ def test_controllability_is_the_rank_correlation_and_span_of_ua():
     assert result["spearman_value_ua"] == pytest.approx(0.8)  # ranks 1,3,2,4 against 1,2,3,4
     assert result["ua_span"] == 80.0
     flat = controllability(rows.assign(ua=50.0))
-    assert flat == {"spearman_value_ua": None, "ua_span": 0.0}
+    assert flat == {"spearman_value_ua": None, "ua_span": 0.0, "ua_span_share": None}
+    measured = controllability(rows, Criteria(original_ua=0.0, original_retain=99.0, target_ua=40.0, chance=10.0))
+    assert measured["ua_span_share"] == pytest.approx(80.0 / 40.0)
 
 
 def test_the_frontier_table_averages_the_seeds_and_marks_each_methods_front(tiny_blobs):
@@ -93,3 +96,11 @@ def test_the_frontier_table_averages_the_seeds_and_marks_each_methods_front(tiny
     references = reference_table(experiment)
     assert sorted(references.index) == ["oracle", "original"]
     np.testing.assert_allclose(references["objective_y"], references["ua"])
+
+
+def test_a_deterministic_pair_of_methods_is_named_so_beside_its_verdict():
+    method, baseline = {"hypervolume_normalised": 0.9}, {"hypervolume_normalised": 1.0}
+    same = _versus(method, baseline, np.full(50, 0.9), np.full(50, 1.0))
+    assert same["verdict"] == "loss" and "deterministic" in same["why"]
+    noisy = _versus(method, baseline, np.linspace(0.8, 1.0, 50), np.full(50, 1.0))
+    assert "why" not in noisy
