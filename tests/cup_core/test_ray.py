@@ -22,10 +22,14 @@ TIMING_COLUMNS = ["seconds", "checkpoint"]  # wall-clock time differs; every oth
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"py_modules": [str(Path(cup_core.__file__).parent)]})
-    yield
-    ray.shutdown()
+    """A new Ray instance on this machine: "local" and no RAY_ADDRESS, so that neither a cluster named in the
+    environment nor one `ray start` recorded in /tmp/ray is joined."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RAY_ADDRESS", raising=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"py_modules": [str(Path(cup_core.__file__).parent)]})
+        yield
+        ray.shutdown()
 
 
 def swept(capsys, cache_dir: Path, *args: str) -> Experiment:
@@ -71,3 +75,4 @@ def test_a_failing_task_is_named(local_ray, tmp_path, monkeypatch):
     with pytest.raises(PointFailed, match="the reference models .* failed on Ray: ValueError: .*--data-root"):
         run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"), executor="ray")
     assert not experiment.reference_entry("original").exists()
+
