@@ -254,6 +254,12 @@ class _Abandoned(BaseException):
     catches Exception)."""
 
 
+def _no_sigterm_warning(record: logging.LogRecord) -> bool:
+    """Drops Ray's warning that ray.init off the main thread sets no SIGTERM handler: the owner thread is ours, and
+    a driver that joins a cluster needs none; every other record passes."""
+    return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
 _abandoned: threading.Thread | None = None  # an abandoned ray.init's thread, until it has ended
 
 
@@ -311,6 +317,7 @@ def _start(ray, address: str | None) -> Callable[[], None]:
 
     # Not a daemon: a daemon thread inside Ray's C++ code at interpreter exit is not something to leave behind.
     owner = threading.Thread(target=own, name="ray-owner")
+    logging.getLogger("ray._private.worker").addFilter(_no_sigterm_warning)  # idempotent
     owner.start()
     if not started.wait(INIT_TIMEOUT_S if joins else None):
         with guard:

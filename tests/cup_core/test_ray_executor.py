@@ -84,6 +84,7 @@ def test_an_http2_server_passes_the_probe(no_ray_address):
         ray_executor._probe(address, address)
 
 
+@pytest.mark.slow  # imports Ray: seconds
 def test_the_sweep_names_the_address_from_ray_address(tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray")
     with socket.socket() as probe:  # a port where nothing listens
@@ -110,6 +111,7 @@ def test_failure_kinds():
     assert failure_kind(RuntimeError("something else")) is None
 
 
+@pytest.mark.slow  # imports Ray: seconds
 def test_a_task_is_classified_by_its_cause():
     ray = pytest.importorskip("ray")
 
