@@ -114,4 +114,3 @@ def test_the_probe_lets_a_real_gcs_through(local_ray):
 
     port = ray.get_runtime_context().gcs_address.rpartition(":")[2]
     _probe(f"127.0.0.1:{port}", "this machine's instance")  # answers HTTP/2 as gRPC does: no ClusterUnreachable
-
