@@ -8,6 +8,7 @@ cache; Ray's instance is started before its timing and shut down after it, and b
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from _common import REPO, save
 
 def main() -> None:
     import ray
+
+    os.environ.pop("RAY_ADDRESS", None)  # the instance below is a new one on this machine, never a cluster named there
 
     from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
 
@@ -29,7 +32,7 @@ def main() -> None:
             run_sweep(experiment, SweepPlan({"cup": (0.0,)}, (9,)), device)  # the references, outside the timing
             if executor == "ray":
                 start = time.perf_counter()
-                ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
                          runtime_env={"py_modules": [str(REPO / "cup_core")]})
                 timings["ray_init_s"] = time.perf_counter() - start
             start = time.perf_counter()

@@ -14,6 +14,7 @@ from . import cache
 from .config import Sources
 from .data import DATASETS
 from .models import ARCHITECTURES
+from .ray_executor import failure_kind
 from .sweep_file import SETTINGS, experiment_config, read_sweep_file
 from .batched import DEFAULT_MAX_MEMORY
 from .device import resolve_device
@@ -108,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "that cannot be batched (batch norm, dropout)")
     sweep.add_argument("--executor", choices=("local", "ray"),
                        help="local (default): this process; ray: one Ray task per point (pip install ray)")
-    sweep.add_argument("--ray-address", help="the Ray cluster to join, e.g. auto (default: start a local one)")
+    sweep.add_argument("--ray-address", help="the Ray cluster to join (HOST:PORT, ray://HOST:PORT, auto), or local "
+                                             "to start one here (default: $RAY_ADDRESS, else a cluster `ray start` "
+                                             "made on this machine, else a local one)")
     sweep.add_argument("--max-memory", type=_memory,
                        help="memory the batched engine may use per chunk of points, e.g. 512M, 4G (default 2G)")
     sweep.add_argument("--cache-dir", help="cache folder (default $CUP_CACHE_DIR or ./cache)")
@@ -325,12 +328,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: --executor ray, no Ray
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # a Ray task's failure (ray_executor.PointFailed), named; finished points stay
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:  # a read-only or full cache: finished points are on disk, nothing is half-written
-        print(f"error: cannot write to the cache ({err}); finished points are kept, fix the folder and rerun",
-              file=sys.stderr)
+    except (RuntimeError, OSError) as err:  # a Ray task's, Ray's or the cache's failure; finished points stay
+        if failure_kind(err) == "cache":  # a read-only or full cache, here or on a Ray worker: nothing half-written
+            print(f"error: cannot write to the cache ({err}); finished points are kept, fix the folder and rerun",
+                  file=sys.stderr)
+        else:
+            print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: finished points are cached; run the same command again to resume", file=sys.stderr)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import METHODS, Experiment, SweepProgress
-from cup_core.ray_executor import ClusterUnreachable, PointFailed
+from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
 from . import services
 from .glossary import GLOSSARY
@@ -142,17 +142,9 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
                  f"{after_error}",
                  icon=":material/error:")
         return False
-    except (ClusterUnreachable, PointFailed) as err:  # a Ray cluster's failure, not the cache's
+    except (ClusterUnreachable, PointFailed, OSError) as err:  # the cache's failure, or Ray's, or a Ray task's
         bar.empty()
-        st.error(f"The Ray cluster failed: {as_text(str(err))}. {after_error or 'What is cached is shown below.'}",
-                 icon=":material/error:")
-        return False
-    except OSError as err:
-        bar.empty()
-        st.error(f"Cannot write to the cache at {as_text(str(experiment.root.parent))} "
-                 f"({as_text(str(err.strerror or err))}). Nothing cached "
-                 "is lost and what is cached is shown below; free some space or fix the folder's permissions, "
-                 "then reload the page.", icon=":material/error:")
+        st.error(failure_message(err, experiment, after_error), icon=":material/error:")
         return False
     bar.empty()
     return True
@@ -211,6 +203,19 @@ def _grid_value(text: str | None, values: list[float]) -> float | None:
 def select_intensity(value: float, key: str = INTENSITY_KEY) -> None:
     """What a released scrubber does: the page reruns on this value."""
     st.session_state[key] = value
+
+
+def failure_message(err: BaseException, experiment: Experiment, after_error: str | None = None) -> str:
+    """What compute_with_progress says when the cache (here or on a Ray worker), the Ray cluster or a Ray task
+    failed: cup_core's failure_kind decides which, as it does for the CLI."""
+    if failure_kind(err) == "cache":
+        cause = err.cause if isinstance(err, PointFailed) and err.cause is not None else err
+        return (f"Cannot write to the cache at {as_text(str(experiment.root.parent))} "
+                f"({as_text(str(getattr(cause, 'strerror', None) or cause))}). Nothing cached "
+                "is lost and what is cached is shown below; free some space or fix the folder's permissions, "
+                "then reload the page.")
+    what = "The Ray cluster failed" if failure_kind(err) == "cluster" else "A Ray task failed"
+    return f"{what}: {as_text(str(err))}. {after_error or 'What is cached is shown below.'}"
 
 
 def compute_another_intensity(experiment: Experiment, values: list[float]) -> None:

@@ -22,10 +22,46 @@ TIMING_COLUMNS = ["seconds", "checkpoint"]  # wall-clock time differs; every oth
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"py_modules": [str(Path(cup_core.__file__).parent)]})
-    yield
-    ray.shutdown()
+    """A new Ray instance on this machine: "local" and no RAY_ADDRESS, so that neither a cluster named in the
+    environment nor one `ray start` recorded in /tmp/ray is joined."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RAY_ADDRESS", raising=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"py_modules": [str(Path(cup_core.__file__).parent)]})
+        yield
+        ray.shutdown()
+
+
+def test_a_ray_init_that_does_not_answer_is_given_up(monkeypatch):
+    """Past the probe (patched out here), a GCS that accepts but never answers: ray.init would retry for minutes.
+    The run gives up at INIT_TIMEOUT_S with the address and what to check, and the abandoned ray.init's thread
+    ends soon after (with Ray's current connection attempt), so that it cannot keep the process alive."""
+    import socket
+    import threading
+    import time
+
+    from cup_core import ray_executor
+    from cup_core.ray_executor import ClusterUnreachable
+
+    assert not ray.is_initialized()  # runs before the tests that use local_ray (a module fixture)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_executor, "INIT_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(ray_executor, "_probe", lambda address, shown: None)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.perf_counter()
+        with pytest.raises(ClusterUnreachable) as raised:
+            with ray_executor._connection(ray, address):
+                pass
+        assert time.perf_counter() - start < 3.0 + 2.0
+    assert str(raised.value).startswith(f"Ray did not answer at {address} within 3 s; check that the cluster is up")
+    owner = ray_executor._abandoned
+    assert owner is not None and not owner.daemon
+    owner.join(timeout=90)  # Ray's wait for a GCS, ~30-40 s here, then _Abandoned ends the thread
+    assert not owner.is_alive() and not ray.is_initialized()
+    assert "ray-owner" not in {thread.name for thread in threading.enumerate()}
 
 
 def swept(capsys, cache_dir: Path, *args: str) -> Experiment:
@@ -71,3 +107,10 @@ def test_a_failing_task_is_named(local_ray, tmp_path, monkeypatch):
     with pytest.raises(PointFailed, match="the reference models .* failed on Ray: ValueError: .*--data-root"):
         run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"), executor="ray")
     assert not experiment.reference_entry("original").exists()
+
+
+def test_the_probe_lets_a_real_gcs_through(local_ray):
+    from cup_core.ray_executor import _probe
+
+    port = ray.get_runtime_context().gcs_address.rpartition(":")[2]
+    _probe(f"127.0.0.1:{port}", "this machine's instance")  # answers HTTP/2 as gRPC does: no ClusterUnreachable

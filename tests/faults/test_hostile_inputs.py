@@ -572,3 +572,46 @@ def test_an_unreachable_ray_cluster_is_named_and_keeps_finished_points(tmp_path,
     record(f"a Ray address where nothing listens: named in one line with what to check ({seconds:.0f} s, Python's "
            "start included), finished points kept", 1, int(ok), 0 if kept else len(before))
     assert ok, done.stderr[-3000:]
+
+
+@pytest.mark.slow  # two Pythons that import torch and Ray
+def test_ray_address_from_the_environment_and_a_listener_that_is_not_ray(tmp_path, capsys):
+    """RAY_ADDRESS naming a dead port (no --ray-address), and --ray-address at a TCP server (on 127.0.0.1) that
+    accepts and never answers: each named in one line with what to check, within the connection time-out."""
+    pytest.importorskip("ray")
+    cache_dir = tmp_path / "cache"
+    args = ["--dataset", "blobs", "--grid", "0,0.5,1", "--epochs", "2", "--device", "cpu", "--quiet",
+            "--cache-dir", str(cache_dir)]
+    assert main(["sweep", *args[:3], "0,1", *args[4:]]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    before = sorted(p.name for p in (folder / "points").iterdir() if p.is_dir())
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        dead_address = f"127.0.0.1:{dead.getsockname()[1]}"
+    silent = socket.socket()  # listens, accepts (the kernel's backlog) and never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent_address = f"127.0.0.1:{silent.getsockname()[1]}"
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"PYTHONPATH": str(REPO)}
+    cases = [("RAY_ADDRESS naming a port where nothing listens, no --ray-address",
+              [], {"RAY_ADDRESS": dead_address}, f"error: cannot reach a Ray cluster at {dead_address} "
+                                                 "(from RAY_ADDRESS) (nothing listens there); "),
+             ("`--ray-address` at a TCP server on 127.0.0.1 that is not Ray (accepts, never answers)",
+              ["--ray-address", silent_address], {}, f"error: Ray did not answer at {silent_address} within 5 s; ")]
+    with silent:
+        for kind, extra, extra_env, expected in cases:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "cup_core", "sweep", *args, "--executor", "ray", *extra],
+                                  cwd=REPO, env=env | extra_env, capture_output=True, text=True, timeout=HANG_S)
+            seconds = time.perf_counter() - start
+            line = done.stderr.strip().splitlines()[-1]
+            experiment = Experiment.open(folder)
+            kept = all(cache_module.is_valid(folder / "points" / name, experiment.point_key("cup", value, 0))
+                       for name, value in zip(before, (0.0, 1.0)))
+            ok = (done.returncode == 1 and line.startswith(expected) and "ray status" in line
+                  and "ray start --head" in line and "auth token" in line and "/tmp/ray" not in line
+                  and "cannot write to the cache" not in done.stderr and kept
+                  and sorted(p.name for p in (folder / "points").iterdir() if p.is_dir()) == before)
+            record(f"{kind}: named in one line with what to check ({seconds:.0f} s, Python's start included), "
+                   "finished points kept", 1, int(ok), 0 if kept else len(before))
+            assert ok, done.stderr[-3000:]
