@@ -53,7 +53,9 @@ def table(name: str, report: dict, seconds: float) -> str:
              f"Normalised space: ideal ({norm['ideal'][0]:.2f}, {norm['ideal'][1]:.2f}), nadir ({norm['nadir'][0]:.2f}, "
              f"{norm['nadir'][1]:.2f}), reference {norm['reference_normalised'][0]:.2f} normalised "
              f"= ({norm['reference'][0]:.2f}, {norm['reference'][1]:.2f}); the largest possible value is "
-             f"{norm['reference_normalised'][0] ** 2:.2f}. Objectives: {', '.join(report['hypervolume']['objectives'])}.",
+             f"{norm['reference_normalised'][0] ** 2:.2f}. Objectives: {', '.join(report['hypervolume']['objectives'])}."
+             + (" Degenerate: one point dominates all others, so the nadir is the worst of the methods' own fronts."
+                if norm.get("degenerate") else ""),
              "", "| method | normalised HV [95 %] | paper's HV [95 %] | UA span | moves | calibration | vs CUP "
              "(normalised, method − CUP) |", "|---|---|---|---|---|---|---|"]
     for method in rows:
