@@ -99,6 +99,29 @@ def test_records_of_an_older_format_are_recorded_again(blobs):
     assert trajectory(blobs, "cup", 1.0, 0) == run
 
 
+def test_a_schema_bump_or_other_weights_record_the_steps_again(blobs, monkeypatch):
+    """The records are keyed by the metrics' schema and the point's weights: a file written under another
+    schema (today's before a bump) or for other weights is stale and recorded again, never returned."""
+    import json
+
+    from cup_core import trajectory as module
+    from cup_core.config import SCHEMA_VERSION
+    from cup_core.trajectory import _entry
+
+    run = trajectory(blobs, "cup", 0.0, 0)
+    record = blobs.point_record("cup", 0.0, 0)
+    assert run["key"]["schema"] == SCHEMA_VERSION and run["key"]["weights_sha256"] == record["weights_sha256"]
+    path = _entry(blobs, "cup", 0.0, 0)
+    marked = {**run, "steps": run["steps"][:1]}  # what a stale file would wrongly show
+    for stale_key in ({**run["key"], "schema": SCHEMA_VERSION - 1}, {**run["key"], "weights_sha256": "0" * 64}):
+        path.write_text(json.dumps({**marked, "key": stale_key}))
+        assert trajectory(blobs, "cup", 0.0, 0) == run
+    monkeypatch.setattr(module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)  # a future bump: today's file is stale
+    path.write_text(json.dumps(marked))
+    bumped = trajectory(blobs, "cup", 0.0, 0)
+    assert bumped["key"]["schema"] == SCHEMA_VERSION + 1 and bumped["steps"] == run["steps"]
+
+
 def test_decision_regions_follow_the_model(blobs):
     model = blobs.load_reference_model("original")
     grid = decision_regions(model, (-6.0, 6.0), (-6.0, 6.0), resolution=40)
