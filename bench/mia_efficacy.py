@@ -3,10 +3,16 @@
 seeded draws of members (its mean, spread and range), the literature's code's own draw (the first len(test)
 retain samples), an SVC on every member with balanced class weights, and the previous definition (a
 logistic regression on confidence and entropy, members drawn with a seed). Then seconds per call of the new
-and the previous definition on one model's outputs. Writes bench/results/mia_efficacy.{json,md}."""
+and the previous definition on one model's outputs. Writes bench/results/mia_efficacy.{json,md}.
+
+`--scale` measures instead what the cap MIA_MAX_PER_SIDE does at CIFAR-10's size (40,000 retain samples against
+9,000 test samples, 5,000 forget samples), on synthetic confidences: the capped `mia_efficacy` against the same
+quantiles uncapped (as many as the smaller side) and the literature's random draws of members, with the seconds
+of each. Writes bench/results/mia_efficacy_scale.{json,md}."""
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 
@@ -15,7 +21,7 @@ from _common import RESULTS, save
 
 from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
 from cup_core.data import load_unlearning_data
-from cup_core.metrics import MIA_SVC, mia_efficacy, predict_proba, true_class_confidence
+from cup_core.metrics import MIA_MAX_PER_SIDE, MIA_SVC, mia_efficacy, predict_proba, quantile_sample, true_class_confidence
 
 GRIDS = {"cup": (0.0, 0.25, 0.5, 0.75, 0.9, 1.0), "ga": (1e-5, 3e-5, 1e-4), "ft": (1e-3,), "rl": (1e-4,)}
 DRAWS = 20
@@ -130,5 +136,64 @@ def main() -> None:
     save("mia_efficacy", {"rows": rows, "timing": timing, "largest_distance_from_draws_mean": worst})
 
 
+# CIFAR-10-like sizes (class-wise forgetting of one class of 50,000 training samples; 9,000 test samples of the
+# retained classes) and true-class confidences 1 − Beta(1, b): b large is a model sure of the sample.
+SCALE_SIZES = {"members": 40_000, "non_members": 9_000, "targets": 5_000}
+SCALE_CASES = {  # name: (b of members, of non-members, of the forget samples)
+    "generalising (members b = 60, non-members 15, forget 30)": (60.0, 15.0, 30.0),
+    "overfit (members b = 300, non-members 4, forget 20)": (300.0, 4.0, 20.0),
+}
+SCALE_DRAWS = 3  # seeded draws of 9,000 members: each fit on 18,000 samples takes tens of seconds
+
+
+def at_scale() -> None:
+    rows = []
+    for name, (member_b, non_member_b, target_b) in SCALE_CASES.items():
+        rng = np.random.default_rng(0)
+        members = 1 - rng.beta(1, member_b, SCALE_SIZES["members"])
+        non_members = 1 - rng.beta(1, non_member_b, SCALE_SIZES["non_members"])
+        targets = 1 - rng.beta(1, target_b, SCALE_SIZES["targets"])
+        n = len(non_members)
+
+        def timed(call):
+            start = time.perf_counter()
+            value = call()
+            return value, time.perf_counter() - start
+
+        capped, capped_s = timed(lambda: mia_efficacy(members, non_members, targets))
+        uncapped, uncapped_s = timed(lambda: svc_share(quantile_sample(members, n), non_members, targets))
+        draws, draw_s = [], []
+        for seed in range(SCALE_DRAWS):
+            value, seconds = timed(lambda: svc_share(np.random.default_rng(seed).choice(members, n, replace=False),
+                                                     non_members, targets))
+            draws.append(value)
+            draw_s.append(seconds)
+        row = {"case": name, "capped": capped, "capped_s": capped_s, "uncapped": uncapped, "uncapped_s": uncapped_s,
+               "draws": draws, "draws_mean": float(np.mean(draws)), "draws_s": float(np.mean(draw_s))}
+        print(row, flush=True)
+        rows.append(row)
+    lines = [f"SVC MIA at CIFAR-10's size on synthetic true-class confidences (1 − Beta(1, b)): "
+             f"{SCALE_SIZES['members']:,} members (retain), {SCALE_SIZES['non_members']:,} non-members (test), "
+             f"{SCALE_SIZES['targets']:,} forget samples. `mia_efficacy` stands for each side by "
+             f"MIA_MAX_PER_SIDE = {MIA_MAX_PER_SIDE:,} quantiles; uncapped: {SCALE_SIZES['non_members']:,} quantiles "
+             f"of the members against every non-member; draws: the literature's protocol, {SCALE_DRAWS} seeded draws "
+             "of as many members as non-members. Seconds: one fit and prediction, one core.", "",
+             "| case | capped (mia_efficacy) | uncapped quantiles | draws: mean [values] | seconds: capped / "
+             "uncapped / one draw |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['capped']:.1f} | {r['uncapped']:.1f} | {r['draws_mean']:.1f} "
+                     f"[{', '.join(f'{v:.1f}' for v in r['draws'])}] | {r['capped_s']:.1f} / {r['uncapped_s']:.1f} / "
+                     f"{r['draws_s']:.1f} |")
+    worst = max(abs(r["capped"] - r["uncapped"]) for r in rows)
+    lines += ["", f"Largest distance of the capped value from the uncapped one: {worst:.2f} points."]
+    table = "\n".join(lines)
+    print(table)
+    (RESULTS / "mia_efficacy_scale.md").write_text(table + "\n")
+    save("mia_efficacy_scale", {"sizes": SCALE_SIZES, "cases": SCALE_CASES, "rows": rows,
+                                "largest_capped_uncapped_distance": worst})
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", action="store_true", help="the cap at CIFAR-10's size instead of the digits models")
+    at_scale() if parser.parse_args().scale else main()

@@ -222,7 +222,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"experiment {result['experiment']}: {experiment.config.dataset}, forget {result['forget_set']}")
+    print(f"experiment {result['experiment']}: {experiment.config.dataset}, forget {result['forget_set']} "
+          f"(metrics schema {result['schema']}: mia_efficacy is the SVC MIA)")
     for role, metrics in result["references"].items():
         print(f"  {role:8s} forget_acc {metrics['forget_acc']:6.2f}  retain_acc {metrics['retain_acc']:6.2f}  "
               f"test_acc {metrics['test_acc']:6.2f}  mia_efficacy {metrics['mia_efficacy']:6.2f}")

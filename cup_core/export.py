@@ -60,6 +60,9 @@ def model_card(experiment: Experiment, method: str, value: float, seed: int) -> 
         "architecture_kwargs": experiment.architecture_kwargs,
         "input_shape": list(info.input_shape),
         "preprocessing": info.preprocessing,
+        # config.SCHEMA_VERSION the metrics were computed under (2: mia_efficacy is the SVC MIA): a number
+        # exported today is never read as one of an older definition.
+        "schema": record["schema"],
         "metrics": {**_flatten_metrics(record["metrics"]), "avg_gap": record["avg_gap"]},
         "original_metrics": reference_metrics("original"),
         "oracle_metrics": reference_metrics("oracle"),

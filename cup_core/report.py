@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._json import strict
+from .config import SCHEMA_VERSION
 from .experiment import Experiment
 from .methods import METHODS
 from .calibration import Criteria, budget, criteria, search
@@ -115,6 +116,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
             method["versus_cup"] = _versus(method, methods[BASELINE], *pair)
     return {
         "experiment": experiment.id,
+        "schema": SCHEMA_VERSION,  # of every metric below: results() holds only rows of this schema
         "folder": str(experiment.root),
         "config": experiment.config.to_dict(),
         "forget_set": experiment.config.forget.describe(),

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from . import cache
 from ._json import strict
 from .batched import ENGINES_AGREE
-from .config import canonical_json
+from .config import SCHEMA_VERSION, canonical_json
 from .data import load_unlearning_data
 from .experiment import Experiment
 from .methods import get_method
@@ -81,8 +81,17 @@ def _entry(experiment: Experiment, method: str, value: float, seed: int):
 TRAJECTORY_FORMAT = 3  # bump when a step record gains or changes a field: older files are recorded again
 
 
+def _key(experiment: Experiment, method: str, value: float, seed: int) -> dict[str, Any]:
+    """What the records are of: the point, the metrics' schema it was computed under (a bump of
+    config.SCHEMA_VERSION records again, as it recomputes the point) and its weights' SHA-256 (a point
+    recomputed for any other reason is re-run too). Raises cache.BrokenEntry when the point is not cached."""
+    record = experiment.point_record(method, value, seed)
+    return {**experiment.point_key(method, value, seed), "schema": SCHEMA_VERSION,
+            "weights_sha256": record["weights_sha256"]}
+
+
 def _stored(entry, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The cached records if they are for this point and in this format; None means record again."""
+    """The cached records if they are for this point (`_key`) and in this format; None means record again."""
     try:
         stored = json.loads(entry.read_text())
     except (OSError, ValueError):
@@ -108,14 +117,16 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
     weights are identical (they are, on the machine that computed the point), or for a point of the batched
     engine equal to float32 rounding (this re-run is sequential)."""
     entry = _entry(experiment, method, value, seed)
-    key = experiment.point_key(method, value, seed)
+    key = _key(experiment, method, value, seed)
     if (stored := _stored(entry, key)) is not None:
         return stored
     with cache.locked(entry):
         if (stored := _stored(entry, key)) is not None:  # another session recorded it while we waited
             return stored
-        record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed), key,
-                                                 experiment.point_check)
+        record, point_weights = cache.load_entry(experiment.point_entry(method, value, seed),
+                                                 experiment.point_key(method, value, seed), experiment.point_check)
+        if record["weights_sha256"] != key["weights_sha256"]:  # recomputed since `key` was read: its own key
+            key = {**key, "weights_sha256": record["weights_sha256"]}
         data = load_unlearning_data(experiment.config).to(device)
         model = copy.deepcopy(experiment.load_reference_model("original")).to(device)
         procedure, recipe = get_method(method).setup(value, experiment.config.unlearn)

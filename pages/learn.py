@@ -78,11 +78,7 @@ else:
         st.metric("angle between the gradients φ", f"{math.degrees(step['phi']):.1f}°")
         st.metric("dual cone width Θ = π − φ", f"{math.degrees(step['theta']):.1f}°", help=GLOSSARY["Dual cone"])
         st.metric("pivot ψ = γ·Θ", f"{math.degrees(step['psi']):.1f}°", help=GLOSSARY["Pivot"])
-st.caption(f"Step {step['step'] + 1} of {len(steps)} of the γ = {intensity:g} run: forget loss "
-           f"{step['forget_loss']:.3f}, retain loss {step['retain_loss']:.3f}; the step's cosine with the "
-           f"forget gradient is {step['cos_direction_forget']:.2f} and with the retain gradient "
-           f"{step['cos_direction_retain']:.2f} (both ≥ 0: a step along d makes neither loss worse to first "
-           "order).")
+st.caption(lesson.step_caption(step, len(steps), intensity))
 
 st.subheader("What each step did to the retain loss")
 st.plotly_chart(figures.retain_change_figure(steps, run["path"], f"γ = {intensity:g}, "

@@ -7,7 +7,7 @@ GLOSSARY: dict[str, str] = {
     "Test acc": "Accuracy (%) on held-out test samples: of the retained classes for class-wise forgetting, all of "
                 "them for random-subset forgetting.",
     "UA": "Unlearning accuracy = 100 − forget accuracy: how much of the forget set the model now gets wrong.",
-    "MIA efficacy": "The unlearning literature's SVC MIA (as in SalUn and Unlearn-Sparse): an RBF support-vector "
+    "MIA efficacy (SVC)": "The unlearning literature's SVC MIA (as in SalUn and Unlearn-Sparse): an RBF support-vector "
                     "attacker (C = 3) learns to tell retain samples from unseen test samples by the model's "
                     "confidence in the true class; MIA efficacy is the share (%) of forget samples it calls "
                     "unseen. Higher means the forget set looks as if it was never trained on. Where the model is "

@@ -25,11 +25,15 @@ def lesson_facts(results: dict[str, pd.DataFrame], runs: dict[str, dict[float, d
         forgotten = [v for v in values if forget[v] <= FORGOTTEN]
         # The smallest intensity from which every larger one forgets too.
         forgets_from = next((v for v in values if all(forget[w] <= FORGOTTEN for w in values if w >= v)), None)
+        below = [v for v in values if forgets_from is not None and v < forgets_from]
         at_one, at_teaching = runs[name][1.0], runs[name][TEACHING_INTENSITY]
         path = [step["retain_acc"] for step in at_one["path"]]
         facts[name] = {
             "retain": retain, "forget": forget, "forgotten": forgotten, "forgets_from": forgets_from,
             "kept": [v for v in values if retain[v] > KEPT],
+            # The intensities below forgets_from and the lowest forget accuracy among them (and where).
+            "below": below, "below_min": min((forget[v] for v in below), default=None),
+            "below_min_at": min(below, key=lambda v: forget[v], default=None),
             "one_min_retain": min(path), "one_min_retain_after": path.index(min(path)),
             "one_end_retain": path[-1],
             "one_max_change": max(step["retain_loss_change"] for step in at_one["steps"]),
@@ -80,7 +84,7 @@ def lesson_tabs(facts: dict[str, Any], optimizer: str, forget_class: int) -> lis
          f"{shown['forget'][0.0]:.0f} % ({names[optimizer]}).\n\n**Try this:** drag the slider to 0: the "
          f"forgotten blob is still classified correctly. Then move it one notch, to γ = {first:g}: under Adam "
          f"forget accuracy drops to {adam['forget'][first]:.0f} %, under plain SGD it stays at "
-         f"{sgd['forget'][first]:.0f} %. Plain SGD steps by lr·d, so a small forget component makes a small "
+         f"{sgd['forget'][first]:.0f} %. Plain SGD steps by −lr·d, so a small forget component makes a small "
          "change; Adam rescales every coordinate of its step to about the learning rate, so the sliver of "
          f"forgetting at γ = {first:g} is taken at full size. Under Adam the blob is forgotten (forget accuracy "
          f"≤ {FORGOTTEN:g} %) from γ = {adam['forgets_from']:g}, under plain SGD from "
@@ -123,9 +127,24 @@ def lesson_tabs(facts: dict[str, Any], optimizer: str, forget_class: int) -> lis
          f"the retain gradient is sin((1 − γ)·Θ), between {shown['teaching_cos_retain'][0]:.2f} and "
          f"{shown['teaching_cos_retain'][1]:.2f} over this run's steps, so the first-order guarantee has room to "
          "spare, where at γ = 1 it is exactly 0 and the optimiser's rescaling and the finite steps decide. "
-         f"Lower intensities show less: under plain SGD the blob is not forgotten below γ = "
-         f"{sgd['forgets_from']:g}."),
+         f"Lower intensities show less: under plain SGD part of the blob is still recognised at every γ below "
+         f"{sgd['forgets_from']:g}, forget accuracy falling from {sgd['forget'][0.0]:.0f} % at γ = 0 to "
+         f"{sgd['below_min']:.1f} % at γ = {sgd['below_min_at']:g}."),
     ]
+
+
+def cosine_text(value: float) -> str:
+    """A cosine to two decimals, rounding noise around 0 (−4e-6 at γ = 1) printed as 0.00, never −0.00."""
+    return f"{round(value, 2) + 0.0:.2f}"  # + 0.0 turns round()'s −0.0 into 0.0
+
+
+def step_caption(step: dict[str, Any], count: int, intensity: float) -> str:
+    """What the page says under the pivot about one recorded step of the γ = `intensity` run."""
+    return (f"Step {step['step'] + 1} of {count} of the γ = {intensity:g} run: forget loss {step['forget_loss']:.3f}, "
+            f"retain loss {step['retain_loss']:.3f}; the step's cosine with the forget gradient is "
+            f"{cosine_text(step['cos_direction_forget'])} and with the retain gradient "
+            f"{cosine_text(step['cos_direction_retain'])} (both ≥ 0: a step along d makes neither loss worse to "
+            "first order).")
 
 
 def retain_change_caption(optimizer: str) -> str:

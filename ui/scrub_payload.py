@@ -18,7 +18,7 @@ from .glossary import GLOSSARY
 # (label, column, which way is better): the metric cards of Explore and Compare, in their order.
 CARDS = [("Forget acc", "forget_acc", "inverse"), ("Retain acc", "retain_acc", "normal"),
          ("Test acc", "test_acc", "normal"), ("UA", "ua", "normal"),
-         ("MIA efficacy", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
+         ("MIA efficacy (SVC)", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
 NO_ORACLE = "no oracle"  # what a gap card says beneath "n/a" when the experiment skipped the oracle
 
 

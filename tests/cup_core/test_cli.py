@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cup_core import load_exported
+from cup_core.config import SCHEMA_VERSION
 from cup_core.cli import main
 
 from ._oracles import dominated_area
@@ -102,7 +103,7 @@ def test_report_json_hypervolume_matches_an_independent_computation(swept):
     assert cup["hypervolume"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert cup["points"] == len(GRID) and cup["seeds"] == list(SEEDS)
     assert [row["value"] for row in cup["table"]] == list(GRID)
-    assert report["experiment"] == folder.name
+    assert report["experiment"] == folder.name and report["schema"] == SCHEMA_VERSION
     assert set(report["references"]) == {"original", "oracle"}
     assert report["hypervolume"]["reference_point"] == [0.0, 0.0]
 
@@ -114,6 +115,7 @@ def test_report_prints_a_table(swept):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith(f"experiment {folder.name}: blobs, forget class 2")
+    assert lines[0].endswith(f"(metrics schema {SCHEMA_VERSION}: mia_efficacy is the SVC MIA)")
     assert any(line.strip().startswith("original") for line in lines)
     assert any(line.strip().startswith("oracle") for line in lines)
     assert any(line.startswith("CUP (intensity): hypervolume (paper's)") and "normalised" in line for line in lines)

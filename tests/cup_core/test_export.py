@@ -22,7 +22,7 @@ from cup_core.export import CARD_FORMAT, CARD_NAME, WEIGHTS_NAME, export_bytes, 
 REQUIRED_CARD_FIELDS = {
     "format", "method", "knob", "value", "seed", "dataset", "num_classes", "forget_set", "architecture",
     "architecture_kwargs", "input_shape", "preprocessing", "metrics", "original_metrics", "oracle_metrics",
-    "experiment_id", "config", "weights_sha256", "versions", "exported",
+    "experiment_id", "config", "weights_sha256", "versions", "exported", "schema",
 }
 
 
@@ -98,6 +98,14 @@ def test_card_metrics_equal_the_results_row(exported):
     assert set(metric_columns) <= card["metrics"].keys()
     for name in metric_columns:
         assert _same(card["metrics"][name], row[name]), name
+
+
+def test_card_names_the_schema_its_metrics_were_computed_under(exported):
+    from cup_core.config import SCHEMA_VERSION
+
+    experiment, _, path = exported
+    _, card = load_exported(path)
+    assert card["schema"] == SCHEMA_VERSION == experiment.point_record("cup", 0.5, 1)["schema"] == 2
 
 
 def test_card_reference_metrics_equal_references_csv(exported):

@@ -242,6 +242,41 @@ def test_evaluate_on_a_model_blind_to_the_forget_class():
     assert metrics["per_class_acc"] == [100.0, 100.0, 0.0, 100.0, 100.0]
 
 
+def _scaled_set(labels: list[int], scales: list[float]) -> LabelledSet:
+    """One-hot inputs times a per-sample scale: `_Lookup` is sure of a sample (scale 10: p ≈ 1) or unsure (0.5 to
+    1.5: p ≈ 0.3 to 0.5 for its label among 5)."""
+    y = torch.tensor(labels)
+    return LabelledSet(nn.functional.one_hot(y, 5).float() * torch.tensor(scales).view(-1, 1) / 10.0, y)
+
+
+def test_evaluate_fits_the_attacker_on_retain_against_test_and_attacks_the_forget_set():
+    """A model sure of the retain samples and unsure of the test samples and of 3 in 4 forget samples: the attacker
+    (members = retain, non-members = test) calls those 3 in 4 non-members. Each wrong wiring gives another number:
+    retain and test swapped 25 %, test as the targets 100 %, retain as the targets 0 %."""
+    unsure = [0.5, 0.75, 1.0, 1.25, 1.5]
+    data = UnlearningData(
+        info=DATASETS["blobs"],
+        forget=_scaled_set([2] * 8, [*unsure[:3], 0.6, 0.9, 1.4, 10.0, 10.0]),
+        retain=_scaled_set([0, 1, 3, 4] * 5, [10.0] * 20),
+        test=_scaled_set([0, 1, 3, 4, 0] * 2, unsure * 2),
+        forget_test=_scaled_set([2, 2], [1.0, 1.0]),
+        full_test=_scaled_set([0, 1, 2, 3, 4], unsure),
+    )
+    metrics = evaluate(_Lookup(), data)
+    assert metrics["mia_efficacy"] == pytest.approx(75.0)
+    assert metrics["forget_acc"] == metrics["retain_acc"] == metrics["test_acc"] == 100.0  # only confidence differs
+    probs = {name: predict_proba(_Lookup(), getattr(data, name)) for name in ("retain", "test", "forget")}
+    confidence = {name: true_class_confidence(p, getattr(data, name).y) for name, p in probs.items()}
+    assert confidence["retain"].min() > 0.99 and confidence["test"].max() < 0.6
+    wrong_wirings = {
+        "retain and test swapped": (confidence["test"], confidence["retain"], confidence["forget"]),
+        "test as the targets": (confidence["retain"], confidence["test"], confidence["test"]),
+        "retain as the targets": (confidence["retain"], confidence["test"], confidence["retain"]),
+    }
+    assert {name: mia_efficacy(*sets) for name, sets in wrong_wirings.items()} == pytest.approx(
+        {"retain and test swapped": 25.0, "test as the targets": 100.0, "retain as the targets": 0.0})
+
+
 def test_a_diverged_models_non_finite_outputs_count_as_wrong():
     """argmax reads NaN as class 0; a broken model must not be credited with class 0's samples."""
     probs = torch.tensor([[float("nan")] * 3, [float("nan")] * 3, [0.1, 0.8, 0.1]])

@@ -11,6 +11,7 @@ import pytest
 
 from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep, summary
 from cup_core.calibration import Criteria
+from cup_core.config import SCHEMA_VERSION
 from cup_core.pareto import Normalisation, hypervolume, normalised_hypervolume
 from cup_core.report import BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, controllability, frontier_table, reference_table
 
@@ -69,6 +70,7 @@ def test_summary_of_the_tiny_sweep(tiny_blobs):
     assert 0 < cup["hypervolume"] <= 1
     assert set(cup["hypervolume_per_seed"]) == {0, 1}
     assert report["forget_set"] == "class 2"
+    assert report["schema"] == SCHEMA_VERSION == 2  # the metrics' definition (2: the SVC MIA)
     json.dumps(report, allow_nan=False)  # strict JSON: NaN became null
 
 

@@ -63,6 +63,30 @@ def test_trajectory_records_every_step_and_reproduces_the_cached_point(blobs):
     assert trajectory(blobs, "cup", 0.7, 0) == run  # the second call reads the cached JSON
 
 
+@pytest.mark.parametrize("value", [0.0, 0.7, 1.0])
+def test_the_per_step_retain_loss_changes_add_up_to_the_runs_change(blobs, value):
+    """Σ_k [L_r(θ_k+1) − L_r(θ_k)] = L_r(cached point) − L_r(original), L_r the cross-entropy over the whole
+    retain set, computed here from the two models alone: no step is lost, counted twice or measured out of turn."""
+    from torch.nn import functional as F
+
+    from cup_core.data import load_unlearning_data
+
+    retain = load_unlearning_data(blobs.config).retain
+
+    @torch.no_grad()
+    def retain_loss(model):
+        return float(F.cross_entropy(model.eval()(retain.x), retain.y))
+
+    run = trajectory(blobs, "cup", value, 0)
+    before = retain_loss(blobs.load_reference_model("original"))
+    after = retain_loss(blobs.load_model("cup", value, 0))
+    changes = [step["retain_loss_change"] for step in run["steps"]]
+    assert len(changes) == blobs.point_record("cup", value, 0)["steps"] and all(map(math.isfinite, changes))
+    assert abs(after - before) > 1e-3  # the run moved the retain loss: the sum has something to add up to
+    assert math.fsum(changes) == pytest.approx(after - before, abs=1e-5)
+    assert run["steps"][0]["retain_loss"] == pytest.approx(before, abs=1e-6)  # full batch: the step's own L_r
+
+
 def test_records_of_an_older_format_are_recorded_again(blobs):
     import json
 
@@ -73,6 +97,29 @@ def test_records_of_an_older_format_are_recorded_again(blobs):
     older = {**run, "format": 1, "steps": [{k: v for k, v in s.items() if k != "psi"} for s in run["steps"]]}
     path.write_text(json.dumps(older))
     assert trajectory(blobs, "cup", 1.0, 0) == run
+
+
+def test_a_schema_bump_or_other_weights_record_the_steps_again(blobs, monkeypatch):
+    """The records are keyed by the metrics' schema and the point's weights: a file written under another
+    schema (today's before a bump) or for other weights is stale and recorded again, never returned."""
+    import json
+
+    from cup_core import trajectory as module
+    from cup_core.config import SCHEMA_VERSION
+    from cup_core.trajectory import _entry
+
+    run = trajectory(blobs, "cup", 0.0, 0)
+    record = blobs.point_record("cup", 0.0, 0)
+    assert run["key"]["schema"] == SCHEMA_VERSION and run["key"]["weights_sha256"] == record["weights_sha256"]
+    path = _entry(blobs, "cup", 0.0, 0)
+    marked = {**run, "steps": run["steps"][:1]}  # what a stale file would wrongly show
+    for stale_key in ({**run["key"], "schema": SCHEMA_VERSION - 1}, {**run["key"], "weights_sha256": "0" * 64}):
+        path.write_text(json.dumps({**marked, "key": stale_key}))
+        assert trajectory(blobs, "cup", 0.0, 0) == run
+    monkeypatch.setattr(module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)  # a future bump: today's file is stale
+    path.write_text(json.dumps(marked))
+    bumped = trajectory(blobs, "cup", 0.0, 0)
+    assert bumped["key"]["schema"] == SCHEMA_VERSION + 1 and bumped["steps"] == run["steps"]
 
 
 def test_decision_regions_follow_the_model(blobs):

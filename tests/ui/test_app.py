@@ -33,7 +33,7 @@ def test_explore_renders_the_default_with_slider_plot_cards_and_export(app_cache
     assert "Intensity" in slider.label
     assert len(slider.options) == 21
     assert len(app.get("plotly_chart")) == 2  # frontier and per-class bars
-    assert {m.label for m in app.metric} >= {"Forget acc", "Retain acc", "Test acc", "UA", "MIA efficacy", "Avg gap"}
+    assert {m.label for m in app.metric} >= {"Forget acc", "Retain acc", "Test acc", "UA", "MIA efficacy (SVC)", "Avg gap"}
     assert any("Export" in str(b.proto.label) for b in app.get("download_button"))
     assert not app.info  # the "computing" notice is gone once the cache is warm
 

@@ -45,3 +45,14 @@ def test_recommendations_give_each_methods_knee_and_its_point_closest_to_the_ora
     assert (cup["closest to oracle: value"], cup["its avg gap"]) == (1.0, 2.5)
     assert (ws["knee value"], ws["knee UA"]) == (2.0, 80.0)
     assert pd.isna(ws["closest to oracle: value"]) and pd.isna(ws["its avg gap"])
+
+
+def test_the_metric_cards_name_the_attack_and_each_has_its_glossary_entry():
+    """Explore's and Compare's cards (server-drawn and scrubbed) share CARDS: the MIA card says which attack."""
+    from ui.glossary import GLOSSARY
+    from ui.scrub_payload import CARDS
+
+    labels = {name: label for label, name, _ in CARDS}
+    assert labels["mia_efficacy"] == "MIA efficacy (SVC)"
+    assert all(label in GLOSSARY for label in labels.values())
+    assert "SVC" in GLOSSARY[labels["mia_efficacy"]]

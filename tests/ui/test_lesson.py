@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cup_core import SweepPlan, resolve_device, run_sweep
@@ -13,7 +15,8 @@ GRID = list(services.LEARN_GRID)
 
 @pytest.fixture(scope="module")
 def learn_runs(tmp_path_factory):
-    """Results tables and step records of the Learn page's two experiments (computed here, as the page does)."""
+    """Results tables and step records of the Learn page's two experiments (computed here, as the page does), the
+    step records at every intensity the slider offers (about 40 s for both)."""
     import os
 
     previous = os.environ.get("CUP_CACHE_DIR")
@@ -24,8 +27,7 @@ def learn_runs(tmp_path_factory):
             experiment = services.learn_experiment(name)
             table = run_sweep(experiment, services.learn_plan(), resolve_device("cpu"))
             tables[name] = table[table["method"] == "cup"]
-            runs[name] = {value: trajectory(experiment, "cup", value, services.LEARN_SEED)
-                          for value in sorted({*services.LEARN_RUNS, lesson.TEACHING_INTENSITY})}
+            runs[name] = {value: trajectory(experiment, "cup", value, services.LEARN_SEED) for value in GRID}
         yield tables, runs
     finally:
         if previous is None:
@@ -73,6 +75,50 @@ def test_where_forgetting_starts_under_each_optimiser(facts):
     assert facts["sgd"]["forget"][0.35] > lesson.FORGOTTEN
 
 
+def test_below_where_forgetting_starts_part_of_the_blob_is_still_recognised(facts):
+    """Tab 6's claim, at every intensity below the threshold under both optimisers: forget accuracy stays above
+    FORGOTTEN; under plain SGD it falls from γ = 0 to its lowest, 3.2 % at γ = 0.35, just below 0.375."""
+    for name in ("adam", "sgd"):
+        below = [v for v in GRID if v < facts[name]["forgets_from"]]
+        assert facts[name]["below"] == below and below
+        assert all(facts[name]["forget"][v] > lesson.FORGOTTEN for v in below), name
+    sgd = facts["sgd"]
+    forget_below = [sgd["forget"][v] for v in sgd["below"]]
+    assert forget_below == sorted(forget_below, reverse=True)  # "falling from ... to ..."
+    assert sgd["below_min_at"] == 0.35 and sgd["below_min"] == pytest.approx(3.2, abs=0.05)
+    tab = dict(lesson.lesson_tabs(facts, "sgd", forget_class=2))["6 · Why γ = 0.7?"]
+    assert "at every γ below 0.375" in tab and "to 3.2 % at γ = 0.35" in tab
+    assert "not forgotten below" not in tab  # the old claim: 3.2 % at γ = 0.35 is all but forgotten
+
+
+def test_both_lesson_texts_say_plain_sgd_steps_by_minus_lr_d(facts):
+    for optimizer in services.LEARN_OPTIMIZERS:
+        tabs = dict(lesson.lesson_tabs(facts, optimizer, forget_class=2))
+        assert "steps by −lr·d" in tabs["2 · γ = 0"] and "steps by −lr·d" in tabs["3 · γ = 1"]
+        assert "by lr·d" not in " ".join(tabs.values())
+    assert "the step is −lr·d" in lesson.retain_change_caption("sgd")
+
+
+@pytest.mark.parametrize(("value", "text"), [(-4e-6, "0.00"), (-0.0049, "0.00"), (0.0, "0.00"), (0.456, "0.46"),
+                                             (-0.02, "-0.02")])
+def test_a_cosine_prints_rounding_noise_as_zero(value, text):
+    assert lesson.cosine_text(value) == text
+
+
+def test_the_step_caption_holds_at_every_intensity_and_step(learn_runs):
+    """The caption under the pivot says both cosines are ≥ 0: on every step the page can show, at every intensity
+    of the slider, under both optimisers (at γ = 1 the retain cosine is −8e-6 and printed 0.00)."""
+    _, runs = learn_runs
+    for name in services.LEARN_OPTIMIZERS:
+        assert sorted(runs[name]) == GRID
+        for value, run in runs[name].items():
+            for step in run["steps"]:
+                caption = lesson.step_caption(step, len(run["steps"]), value)
+                cosines = re.search(r"forget gradient is (\S+) and with the retain gradient (\S+) \(both ≥ 0", caption)
+                assert cosines and all(float(c) >= 0 and not c.startswith("-") for c in cosines.groups()), caption
+                assert min(step["cos_direction_forget"], step["cos_direction_retain"]) > -0.005, (name, value)
+
+
 def test_at_gamma_1_the_guarantee_is_about_d_not_about_adams_step(facts):
     """Tab 3's claims: plain SGD's step is −lr·d, so its first-order change is 0 and what the step caused is
     tiny; Adam's rescaled step has a first-order change well above 0 and costs retain accuracy on the way."""
@@ -84,17 +130,19 @@ def test_at_gamma_1_the_guarantee_is_about_d_not_about_adams_step(facts):
 
 
 def test_sgd_first_order_prediction_is_the_direction_s(learn_runs):
+    """The retain-change caption: with plain SGD the two lines coincide, at every intensity."""
     _, runs = learn_runs
-    for step in runs["sgd"][0.5]["steps"]:
-        assert step["retain_change_first_order"] == pytest.approx(step["retain_change_along_direction"], rel=1e-3,
-                                                                  abs=1e-7)
+    for value, run in runs["sgd"].items():
+        for step in run["steps"]:
+            assert step["retain_change_first_order"] == pytest.approx(step["retain_change_along_direction"],
+                                                                      rel=1e-3, abs=1e-7), value
 
 
 def test_the_forget_loss_falls_for_every_positive_intensity(learn_runs):
-    """Tab 4's 'try this' on the loss plot, for both optimisers."""
+    """Tab 4's 'try this' on the loss plot, for both optimisers, at every intensity of the slider."""
     _, runs = learn_runs
     for name in services.LEARN_OPTIMIZERS:
-        for value in services.LEARN_RUNS:
+        for value in GRID:
             if value > 0:
                 steps = runs[name][value]["steps"]
                 assert steps[-1]["forget_loss"] < steps[0]["forget_loss"], (name, value)
