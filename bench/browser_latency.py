@@ -3,18 +3,24 @@
 1. First open on an empty cache (a fresh server): page open to the first progress bar, to the first bar that
    counts models, and to the drawn frontier; beside the same work as bench/default_experiment.py measures
    it (run_sweep of the default experiment in a fresh process, cold cache), run in the same session.
-2. Warm: key press on the intensity slider's thumb (ArrowLeft / ArrowRight) to the redrawn page (the
-   heading, the frontier's ringed point and the per-class chart show the new intensity and nothing is
-   stale), p50 / p95 over 20 steps.
+2. Warm, the live scrubber (what a browser that can run it gets): key press on its thumb
+   (`.cup-explore [role=slider]`, ArrowLeft / ArrowRight) to the redrawn page (the frame after its heading
+   shows the new intensity), and key press to the server's rerun, seen as the URL's change (the scrubber
+   sends the value 350 ms after the last key of a burst, then Python reruns and writes the URL); p50 / p95
+   over 20 steps, timed in the page (performance.now()).
+3. Warm, the fallback (plotly.min.js route-aborted, as tests/ui/test_browser_scrub_fallback.py does, on a
+   server of its own): key press on Streamlit's slider to the redrawn page (the heading and the per-class
+   chart's legend show the new intensity and nothing is stale); one st.fragment reruns per step.
 
-Targets: progress within 2 s, frontier within 1.5x the benchmark's compute, p50 <= 150 ms.
-Run: .venv/bin/python bench/browser_latency.py [--steps 20]
+Targets: progress within 2 s, frontier within 1.5x the benchmark's compute, key step p50 <= 150 ms.
+Run: .venv/bin/python bench/browser_latency.py [--steps 20] [--skip-first-open] [--cache-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -114,13 +120,24 @@ REDRAWN = """([value]) => {
 }"""
 
 
-def key_steps(browser, cache_dir: Path, steps: int) -> dict:
+def _summary(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {"steps": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
+            "p95_ms": 1000 * ordered[round(0.95 * (len(ordered) - 1))], "max_ms": 1000 * ordered[-1]}
+
+
+def fallback_key_steps(browser, cache_dir: Path, steps: int) -> dict:
+    """The fallback's slider (Streamlit's, in one fragment), plotly.min.js blocked so the scrubber never goes live."""
     process, url = serve(cache_dir)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        context = browser.new_context(viewport={"width": 1400, "height": 1400})
+        context.route(re.compile(r".*plotly\.min\.js.*"), lambda route: route.abort())
+        page = context.new_page()
         page.set_default_timeout(120_000)
         page.goto(url)
+        page.get_by_text("Live scrubbing is not available here").wait_for()
         page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+        assert page.locator(".cup-explore [role=slider]").count() == 0
         thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
         slider = "document.querySelector('[data-testid=\"stSlider\"] input[type=\"range\"]')"
         page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
@@ -141,14 +158,80 @@ def key_steps(browser, cache_dir: Path, steps: int) -> dict:
             if step >= 2:
                 seconds.append(elapsed)
             page.wait_for_timeout(300)  # a user's pace between key presses
+        context.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return _summary(seconds)
+
+
+# In the page, from before its scripts run: each key press's time, the frame after the live heading changes,
+# and the first frame at which the URL differs from what it was at the key press.
+LIVE_WATCH = """() => {
+  window.__step = null;
+  document.addEventListener('keydown', (e) => {
+    window.__step = {down: e.timeStamp, search: location.search, drawn: null, url: null, urlSearch: null};
+  }, true);
+  const poll = (t) => {
+    const s = window.__step;
+    if (s && s.url === null && location.search !== s.search) { s.url = t; s.urlSearch = location.search; }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+  const watch = () => {
+    const heading = document.querySelector('.cup-explore .cup-heading');
+    if (!heading) return setTimeout(watch, 50);
+    new MutationObserver(() => {
+      const s = window.__step;
+      if (s && s.drawn === null) requestAnimationFrame((t) => { if (s.drawn === null) s.drawn = t; });
+    }).observe(heading, {childList: true, characterData: true, subtree: true});
+  };
+  watch();
+}"""
+THUMB = ".cup-explore [role=slider]"
+
+
+def live_key_steps(browser, cache_dir: Path, steps: int) -> dict:
+    """The live scrubber: key press to the redrawn page, and to the server's rerun (the URL's change)."""
+    process, url = serve(cache_dir)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.set_default_timeout(120_000)
+        page.add_init_script(f"({LIVE_WATCH})()")
+        page.goto(url)
+        thumb = page.locator(THUMB)
+        thumb.wait_for()
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stSlider\"]') && "
+                               "!document.querySelector('[data-testid=\"stStatusWidget\"]')")  # the live page
+        page.wait_for_timeout(1000)
+        recommended = thumb.get_attribute("aria-valuenow")  # no intensity in the URL: the default value
+        low, high = thumb.get_attribute("aria-valuemin"), thumb.get_attribute("aria-valuemax")
+        drawn, rerun, direction = [], [], "ArrowLeft"
+        for step in range(steps + 2):  # two warm-up steps
+            before = thumb.get_attribute("aria-valuenow")
+            if before == (low if direction == "ArrowLeft" else high):
+                direction = "ArrowRight" if direction == "ArrowLeft" else "ArrowLeft"
+            thumb.focus()
+            page.keyboard.press(direction)
+            page.wait_for_function("() => window.__step && window.__step.drawn !== null", polling="raf")
+            value = thumb.get_attribute("aria-valuenow")
+            # the URL names a value unless it is the default, which the page leaves out
+            page.wait_for_function("() => window.__step.url !== null", polling="raf")
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+            result = page.evaluate("() => window.__step")
+            wanted = None if value == recommended else f"{float(value):g}"
+            named = dict(part.split("=", 1) for part in result["urlSearch"].lstrip("?").split("&") if "=" in part)
+            assert named.get("intensity") == wanted, (result, value)
+            if step >= 2:
+                drawn.append((result["drawn"] - result["down"]) / 1000)
+                rerun.append((result["url"] - result["down"]) / 1000)
+            page.wait_for_timeout(300)  # a user's pace between key presses
         page.screenshot(path=str(Path(tempfile.gettempdir()) / "browser_latency.png"), full_page=True)
         page.close()
     finally:
         process.terminate()
         process.wait(timeout=30)
-    ordered = sorted(seconds)
-    return {"steps": len(ordered), "p50_ms": 1000 * statistics.median(ordered),
-            "p95_ms": 1000 * ordered[round(0.95 * (len(ordered) - 1))], "max_ms": 1000 * ordered[-1]}
+    return {"drawn": _summary(drawn), "server_rerun_url": _summary(rerun)}
 
 
 def main() -> None:
@@ -157,26 +240,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--name", default="browser_latency")
+    parser.add_argument("--skip-first-open", action="store_true", help="only the warm key steps")
+    parser.add_argument("--cache-dir", help="a cache holding the default experiment, for the warm key steps "
+                                            "(else computed in a fresh one)")
     args = parser.parse_args()
     figures: dict = {}
-    with tempfile.TemporaryDirectory() as folder:
-        figures["benchmark"] = benchmark_compute(Path(folder))
-    print(f"bench/default_experiment.py's work in a fresh process: import {figures['benchmark']['import_s']:.1f} s, "
-          f"compute {figures['benchmark']['compute_s']:.1f} s")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        cold = first_open(browser)
-        figures["first_open"] = cold
-        ratio = cold["frontier"] / figures["benchmark"]["compute_s"]
-        figures["first_open"]["frontier_over_compute"] = ratio
-        print(f"first open on an empty cache: a progress bar at {cold['progress']:.1f} s, one counting models at "
-              f"{cold['counting']:.1f} s, the frontier at {cold['frontier']:.1f} s ({ratio:.2f}x the benchmark's compute)")
+        if not args.skip_first_open:
+            with tempfile.TemporaryDirectory() as folder:
+                figures["benchmark"] = benchmark_compute(Path(folder))
+            print(f"bench/default_experiment.py's work in a fresh process: import "
+                  f"{figures['benchmark']['import_s']:.1f} s, compute {figures['benchmark']['compute_s']:.1f} s")
+            cold = first_open(browser)
+            figures["first_open"] = cold
+            ratio = cold["frontier"] / figures["benchmark"]["compute_s"]
+            figures["first_open"]["frontier_over_compute"] = ratio
+            print(f"first open on an empty cache: a progress bar at {cold['progress']:.1f} s, one counting models at "
+                  f"{cold['counting']:.1f} s, the frontier at {cold['frontier']:.1f} s ({ratio:.2f}x the benchmark's "
+                  "compute)")
         with tempfile.TemporaryDirectory() as folder:
-            benchmark_compute(Path(folder))  # the default experiment, cached for the warm server
-            steps = key_steps(browser, Path(folder), args.steps)
-        figures["key_steps"] = steps
-        print(f"key press to redrawn page, {steps['steps']} steps: p50 {steps['p50_ms']:.0f} ms, "
-              f"p95 {steps['p95_ms']:.0f} ms, max {steps['max_ms']:.0f} ms")
+            cache_dir = Path(args.cache_dir or folder)
+            if not args.cache_dir:
+                benchmark_compute(cache_dir)  # the default experiment, cached for the warm servers
+            live = live_key_steps(browser, cache_dir, args.steps)
+            fallback = fallback_key_steps(browser, cache_dir, args.steps)
+        figures["key_steps_live"] = live
+        figures["key_steps_fallback"] = fallback
+        for label, steps in (("live scrubber, key press to redrawn page", live["drawn"]),
+                             ("live scrubber, key press to the server's rerun (URL)", live["server_rerun_url"]),
+                             ("fallback slider (one fragment), key press to redrawn page", fallback)):
+            print(f"{label}, {steps['steps']} steps: p50 {steps['p50_ms']:.0f} ms, p95 {steps['p95_ms']:.0f} ms, "
+                  f"max {steps['max_ms']:.0f} ms")
         browser.close()
     save(args.name, figures)
 

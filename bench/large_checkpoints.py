@@ -7,14 +7,20 @@ each entry its own file, record and SHA-256 as a sweep writes them) with synthet
 intensities x 5 seeds (105 points), and five more methods 11 points each at seed 0 for Compare: 162 entries,
 7.2 GB. The digits default is computed for real (its CUP grid, and the same Compare methods).
 
-Measured with AppTest (the server's rerun, as bench/explore_rerun.py): Explore after slider moves, Compare
-after clicks on points (the selection a click sets) and after a change of seeds. Target: p95 <= 150 ms and
-<= 1.3x the digits default's. Run: .venv/bin/python bench/large_checkpoints.py [--moves 30] [--keep DIR]
+Measured with AppTest (the server's whole-script rerun, as bench/explore_rerun.py; AppTest runs no fragment
+alone, so the fallback slider's fragment rerun is at most this): Explore after slider moves (the fallback
+path: every one of the 21 grid values visited each pass, in an order where each move changes the value),
+Explore after a live scrubber's release (the session marked live, as a browser's "ready" does: the page
+then draws the component, not the slider), Compare after clicks on points (the selection a click sets) and
+after a change of seeds. Two passes, interleaved digits / ResNet-18; percentiles over all samples of both
+passes (n is their count). Target: p95 <= 150 ms and <= 1.3x the digits default's.
+Run: .venv/bin/python bench/large_checkpoints.py [--moves 21] [--clicks 20] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import shutil
@@ -100,11 +106,21 @@ def _percentiles(seconds: list[float]) -> dict:
             "p95_ms": 1000 * ordered[round(0.95 * (len(ordered) - 1))], "max_ms": 1000 * ordered[-1]}
 
 
+def tour(values: list[float], start: float, moves: int) -> list[float]:
+    """`moves` slider targets visiting every grid value (all of them when moves >= len(values)), none equal
+    to the one before it: a stride coprime with the grid's length, from the value after `start`."""
+    count = len(values)
+    stride = next(k for k in range(count // 2 - 1, 0, -1) if math.gcd(k, count) == 1)
+    at = values.index(start) if start in values else 0
+    return [values[(at + stride * (move + 1)) % count] for move in range(moves)]
+
+
 def measure(experiment_id: str, moves: int, clicks: int) -> dict:
-    """Explore: slider moves; Compare: clicks on points (the selection a click sets) and a seed change."""
+    """Samples in seconds. Explore: slider moves (fallback) and releases (live); Compare: clicks on points (the
+    selection a click sets) and a seed change."""
     from streamlit.testing.v1 import AppTest
 
-    from ui import components
+    from ui import components, scrubber
 
     explore = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
     explore.query_params["experiment"] = experiment_id
@@ -114,12 +130,26 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
     assert not explore.exception, explore.exception
     slider = explore.select_slider(key=components.INTENSITY_KEY)
     values = [float(v) for v in slider.options]
-    slider_seconds = []
-    for move in range(moves):
+    slider_seconds, visited = [], set()
+    for value in tour(values, float(slider.value), moves):
         start = time.perf_counter()
-        explore.select_slider(key=components.INTENSITY_KEY).set_value(values[(move * 7 + 3) % len(values)]).run()
+        explore.select_slider(key=components.INTENSITY_KEY).set_value(value).run()
         slider_seconds.append(time.perf_counter() - start)
         assert not explore.exception, explore.exception
+        visited.add(value)
+
+    live = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
+    live.query_params["experiment"] = experiment_id
+    live.session_state[scrubber.STATUS_KEY] = "ready"
+    live.run()
+    assert not live.exception and not live.select_slider, live.exception
+    release_seconds = []
+    for value in tour(values, float(live.session_state[components.INTENSITY_KEY]), moves):
+        live.session_state[components.INTENSITY_KEY] = value  # what a release's callback sets
+        start = time.perf_counter()
+        live.run()
+        release_seconds.append(time.perf_counter() - start)
+        assert not live.exception, live.exception
 
     compare = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
     compare.query_params["experiment"] = experiment_id
@@ -143,14 +173,18 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
         compare.multiselect(key="seeds").set_value(seeds).run()
         seed_seconds.append(time.perf_counter() - start)
         assert not compare.exception, compare.exception
-    return {"first_open_s": first, "explore_slider": _percentiles(slider_seconds),
-            "compare_click": _percentiles(click_seconds), "compare_seeds": _percentiles(seed_seconds)}
+    return {"first_open_s": first, "explore_values_visited": len(visited), "explore_slider": slider_seconds,
+            "explore_live_release": release_seconds, "compare_click": click_seconds, "compare_seeds": seed_seconds}
+
+
+PARTS = ("explore_slider", "explore_live_release", "compare_click", "compare_seeds")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--moves", type=int, default=30, help="slider moves on Explore per experiment")
-    parser.add_argument("--clicks", type=int, default=20, help="clicks on Compare per experiment")
+    parser.add_argument("--moves", type=int, default=21,
+                        help="Explore slider moves (and live releases) per pass and experiment; >= 21 visits every value")
+    parser.add_argument("--clicks", type=int, default=20, help="clicks on Compare per pass and experiment")
     parser.add_argument("--name", default="large_checkpoints", help="results file name (bench/results/NAME.json)")
     parser.add_argument("--keep", help="build the cache in this folder and keep it (reused when it is there)")
     args = parser.parse_args()
@@ -173,24 +207,26 @@ def main() -> None:
               f"({time.perf_counter() - start:.0f} s to write)")
         figures = {"resnet18": {"experiment": resnet.id, "entries": entries, "checkpoint_bytes": size,
                                 "written_directly": True}}
-        # interleaved: digits, ResNet, digits, ResNet; each pass's figures kept, the summary over both
+        # interleaved: digits, ResNet, digits, ResNet; percentiles over both passes' samples, each pass's too
         runs = {"digits": [], "resnet18": []}
         for _ in range(2):
             for name, experiment in (("digits", digits), ("resnet18", resnet)):
-                runs[name].append(measure(experiment.id, args.moves // 2, args.clicks // 2))
+                runs[name].append(measure(experiment.id, args.moves, args.clicks))
         for name, passes in runs.items():
-            merged = {}
-            for part in ("explore_slider", "compare_click", "compare_seeds"):
-                samples = [p[part] for p in passes]
-                merged[part] = {key: max(s[key] for s in samples) if key in ("p95_ms", "max_ms")
-                                else statistics.median(s[key] for s in samples) for key in samples[0]}
-            figures[name] = {**figures.get(name, {}), **merged, "passes": passes}
-        for part in ("explore_slider", "compare_click", "compare_seeds"):
+            figures[name] = {**figures.get(name, {}),
+                             **{part: _percentiles([s for p in passes for s in p[part]]) for part in PARTS},
+                             "passes": [{"first_open_s": p["first_open_s"],
+                                         "explore_values_visited": p["explore_values_visited"],
+                                         **{part: {**_percentiles(p[part]), "samples_ms": [round(1000 * s, 1)
+                                                                                         for s in p[part]]}
+                                            for part in PARTS}} for p in passes]}
+        for part in PARTS:
             d, r = figures["digits"][part], figures["resnet18"][part]
-            ratio = r["p95_ms"] / d["p95_ms"]
-            figures.setdefault("ratio_p95", {})[part] = ratio
-            print(f"{part:15s} digits p50 {d['p50_ms']:6.0f} ms p95 {d['p95_ms']:6.0f} ms | ResNet-18 "
-                  f"p50 {r['p50_ms']:6.0f} ms p95 {r['p95_ms']:6.0f} ms | p95 ratio {ratio:.2f}")
+            figures.setdefault("ratio_p50", {})[part] = r["p50_ms"] / d["p50_ms"]
+            figures.setdefault("ratio_p95", {})[part] = r["p95_ms"] / d["p95_ms"]
+            print(f"{part:20s} n {d['n']:3d} / {r['n']:3d} | digits p50 {d['p50_ms']:6.0f} ms p95 {d['p95_ms']:6.0f} ms "
+                  f"| ResNet-18 p50 {r['p50_ms']:6.0f} ms p95 {r['p95_ms']:6.0f} ms | ratio p50 "
+                  f"{figures['ratio_p50'][part]:.2f} p95 {figures['ratio_p95'][part]:.2f}")
         save(args.name, figures)
     finally:
         if not args.keep:

@@ -306,7 +306,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """Exit status 0 when every entry is valid, 1 when some were broken (removed, unless --check-only)."""
+    """Exit status 0 when no entry is damaged (references not computed yet are reported, not counted as
+    damage), 1 when some were broken (removed, unless --check-only)."""
     from .verify import verify_experiment
 
     experiment = Experiment.open(args.experiment, args.cache_dir)
@@ -315,8 +316,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"broken{' (removed)' if finding.removed else ''}: {finding.problem}")
     action = ("" if result.ok else " (removed: `sweep` recomputes them)" if not args.check_only
               else " (kept: run without --check-only to remove them)")
+    missing = (f"; {len(result.not_computed)} not computed yet ({', '.join(p.name for p in result.not_computed)}: "
+               "missing, not damage; `sweep` computes them)" if result.not_computed else "")
     print(f"experiment {experiment.id}: {result.checked} entries checked to their SHA-256, "
-          f"{len(result.findings)} broken{action}" + ("; tables rebuilt" if result.tables_rebuilt else ""))
+          f"{len(result.findings)} broken{action}" + missing + ("; tables rebuilt" if result.tables_rebuilt else ""))
     return 0 if result.ok else 1
 
 

@@ -8,6 +8,7 @@ repair: the next sweep recomputes it, as it would have on its own.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,11 @@ class Verification:
     checked: int  # entries looked at (reference models and point folders)
     findings: tuple[Finding, ...]
     tables_rebuilt: bool
+    not_computed: tuple[Path, ...] = ()  # reference models with no folder at all: missing, not damage
 
     @property
     def ok(self) -> bool:
+        """No damage: a reference that is simply not computed yet is missing (a sweep computes it), not broken."""
         return not self.findings
 
 
@@ -42,9 +45,13 @@ def verify_experiment(experiment: Experiment, repair: bool = True) -> Verificati
     if repair:
         experiment.refuse_links()
     findings: list[Finding] = []
+    not_computed: list[Path] = []
     checked = 0
     for role in experiment.roles:
         entry = experiment.reference_entry(role)
+        if not os.path.lexists(entry):  # never written (a link or a file in its place is judged below)
+            not_computed.append(entry)
+            continue
         checked += 1
         with cache.locked(entry):
             try:
@@ -68,7 +75,7 @@ def verify_experiment(experiment: Experiment, repair: bool = True) -> Verificati
     rebuilt = repair and bool(findings) and (experiment.root / "config.json").exists()
     if rebuilt:
         experiment.write_tables()
-    return Verification(checked, tuple(findings), rebuilt)
+    return Verification(checked, tuple(findings), rebuilt, tuple(not_computed))
 
 
 def _broken(entry: Path, err: cache.BrokenEntry, repair: bool, lock: bool = False) -> Finding:

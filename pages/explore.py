@@ -4,6 +4,43 @@ import streamlit as st
 
 from ui import components, scrubber, services
 
+
+
+def notes(experiment, view) -> None:
+    """What the frontier's marks mean, and the on-demand intensity."""
+    config = experiment.config
+    st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
+               "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the "
+               "direction of every step, not the end point: where a run lands also depends on the learning rate, "
+               "epochs and batch size fixed for this experiment.")
+    if config.forget.kind == "random":
+        st.caption(services.RANDOM_SUBSET_NOTE)
+    if not config.oracle:
+        st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
+    components.compute_another_intensity(experiment, view.values)
+
+
+def export(experiment, view, value: float) -> None:
+    config = experiment.config
+    seeds = view.seeds_at(value)
+    seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
+    components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
+                             "Export this model (.zip: safetensors + model card)",
+                             f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")
+
+
+@st.fragment
+def selection(experiment, view) -> None:
+    """The fallback (until a browser has drawn the live scrubber, or where it cannot): the server-drawn slider
+    and everything it changes, in one fragment, so a slider step or a click on a point reruns and redraws this
+    part only (the sidebar, the title and the cache's status are not recomputed, nor redrawn in the browser)."""
+    with st.container(key=scrubber.EXPLORE_FALLBACK):
+        value = components.intensity_slider(view.values, view.recommended_value, view.knob)
+        components.explore_static(view, value, has_oracle=experiment.config.oracle)
+    notes(experiment, view)
+    export(experiment, view, value)
+
+
 components.use_app_navigation()
 
 experiment = components.experiment_picker()
@@ -38,24 +75,9 @@ if view.frontier.empty:
 
 value = components.chosen_intensity(view.values, view.recommended_value)
 live = scrubber.explore(experiment, value, on_value=components.select_intensity)  # redraws in the browser
-with st.container(key=scrubber.EXPLORE_FALLBACK):
-    if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
-        value = components.intensity_slider(view.values, view.recommended_value, view.knob)
-        components.explore_static(view, value, has_oracle=config.oracle)
-if live:
+if live:  # a release reruns the whole page (the scrubber sits outside any fragment): the URL and export follow
     components.intensity_in_url(value, view.recommended_value)
-st.caption("Each dot is one unlearning run at one intensity (seed mean); ringed dots are non-dominated, the "
-           "dashed line is the front, a cross is a run whose loss diverged (stopped at that step). γ sets the "
-           "direction of every step, not the end point: where a run lands also depends on the learning rate, "
-           "epochs and batch size fixed for this experiment.")
-if config.forget.kind == "random":
-    st.caption(services.RANDOM_SUBSET_NOTE)
-if not config.oracle:
-    st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
-components.compute_another_intensity(experiment, view.values)
-
-seeds = view.seeds_at(value)
-seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
-components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
-                         "Export this model (.zip: safetensors + model card)",
-                         f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")
+    notes(experiment, view)
+    export(experiment, view, value)
+else:
+    selection(experiment, view)

@@ -90,7 +90,7 @@ def per_class_figure(original: list[float], selected: list[float], oracle: list[
                                 ("Retrained oracle", oracle, "#2ca02c")):
         if values:
             fig.add_trace(go.Bar(x=classes, y=[_none_if_nan(v) for v in values], name=name, marker_color=color,
-                                 hovertemplate=f"{name}<br>class %{{x}}: %{{y:.1f}}%<extra></extra>"))
+                                 hovertemplate=per_class_hover(name)))
     if forget_class is not None:
         fig.add_vrect(x0=forget_class - 0.5, x1=forget_class + 0.5, fillcolor="rgba(120,120,120,0.15)",
                       line_width=0, annotation_text="forgotten", annotation_position="top")
@@ -98,6 +98,11 @@ def per_class_figure(original: list[float], selected: list[float], oracle: list[
                       xaxis_title="class", margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
+
+
+def per_class_hover(name: str) -> str:
+    """The hover text of one of per_class_figure's bar traces."""
+    return f"{name}<br>class %{{x}}: %{{y:.1f}}%<extra></extra>"
 
 
 def _none_if_nan(value: float) -> float | None:

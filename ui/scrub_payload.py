@@ -83,15 +83,21 @@ def trace_index(figure: dict, name: str) -> int:
     return len(figure["data"]) - 1
 
 
+def nearest(values: list[float], value: float) -> int:
+    """The index of the grid value nearest to `value`."""
+    return int(np.argmin([abs(v - value) for v in values]))
+
+
 def explore_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: str, axis_titles: tuple[str, str],
-                    forget_class: int | None, selected_value: float, has_oracle: bool) -> dict:
+                    forget_class: int | None, selected_value: float | None, has_oracle: bool) -> dict:
     """Everything the Explore scrubber needs, once: the frontier and per-class figures with the selection drawn,
-    and, for every grid value, its point on the frontier, its metric cards and its per-class accuracies."""
+    and, for every grid value, its point on the frontier, its metric cards and its per-class accuracies.
+    Built at the first grid value when `selected_value` is None; explore_selection moves the selection."""
     frontier = frontier.sort_values("value").reset_index(drop=True)
     original = references.loc["original"] if "original" in references.index else None
     oracle = references.loc["oracle"] if "oracle" in references.index else None
     values = [float(v) for v in frontier["value"]]
-    selected = int(np.argmin([abs(v - selected_value) for v in values]))
+    selected = 0 if selected_value is None else nearest(values, selected_value)
     chosen = frontier.iloc[selected]
     frontier_fig = figure_json(figures.frontier_figure(frontier, references, knob=knob, axis_titles=axis_titles,
                                                        selected_value=values[selected]))
@@ -111,6 +117,31 @@ def explore_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
             "bar_trace": trace_index(bars, f"CUP γ={values[selected]:g}")}
 
 
+def _with_trace(figure: dict, index: int, **changes) -> dict:
+    """A copy of `figure` whose trace `index` has `changes`; the other traces and the layout are shared."""
+    data = list(figure["data"])
+    data[index] = {**data[index], **changes}
+    return {**figure, "data": data}
+
+
+def explore_selection(payload: dict, selected_value: float) -> dict:
+    """`payload` (explore_payload's) with the grid value nearest `selected_value` selected: its index, the ring
+    on the frontier and the per-class bars. A shallow copy sharing everything else, so the payload is built
+    (and its figures validated) once per change of the results, whatever value a release chooses."""
+    selected = nearest(payload["values"], selected_value)
+    if selected == payload["selected"]:
+        return payload
+    point = payload["points"][selected]
+    ring = [] if point["x"] is None else [point["x"]], [] if point["y"] is None else [point["y"]]
+    frontier = _with_trace(payload["frontier"], payload["selected_trace"], x=ring[0], y=ring[1])
+    label = point["bar_label"]
+    changes = {"y": point["per_class"], "name": label}
+    if "hovertemplate" in payload["bars"]["data"][payload["bar_trace"]]:
+        changes["hovertemplate"] = figures.per_class_hover(label)
+    bars = _with_trace(payload["bars"], payload["bar_trace"], **changes)
+    return {**payload, "selected": selected, "frontier": frontier, "bars": bars}
+
+
 def run_lengths(grid: np.ndarray) -> list[int]:
     """A grid of small class numbers, row-major, as [class, count, class, count, ...]: decision regions are a
     few flat areas, so this is about a hundredth of the cells."""
@@ -126,7 +157,7 @@ def learn_payload(regions: dict, values: list[float], selected_value: float, num
                   max_points: int = 600) -> dict:
     """The Learn scrubber's data, once: the original's, the oracle's and every intensity's decision regions
     (run-length coded), the samples drawn over them and the colours of figures.regions_figure."""
-    selected = int(np.argmin([abs(v - selected_value) for v in values]))
+    selected = nearest(values, selected_value)
     samples = regions["samples"]
     step = max(1, len(samples["y"]) // max_points)  # the same thinning as figures.regions_figure
     first = np.asarray(regions["references"]["original"])
@@ -141,6 +172,11 @@ def learn_payload(regions: dict, values: list[float], selected_value: float, num
             "class_colours": figures.CLASS_COLOURS, "point_colours": figures.POINT_COLOURS}
 
 
+def learn_selection(payload: dict, selected_value: float) -> dict:
+    """`payload` (learn_payload's) with the intensity nearest `selected_value` selected (a shallow copy)."""
+    return {**payload, "selected": nearest(payload["values"], selected_value)}
+
+
 def pivot_payload(step: dict, intensity: float, sweep: list[tuple[float, list[float]]], run_value: float) -> dict:
     """The live pivot figure of one recorded step: the figure at `intensity`, and CUP's direction at every grid
     intensity for this step's gradients, so the bold arrow turns in the browser while the slider moves."""
@@ -151,6 +187,6 @@ def pivot_payload(step: dict, intensity: float, sweep: list[tuple[float, list[fl
         directions.append([float(d[0]) / norm, float(d[1]) / norm] if norm > 0 else [0.0, 0.0])
     bold = next(i for i, trace in enumerate(fig["data"]) if str(trace.get("name", "")).startswith("d at γ"))
     return {"figure": fig, "bold_trace": bold, "values": [float(v) for v, _ in sweep], "directions": directions,
-            "selected": int(np.argmin([abs(v - intensity) for v, _ in sweep])),
+            "selected": nearest([v for v, _ in sweep], intensity),
             "phi": math.degrees(step["phi"]), "theta": math.degrees(step["theta"]), "run_value": float(run_value),
             "help": {"theta": GLOSSARY["Dual cone"], "psi": GLOSSARY["Pivot"]}}

@@ -316,19 +316,22 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(_handle(experiment), _stamp(experiment))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int], value: float) -> dict:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from .scrub_payload import explore_payload
 
     view = _view(handle, stamp)
     return explore_payload(view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles,
-                           forget_class=view.forget_class, selected_value=value,
+                           forget_class=view.forget_class, selected_value=None,
                            has_oracle=_reopen(handle).config.oracle)
 
 
 def explore_scrub_payload(experiment: Experiment, value: float) -> dict:
-    """The Explore scrubber's data (every grid value's point, cards and per-class bars), built once per value."""
-    return _explore_payload(_handle(experiment), _stamp(experiment), value)
+    """The Explore scrubber's data (every grid value's point, cards and per-class bars), built once per change
+    of the results; the selection is set on a copy, so a released value rebuilds no figure."""
+    from .scrub_payload import explore_selection
+
+    return explore_selection(_explore_payload(_handle(experiment), _stamp(experiment)), value)
 
 
 def point_is_cached(experiment: Experiment, method: str, value: float, seed: int) -> bool:
@@ -735,16 +738,19 @@ def learn_regions(experiment: Experiment) -> dict:
     return _regions(_handle(experiment), _stamp(experiment))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _learn_payload(handle: tuple[str, str], stamp: tuple[int, int], value: float) -> dict:
+@st.cache_data(show_spinner=False, max_entries=4)
+def _learn_payload(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from .scrub_payload import learn_payload
 
-    return learn_payload(_regions(handle, stamp), list(LEARN_GRID), value, _reopen(handle).info.num_classes)
+    return learn_payload(_regions(handle, stamp), list(LEARN_GRID), LEARN_GRID[0], _reopen(handle).info.num_classes)
 
 
 def learn_scrub_payload(experiment: Experiment, value: float) -> dict:
-    """The Learn scrubber's data: every grid intensity's decision regions, run-length coded, built once per value."""
-    return _learn_payload(_handle(experiment), _stamp(experiment), value)
+    """The Learn scrubber's data: every grid intensity's decision regions, run-length coded, built once per change
+    of the results; the selection is set on a copy."""
+    from .scrub_payload import learn_selection
+
+    return learn_selection(_learn_payload(_handle(experiment), _stamp(experiment)), value)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

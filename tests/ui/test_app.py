@@ -38,6 +38,45 @@ def test_explore_renders_the_default_with_slider_plot_cards_and_export(app_cache
     assert not app.info  # the "computing" notice is gone once the cache is warm
 
 
+def test_the_fallback_slider_and_what_it_changes_are_one_fragment(app_cache, monkeypatch):
+    """A step of the server-drawn slider reruns one st.fragment (AppTest reruns whole scripts, so the fragment's
+    extent is checked here and its effect in the browser by bench/browser_latency.py)."""
+    import functools
+
+    import streamlit as st
+
+    from ui import components
+
+    depth, drawn = [0], {}
+    real_fragment = st.fragment
+
+    def fragment(function):
+        @functools.wraps(function)
+        def inside(*args, **kwargs):
+            depth[0] += 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return real_fragment(inside)
+
+    def recorded(name):
+        real = getattr(components, name)
+
+        def call(*args, **kwargs):
+            drawn.setdefault(name, depth[0] > 0)  # whether its first call ran inside a fragment
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(st, "fragment", fragment)
+    for name in ("intensity_slider", "explore_static", "export_button", "experiment_picker"):
+        monkeypatch.setattr(components, name, recorded(name))
+    app = new_app().run()
+    assert not app.exception and len(app.select_slider) == 1
+    assert drawn == {"experiment_picker": False, "intensity_slider": True, "explore_static": True,
+                     "export_button": True}
+
+
 def test_moving_the_slider_changes_the_selection(app_cache):
     app = new_app().run()
     app.select_slider[0].set_value(0.0).run()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
+import numpy as np
 import pandas as pd
 
 from ui import scrub_payload
@@ -66,3 +68,33 @@ def test_the_cards_say_what_the_server_drawn_metric_cards_say():
     assert [card["value"] for card in cards] == [scrub_payload.format_metric(row[name], name)
                                                  for _, name, _ in scrub_payload.CARDS]
     assert cards[-1]["delta"] is None  # the original has no avg gap
+
+
+def _numbers(array) -> list:
+    """A plotly.js array as a list: plotly.py sends numpy arrays as base64 typed arrays."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_moving_the_selection_on_a_built_payload_equals_building_it_at_that_value():
+    base = _payload(selected_value=None)
+    assert base["selected"] == 0
+    for value in (0.0, 0.5, 1.0, 0.9):
+        moved, built = scrub_payload.explore_selection(base, value), _payload(selected_value=value)
+        assert moved["selected"] == built["selected"] and moved["points"] == built["points"]
+        ring, built_ring = (figure["frontier"]["data"][figure["selected_trace"]] for figure in (moved, built))
+        point = built["points"][built["selected"]]
+        assert (_numbers(ring["x"]), _numbers(ring["y"])) == ([point["x"]], [point["y"]])
+        assert {k: v for k, v in ring.items() if k not in "xy"} == {k: v for k, v in built_ring.items() if k not in "xy"}
+        others = [i for i in range(len(built["frontier"]["data"])) if i != built["selected_trace"]]
+        assert [moved["frontier"]["data"][i] for i in others] == [built["frontier"]["data"][i] for i in others]
+        assert moved["frontier"]["layout"] == built["frontier"]["layout"] and moved["bars"] == built["bars"]
+        json.dumps(moved, allow_nan=False)
+    assert base["selected"] == 0 and base["bars"]["data"][base["bar_trace"]]["name"] == "CUP γ=0"  # not changed
+
+
+def test_moving_the_learn_selection_changes_the_index_only():
+    payload = {"values": [0.0, 0.25, 0.5], "selected": 0, "points": [[0, 4]] * 3}
+    moved = scrub_payload.learn_selection(payload, 0.3)
+    assert moved == {**payload, "selected": 1} and payload["selected"] == 0

@@ -40,3 +40,25 @@ def test_a_failure_the_browser_reports_brings_back_the_slider_with_a_notice(app_
     assert not app.exception
     assert len(app.select_slider) == 1 and not _components(app)
     assert any("Live scrubbing is not available here (plotly.js could not be fetched)" in c.value for c in app.caption)
+
+
+def test_a_released_value_rebuilds_no_figure_the_payload_is_built_once_per_results(app_cache, monkeypatch):
+    from ui import scrub_payload, services
+
+    built = []
+    original = scrub_payload.explore_payload
+    monkeypatch.setattr(scrub_payload, "explore_payload", lambda *a, **k: built.append(k) or original(*a, **k))
+    services._explore_payload.clear()
+    for intensity in ("0.25", "0.75", "0.5"):
+        app = new_app(intensity=intensity)
+        app.session_state[scrubber.STATUS_KEY] = "ready"
+        app.run()
+        assert not app.exception
+        (component,) = _components(app)
+        data = json.loads(component.proto.json or component.proto.mixed.json)
+        assert data["values"][data["selected"]] == float(intensity)
+        ring = data["frontier"]["data"][data["selected_trace"]]
+        point = data["points"][data["selected"]]
+        assert (ring["x"], ring["y"]) == ([point["x"]], [point["y"]])
+        assert data["bars"]["data"][data["bar_trace"]]["name"] == f"CUP γ={float(intensity):g}"
+    assert len(built) == 1 and built[0]["selected_value"] is None
