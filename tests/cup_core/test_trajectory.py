@@ -122,6 +122,26 @@ def test_a_schema_bump_or_other_weights_record_the_steps_again(blobs, monkeypatc
     assert bumped["key"]["schema"] == SCHEMA_VERSION + 1 and bumped["steps"] == run["steps"]
 
 
+def test_same_run_allows_what_each_engine_and_optimiser_can_differ_by():
+    from cup_core.trajectory import same_run
+
+    cached = {"w": torch.tensor([0.5, -0.3, 0.0])}
+    accuracies = {"forget_acc": 0.0, "retain_acc": 98.4}
+    metrics = {**accuracies, "test_acc": 97.0}
+
+    def shifted(by):
+        return {"w": cached["w"] + torch.tensor([0.0, by, 0.0])}
+
+    assert same_run("sequential", "adam", 0.01, shifted(0.0), cached, accuracies, metrics)
+    assert not same_run("sequential", "sgd", 0.01, shifted(1e-7), cached, accuracies, metrics)  # bitwise
+    assert same_run("batched", "sgd", 0.01, shifted(5e-6), cached, accuracies, metrics)
+    assert not same_run("batched", "sgd", 0.01, shifted(1.3e-3), cached, accuracies, metrics)
+    # Adam: a rounding-decided coordinate may end 0.13·lr away (measured on the Learn toy); one full step may not.
+    assert same_run("batched", "adam", 0.01, shifted(1.3e-3), cached, accuracies, metrics)
+    assert not same_run("batched", "adam", 0.01, shifted(0.02), cached, accuracies, metrics)
+    assert not same_run("batched", "adam", 0.01, shifted(1.3e-3), cached, {**accuracies, "retain_acc": 98.3}, metrics)
+
+
 def test_decision_regions_follow_the_model(blobs):
     model = blobs.load_reference_model("original")
     grid = decision_regions(model, (-6.0, 6.0), (-6.0, 6.0), resolution=40)
