@@ -376,6 +376,12 @@ PAIR_COLOURS = {"A": "#1f77b4", "B": "#ff7f0e"}
 AGREEMENT_COLOURS = {"both": "#7f7f7f", "only A": PAIR_COLOURS["A"], "only B": PAIR_COLOURS["B"], "neither": "#2ca02c"}
 
 
+def _panel_title(title: str, subtitle: str = "") -> dict:
+    """A half-width panel's title: left-aligned (a centred one is clipped in a narrow column), details below."""
+    return dict(text=title, subtitle=dict(text=subtitle, font=dict(size=11, color="#666")), x=0, xanchor="left",
+                font=dict(size=14))
+
+
 def pair_per_class_figure(per_class: dict[str, list[float]], forget_class: int | None) -> go.Figure:
     """Test accuracy per class of each pinned model (label -> accuracies), side by side; the forgotten class shaded."""
     fig = go.Figure()
@@ -387,7 +393,7 @@ def pair_per_class_figure(per_class: dict[str, list[float]], forget_class: int |
         fig.add_vrect(x0=forget_class - 0.5, x1=forget_class + 0.5, fillcolor="rgba(120,120,120,0.15)",
                       line_width=0, annotation_text="forgotten", annotation_position="top")
     fig.update_layout(barmode="group", height=300, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
-                      xaxis_title="class", margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis=dict(title="class", type="category"), margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
@@ -406,9 +412,9 @@ def confusion_figure(matrix: np.ndarray, title: str, forget_class: int | None = 
     if forget_class is not None:
         fig.add_shape(type="rect", x0=-0.5, x1=len(matrix) - 0.5, y0=forget_class - 0.5, y1=forget_class + 0.5,
                       line=dict(color="#d62728", width=2))
-    fig.update_layout(title=dict(text=title, x=0.5, font=dict(size=14)), height=360,
-                      margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(title="predicted class", side="bottom"),
-                      yaxis=dict(title="true class", autorange="reversed", scaleanchor="x"))
+    fig.update_layout(title=_panel_title(title, "test set: rows true class, columns predicted"), height=380,
+                      margin=dict(l=10, r=10, t=60, b=10), xaxis=dict(title="predicted class", type="category"),
+                      yaxis=dict(title="true class", autorange="reversed", type="category", scaleanchor="x"))
     return fig
 
 
@@ -499,9 +505,9 @@ def mia_figure(result: dict, title: str, bins: int = 40) -> go.Figure:
         fig.add_vrect(x0=grid[start], x1=grid[stop - 1], fillcolor="rgba(120,120,120,0.13)", line_width=0, layer="below")
     efficacy = result["mia_efficacy"]
     fig.update_layout(
-        title=dict(text=f"{title} · MIA efficacy {'n/a' if efficacy is None or math.isnan(efficacy) else f'{efficacy:.1f}%'}",
-                   x=0.5, font=dict(size=14)),
-        height=330, margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(title="% of the set", rangemode="tozero"),
+        title=_panel_title(title, "MIA efficacy " + ("n/a" if efficacy is None or math.isnan(efficacy) else
+                                                      f"{efficacy:.1f}%") + " of the forget set called non-member"),
+        height=350, margin=dict(l=10, r=10, t=60, b=10), yaxis=dict(title="% of the set", rangemode="tozero"),
         xaxis=dict(title="confidence in the true class (shaded: the attacker says non-member)", range=[0, 1]),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
     return fig
@@ -534,8 +540,9 @@ def embedding_figure(result: dict, title: str, forget_class: int | None = None) 
                             line=dict(width=1.5 if is_forget else 0, color=POINT_COLOURS[k % len(POINT_COLOURS)])),
                 hovertemplate=f"{name}<extra></extra>"))
     projection = "t-SNE" if result.get("projection") == "tsne" else "PCA"
-    fig.update_layout(title=dict(text=f"{title} · {projection} of the penultimate layer", x=0.5, font=dict(size=14)),
-                      height=400, margin=dict(l=10, r=10, t=40, b=10), legend=dict(title="test set · × forget set"),
+    fig.update_layout(title=_panel_title(title, f"{projection} of the penultimate layer's features"),
+                      height=470, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(title="test set · × forget set", orientation="h", yanchor="top", y=-0.2, x=0),
                       xaxis=dict(title=f"{projection} 1", zeroline=False), yaxis=dict(title=f"{projection} 2", zeroline=False))
     return fig
 

@@ -837,8 +837,15 @@ def forget_samples(experiment: Experiment) -> dict:
 def pinned_metrics(experiment: Experiment, pin) -> pd.Series | None:
     """The pinned model's recorded metrics (results.csv's row, or references.csv's), or None."""
     if pin.role != "point":
+        from cup_core.metrics import avg_gap
+
         references = experiment.references()
-        return references.loc[pin.role] if pin.role in references.index else None
+        if pin.role not in references.index:
+            return None
+        row = references.loc[pin.role].copy()
+        # references.csv has no gap: the original's is measured like a point's, the oracle's is 0 by definition
+        row["avg_gap"] = avg_gap(row, references.loc["oracle"]) if "oracle" in references.index else float("nan")
+        return row
     results = experiment.results()
     rows = results[(results["method"] == pin.method) & (results["value"] - pin.value).abs().lt(1e-12)
                    & (results["seed"] == pin.seed)]
