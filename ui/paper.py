@@ -82,10 +82,10 @@ def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict
     """The hypervolume table as CSV and LaTeX (at once), and the figures as SVG and PDF (built when asked)."""
     st.subheader("Figures and tables for a paper")
     summary = _summary_of(view.summary, shown)
-    left, right = st.columns(2)
-    left.download_button("Hypervolume table (CSV)", data=hypervolume_csv(summary), file_name=f"hypervolume-{experiment.id}.csv",
+    row = st.container(horizontal=True)
+    row.download_button("Hypervolume table (CSV)", data=hypervolume_csv(summary), file_name=f"hypervolume-{experiment.id}.csv",
                          mime="text/csv", on_click="ignore", icon=":material/table:", key="hypervolume_csv")
-    right.download_button("Hypervolume table (LaTeX)", data=hypervolume_latex(summary),
+    row.download_button("Hypervolume table (LaTeX)", data=hypervolume_latex(summary),
                           file_name=f"hypervolume-{experiment.id}.tex", mime="application/x-tex", on_click="ignore",
                           icon=":material/functions:", key="hypervolume_latex",
                           help="a booktabs table (\\usepackage{booktabs}): both hypervolumes with their 95 % intervals, "
@@ -111,8 +111,8 @@ def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict
         else:
             return
     for name, title in FIGURE_TITLES.items():
-        columns = st.columns([1, 1, 3])
-        for column, fmt in zip(columns, static_export.FORMATS):
-            column.download_button(f"{title} ({fmt.upper()})", data=prepared[1][name, fmt],
+        row = st.container(horizontal=True)
+        for fmt in static_export.FORMATS:
+            row.download_button(f"{title} ({fmt.upper()})", data=prepared[1][name, fmt],
                                    file_name=f"{name}-{experiment.id}.{fmt}", mime=static_export.FORMATS[fmt],
                                    on_click="ignore", icon=":material/download:", key=f"figure_{name}_{fmt}")

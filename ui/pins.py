@@ -25,15 +25,15 @@ def pin(slot: str, text: str) -> None:
 def pin_buttons(experiment: Experiment, method: str, value: float, seed: int) -> None:
     """"Pin as A", "Pin as B" for a selected point, what is pinned so far and a link to the A vs B page."""
     text = str(Pin.point(method, value, seed))
-    columns = st.columns([1, 1, 3], vertical_alignment="center")
-    for column, slot in zip(columns, SLOTS):
-        column.button(f"Pin as {slot}", key=f"pin_as_{slot.lower()}", on_click=pin, args=(slot, text),
+    row = st.container(horizontal=True, vertical_alignment="center")
+    for slot in SLOTS:
+        row.button(f"Pin as {slot}", key=f"pin_as_{slot.lower()}", on_click=pin, args=(slot, text),
                       icon=":material/push_pin:", help=f"compare this model with another on the A vs B page ({slot})")
     pinned = {slot: st.session_state.get(PIN_KEYS[slot]) for slot in SLOTS}
     if any(pinned.values()):
         described = " · ".join(f"{slot}: {services.pin_label(Pin.parse(value)) if Pin.parse(value) else '—'}"
                                for slot, value in pinned.items() if value)
-        columns[2].page_link(INSPECT_PAGE, label=f"Open A vs B ({described})", icon=":material/compare:",
+        row.page_link(INSPECT_PAGE, label=f"Open A vs B ({described})", icon=":material/compare:",
                              query_params={"experiment": experiment.id,
                                            **{URL_KEYS[slot]: value for slot, value in pinned.items() if value}})
 
