@@ -13,6 +13,7 @@ st.session_state.setdefault("navigation_ran", True)  # see ui.components.use_app
 navigation = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
     st.Page("pages/compare.py", title="Compare methods", icon=":material/leaderboard:"),
+    st.Page("pages/inspect.py", title="A vs B", icon=":material/compare:"),
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
     st.Page("pages/new.py", title="New experiment", icon=":material/add_circle:"),
     st.Page("pages/experiments.py", title="Experiments", icon=":material/inventory_2:"),

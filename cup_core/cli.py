@@ -24,6 +24,8 @@ from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .report import REPORT_COLUMNS, summary
 from .sweep import SweepPlan, missing_points, prepare, resolve_plan, run_sweep
 
+REPORT_FORMATS = ("text", "json", "csv", "latex")  # what `report --format` prints
+
 
 class UsageError(Exception):
     """A bad argument: the message says what to fix."""
@@ -119,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="per-method tables and hypervolumes of an experiment")
     report.add_argument("experiment", help="the experiment's folder (the last line of `sweep`) or its id")
-    report.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="text",
+                        help="text: tables for reading (default); json: everything as one object; csv, latex: the "
+                             "hypervolume table (LaTeX: a booktabs table, \\usepackage{booktabs})")
+    report.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     report.add_argument("--cache-dir", help="where to look up an experiment id")
 
     export = commands.add_parser("export", help="write one point's model and model card as a zip")
@@ -219,8 +224,15 @@ def _sweep(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     experiment = Experiment.open(args.experiment, args.cache_dir)
     result = summary(experiment)
-    if args.json:
+    if args.format == "json":
         print(json.dumps(result, indent=2))
+        return 0
+    if args.format in ("csv", "latex"):
+        from .report import hypervolume_csv, hypervolume_latex
+
+        if not result["methods"]:
+            raise UsageError(f"experiment {experiment.id} has no points yet: run `python -m cup_core sweep` first")
+        print((hypervolume_csv if args.format == "csv" else hypervolume_latex)(result), end="")
         return 0
     print(f"experiment {result['experiment']}: {experiment.config.dataset}, forget {result['forget_set']} "
           f"(metrics schema {result['schema']}: mia_efficacy is the SVC MIA)")

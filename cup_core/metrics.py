@@ -73,17 +73,27 @@ def mia_efficacy(members: np.ndarray, non_members: np.ndarray, targets: np.ndarr
     (bench/mia_efficacy.py). Every member with balanced class weights was seed-free too, but its RBF
     boundary moves with the sample size (76.1 % against the draws' 72.8 %) and its fit costs 5× more.
     """
+    if len(targets) == 0 or not np.isfinite(targets).all():
+        return math.nan
+    attacker = fit_mia_attacker(members, non_members)
+    if attacker is None:
+        return math.nan
+    return 100.0 * float((attacker.predict(np.asarray(targets, dtype=np.float64).reshape(-1, 1)) == 0).mean())
+
+
+def fit_mia_attacker(members: np.ndarray, non_members: np.ndarray):
+    """The SVC attacker of `mia_efficacy` (predict: 1 member, 0 non-member, on (N, 1) confidences), fit on as many
+    members as non-members (their quantiles); None when a side is empty or not finite (a diverged model)."""
     from sklearn.svm import SVC
 
-    if len(targets) == 0 or len(members) == 0 or len(non_members) == 0:
-        return math.nan
-    if not all(np.isfinite(a).all() for a in (members, non_members, targets)):
-        return math.nan  # a diverged model's outputs say nothing about membership
+    if len(members) == 0 or len(non_members) == 0:
+        return None
+    if not all(np.isfinite(a).all() for a in (members, non_members)):
+        return None  # a diverged model's outputs say nothing about membership
     n = min(len(members), len(non_members), MIA_MAX_PER_SIDE)
     x = np.concatenate([quantile_sample(members, n), quantile_sample(non_members, n)]).reshape(-1, 1)
     y = np.concatenate([np.ones(n), np.zeros(n)])
-    attacker = SVC(**MIA_SVC).fit(x, y)
-    return 100.0 * float((attacker.predict(np.asarray(targets, dtype=np.float64).reshape(-1, 1)) == 0).mean())
+    return SVC(**MIA_SVC).fit(x, y)
 
 
 def evaluate(model: nn.Module, data: UnlearningData) -> dict:

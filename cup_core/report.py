@@ -261,3 +261,128 @@ REPORT_COLUMNS = ["value", "seeds", "forget_acc", "retain_acc", "test_acc", "for
 
 def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return [strict(record) for record in rows[REPORT_COLUMNS].to_dict("records")]
+
+
+# --- Picking a point, and tables for a paper --------------------------------------------------------------
+
+def best_under_constraints(frontier: pd.DataFrame, min_retain_acc: float, min_test_acc: float) -> pd.Series | None:
+    """"Retain accuracy at least x and test accuracy at least y: which point forgets most?" over every method's
+    seed-mean points (`frontier_table`): the one with the highest forgetting objective (objective_y: UA, or for
+    random-subset forgetting 100 − |forget acc − the oracle's|, so not over-forgetting), ties broken by retain
+    then test accuracy. Runs that diverged in any seed are left out; None when no point qualifies."""
+    if frontier.empty:
+        return None
+    diverged = frontier["diverged"].fillna(0.0) > 0 if "diverged" in frontier else False
+    chosen = frontier[(frontier["retain_acc"] >= min_retain_acc) & (frontier["test_acc"] >= min_test_acc)
+                      & np.isfinite(frontier["objective_y"]) & ~diverged]
+    if chosen.empty:
+        return None
+    return chosen.sort_values(["objective_y", "retain_acc", "test_acc", "method", "value"],
+                              ascending=[False, False, False, True, True]).iloc[0]
+
+
+def run_settings(experiment: Experiment, frontier: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """`frontier` with each point's run settings: the learning rate and epochs it ran with (a learning-rate knob
+    or a method's own rate replaces the recipe's) and its seeds as text ("0, 1")."""
+    recipe = experiment.config.unlearn
+
+    def lr(row: pd.Series) -> float:
+        try:
+            return float(get_method(row["method"]).setup(row["value"], recipe)[1].lr)
+        except ValueError:  # a method this version does not know, or a value outside its bounds
+            return float("nan")
+
+    seeds = (results.groupby(["method", "value"])["seed"]
+             .agg(lambda s: ", ".join(str(int(v)) for v in sorted(set(s)))).rename("seed_list").reset_index())
+    table = frontier.merge(seeds, on=["method", "value"], how="left") if len(frontier) else frontier.assign(
+        seed_list=pd.Series(dtype=str))
+    table.index = frontier.index
+    return table.assign(lr=[lr(row) for _, row in table.iterrows()] if len(table) else pd.Series(dtype=float),
+                        epochs=recipe.epochs)
+
+
+HYPERVOLUME_COLUMNS = ["method", "label", "knob", "points", "seeds", "hypervolume", "hypervolume_low",
+                       "hypervolume_high", "normalised", "normalised_low", "normalised_high", "verdict", "difference",
+                       "difference_low", "difference_high", "calibration", "calibration_runs", "calibration_seconds"]
+
+
+def hypervolume_rows(result: dict[str, Any]) -> pd.DataFrame:
+    """`summary`'s hypervolumes as one row per method (best normalised first): both hypervolumes with their 95 %
+    intervals, the verdict against CUP, and the calibration's status and cost. What the CSV and LaTeX tables hold."""
+    rows = []
+    for name, method in result["methods"].items():
+        paper = method["hypervolume_ci95"] or [None, None]
+        normalised = method["hypervolume_normalised_ci95"] or [None, None]
+        versus = method["versus_cup"] or {}
+        difference = versus.get("difference_ci95") or [None, None]
+        calibration = method["calibration"]
+        rows.append({
+            "method": name, "label": method["label"], "knob": method["knob"], "points": method["points"],
+            "seeds": len(method["seeds"]), "hypervolume": method["hypervolume"], "hypervolume_low": paper[0],
+            "hypervolume_high": paper[1], "normalised": method["hypervolume_normalised"],
+            "normalised_low": normalised[0], "normalised_high": normalised[1],
+            "verdict": versus.get("verdict", "baseline" if name == BASELINE else ""),
+            "difference": versus.get("difference"), "difference_low": difference[0],
+            "difference_high": difference[1],
+            "calibration": "none" if calibration is None else calibration["status"],
+            "calibration_runs": 0 if calibration is None else calibration["runs"],
+            "calibration_seconds": 0.0 if calibration is None else calibration["seconds"]})
+    table = pd.DataFrame(rows, columns=HYPERVOLUME_COLUMNS)
+    return table.sort_values("normalised", ascending=False, na_position="last", ignore_index=True, kind="stable")
+
+
+def hypervolume_csv(result: dict[str, Any]) -> str:
+    return hypervolume_rows(result).to_csv(index=False)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"β": r"$\beta$", "λ": r"$\lambda$", "γ": r"$\gamma$", "ℓ": r"$\ell$", "−": "-", "…": r"\ldots{}",
+                  "·": r"$\cdot$", "×": r"$\times$"}
+
+
+def latex_escape(text: str) -> str:
+    """`text` as LaTeX source that prints it: the ten special characters escaped, and the Greek letters and
+    signs of method and knob names written in math mode (pdflatex without extra packages takes them)."""
+    escaped = "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
+    return "".join(_LATEX_UNICODE.get(char, char) for char in escaped)
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None, digits: int) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "---"
+    text = f"{value:.{digits}f}"
+    if low is None or high is None or np.isnan(low) or np.isnan(high):
+        return text
+    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def hypervolume_latex(result: dict[str, Any]) -> str:
+    """The hypervolume table as a LaTeX booktabs table (needs \\usepackage{booktabs}): per method its knob, both
+    hypervolumes with their bootstrap 95 % intervals, its verdict against CUP and what calibrating it cost."""
+    table = hypervolume_rows(result)
+    config = result["config"]
+    seeds = sorted({seed for method in result["methods"].values() for seed in method["seeds"]})
+    lines = [r"\begin{table}[t]", r"  \centering",
+             "  \\caption{" + latex_escape(
+                 f"Hypervolume of each method's set of seed-mean points: {config['dataset']}, forget "
+                 f"{result['forget_set']}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''} (experiment "
+                 f"{result['experiment']}). Paper's: reference (0, 0), divided by 100 · 100; normalised: "
+                 "between the ideal and nadir of all methods' non-dominated points, reference 1 + 1/H. "
+                 "Brackets: bootstrap 95 % intervals over seeds; vs CUP: win / loss when the paired interval of the "
+                 "difference excludes 0, else tie.") + "}",
+             "  \\label{tab:hypervolume-" + latex_escape(result["experiment"]) + "}",
+             r"  \begin{tabular}{llllll}", r"    \toprule",
+             r"    Method & Knob & Paper's HV [95\,\% CI] & Normalised HV [95\,\% CI] & vs CUP & Calibration \\",
+             r"    \midrule"]
+    for row in table.to_dict("records"):
+        calibration = ("none (intrinsic range)" if row["calibration"] == "none" else
+                       "fixed grid" if row["calibration"] == "fixed" else
+                       f"{row['calibration_runs']} runs, {row['calibration_seconds']:.1f} s")
+        cells = [row["label"], row["knob"],
+                 _with_interval(row["hypervolume"], row["hypervolume_low"], row["hypervolume_high"], 4),
+                 _with_interval(row["normalised"], row["normalised_low"], row["normalised_high"], 3),
+                 "---" if row["verdict"] == "baseline" else row["verdict"], calibration]
+        lines.append("    " + " & ".join(latex_escape(cell) for cell in cells) + r" \\")
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)

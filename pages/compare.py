@@ -151,3 +151,8 @@ components.selected_point_panel(experiment, view, selected, clicked=components.w
 st.download_button("Download all results (CSV)", view.results.to_csv(index=False).encode(),
                    file_name=f"results-{experiment.id}.csv", mime="text/csv", on_click="ignore",
                    icon=":material/table:")
+
+from ui import paper  # noqa: E402 - the constraint picker (sidebar) and the downloads for a paper
+
+paper.constraint_picker(frontier, labels)
+paper.downloads(experiment, view, frontier, labels, shown)

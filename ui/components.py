@@ -14,6 +14,7 @@ from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
 from . import services
 from .glossary import GLOSSARY
+from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
@@ -411,10 +412,12 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
 
 
 def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
-    """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it)."""
+    """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it),
+    then "Pin as A / Pin as B" for the A vs B page (Explore's and Compare's selected point both end here)."""
     if not services.point_is_cached(experiment, method, value, seed):
         st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
                    "experiment again recomputes it.", icon=":material/warning:")
         return
     st.download_button(label, data=lambda: services.export_zip(experiment, value, seed, method), file_name=file_name,
                        mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")
+    pin_buttons(experiment, method, value, seed)  # the selected point's other action: compare it on A vs B

@@ -115,9 +115,13 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 COMPARE_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]} %{customdata[2]:.4g}<br>"
                  "retain acc %{customdata[3]:.1f}%<br>UA %{customdata[4]:.1f}%<br>test acc %{customdata[5]:.1f}%<br>"
                  "SVC MIA efficacy %{customdata[6]:.1f}%<br>avg gap %{customdata[7]:.2f}<br>"
-                 "exclusive share of its method's normalised HV %{customdata[8]:.4f}<extra></extra>")
+                 "exclusive share of its method's normalised HV %{customdata[8]:.4f}<br>"
+                 "forget acc %{customdata[9]:.1f}% · forget-class test acc %{customdata[10]:.1f}%<br>"
+                 "run: lr %{customdata[11]:.3g}, %{customdata[12]} epochs, seeds %{customdata[13]}<extra></extra>")
+# customdata[0] is the method's name (the click handler reads it and [2]); the rest, in order, from the frontier
+# (lr, epochs, seed_list: report.run_settings; a frontier without them shows blanks)
 COMPARE_HOVER_COLUMNS = ["label", "knob", "value", "retain_acc", "ua", "test_acc", "mia_efficacy", "avg_gap",
-                         "hv_contribution"]
+                         "hv_contribution", "forget_acc", "forget_test_acc", "lr", "epochs", "seed_list"]
 
 
 def method_colours(methods: list[str]) -> dict[str, str]:
@@ -369,3 +373,189 @@ def path_animation(path: list[dict], references: pd.DataFrame, intensity: float)
                        frame=dict(duration=0, redraw=False))]) for k in range(len(xs))],
                       currentvalue=dict(prefix="step "), x=0.25, len=0.75, y=-0.18)])
     return fig
+
+
+# --- A vs B: explain a point (cup_core.explain's arrays in, figures out) ---------------------------------------
+
+PAIR_COLOURS = {"A": "#1f77b4", "B": "#ff7f0e"}
+# Which model still classifies a forget sample correctly: both, only A, only B, neither (forgotten by both).
+AGREEMENT_COLOURS = {"both": "#7f7f7f", "only A": PAIR_COLOURS["A"], "only B": PAIR_COLOURS["B"], "neither": "#2ca02c"}
+
+
+def _panel_title(title: str, subtitle: str = "") -> dict:
+    """A half-width panel's title: left-aligned (a centred one is clipped in a narrow column), details below."""
+    return dict(text=title, subtitle=dict(text=subtitle, font=dict(size=11, color="#666")), x=0, xanchor="left",
+                font=dict(size=14))
+
+
+def pair_per_class_figure(per_class: dict[str, list[float]], forget_class: int | None) -> go.Figure:
+    """Test accuracy per class of each pinned model (label -> accuracies), side by side; the forgotten class shaded."""
+    fig = go.Figure()
+    for index, (label, values) in enumerate(per_class.items()):
+        fig.add_trace(go.Bar(x=[str(k) for k in range(len(values))], y=[_none_if_nan(float(v)) for v in values],
+                             name=label, marker_color=list(PAIR_COLOURS.values())[index % 2],
+                             hovertemplate=f"{label}<br>class %{{x}}: %{{y:.1f}}%<extra></extra>"))
+    if forget_class is not None:
+        fig.add_vrect(x0=forget_class - 0.5, x1=forget_class + 0.5, fillcolor="rgba(120,120,120,0.15)",
+                      line_width=0, annotation_text="forgotten", annotation_position="top")
+    fig.update_layout(barmode="group", height=300, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
+                      xaxis=dict(title="class", type="category"), margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, title: str, forget_class: int | None = None) -> go.Figure:
+    """The test set's confusion matrix: rows the true class, columns the predicted one, coloured by the share of
+    the row (%), each cell labelled with its count."""
+    matrix = np.asarray(matrix)
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(100.0 * matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    classes = [str(k) for k in range(len(matrix))]
+    fig = go.Figure(go.Heatmap(
+        z=share, x=classes, y=classes, zmin=0, zmax=100, colorscale="Blues", text=matrix, texttemplate="%{text}",
+        colorbar=dict(title=dict(text="% of row"), thickness=12),
+        hovertemplate="true %{y} → predicted %{x}: %{text} samples (%{z:.1f}% of class %{y})<extra></extra>"))
+    if forget_class is not None:
+        fig.add_shape(type="rect", x0=-0.5, x1=len(matrix) - 0.5, y0=forget_class - 0.5, y1=forget_class + 0.5,
+                      line=dict(color="#d62728", width=2))
+    fig.update_layout(title=_panel_title(title, "test set: rows true class, columns predicted"), height=380,
+                      margin=dict(l=10, r=10, t=60, b=10), xaxis=dict(title="predicted class", type="category"),
+                      yaxis=dict(title="true class", autorange="reversed", type="category", scaleanchor="x"))
+    return fig
+
+
+def agreement(correct_a: np.ndarray, correct_b: np.ndarray) -> np.ndarray:
+    """(N,) each forget sample's AGREEMENT_COLOURS key."""
+    first, second = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    return np.where(first & second, "both", np.where(first, "only A", np.where(second, "only B", "neither")))
+
+
+def _mosaic(images: np.ndarray, columns: int, gap: int = 2) -> tuple[np.ndarray, int, int]:
+    """(H', W', 3) uint8 grid of (N, C, H, W) images scaled to 0 … 255 (white gaps), with the cell height and width."""
+    n, channels, height, width = images.shape
+    low, high = float(images.min()), float(images.max())
+    scaled = (images - low) / (high - low) if high > low else np.zeros_like(images)
+    rgb = np.repeat(scaled, 3, axis=1) if channels == 1 else scaled[:, :3]
+    rows = math.ceil(n / columns)
+    cell_h, cell_w = height + gap, width + gap
+    canvas = np.ones((rows * cell_h + gap, columns * cell_w + gap, 3))
+    for index in range(n):
+        row, column = divmod(index, columns)
+        top, left = gap + row * cell_h, gap + column * cell_w
+        canvas[top:top + height, left:left + width] = 1.0 - rgb[index].transpose(1, 2, 0) if channels == 1 else \
+            rgb[index].transpose(1, 2, 0)
+    return (canvas * 255).round().astype(np.uint8), cell_h, cell_w
+
+
+def forget_samples_figure(samples: dict, correct_a: np.ndarray, correct_b: np.ndarray,
+                          labels: tuple[str, str] = ("A", "B"), columns: int = 20) -> go.Figure:
+    """The forget samples, marked by which pinned model still classifies each correctly (both, only A, only B,
+    neither). 2-D inputs are drawn as points over the retained samples (grey); images as a grid, each framed in
+    its colour (digits: dark strokes on white)."""
+    n = min(len(samples["x"]), len(correct_a), len(correct_b))
+    x, status = samples["x"][:n], agreement(correct_a[:n], correct_b[:n])
+    names = {"both": f"both {labels[0]} and {labels[1]} still right", "only A": f"only {labels[0]} still right",
+             "only B": f"only {labels[1]} still right", "neither": "forgotten by both"}
+    fig = go.Figure()
+    if x.ndim == 2:
+        retain = samples.get("retain_x", np.zeros((0, 2)))
+        if len(retain):
+            fig.add_trace(go.Scatter(x=retain[:, 0], y=retain[:, 1], mode="markers", name="retained samples",
+                                     marker=dict(size=3, color="rgba(150,150,150,0.35)"), hoverinfo="skip"))
+        for key, colour in AGREEMENT_COLOURS.items():
+            chosen = status == key
+            fig.add_trace(go.Scatter(x=x[chosen, 0], y=x[chosen, 1], mode="markers", name=f"{names[key]} ({chosen.sum()})",
+                                     marker=dict(size=7, color=colour, line=dict(width=0.5, color="#222")),
+                                     hovertemplate=f"{names[key]}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+        fig.update_layout(height=420, yaxis=dict(scaleanchor="x"))
+    else:
+        image, cell_h, cell_w = _mosaic(x, columns)
+        fig.add_trace(go.Image(z=image, hoverinfo="skip"))
+        for key, colour in AGREEMENT_COLOURS.items():  # a frame around each sample, one legend entry per status
+            chosen = np.flatnonzero(status == key)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{names[key]} ({len(chosen)})",
+                                     marker=dict(symbol="square-open", size=12, color=colour, line=dict(width=2))))
+            for index in chosen:
+                row, column = divmod(int(index), columns)
+                fig.add_shape(type="rect", x0=column * cell_w + 0.5, x1=(column + 1) * cell_w + 1.5,
+                              y0=row * cell_h + 0.5, y1=(row + 1) * cell_h + 1.5, line=dict(color=colour, width=2))
+        rows = math.ceil(n / columns)
+        fig.update_layout(height=min(900, 70 + rows * 36), xaxis=dict(visible=False),
+                          yaxis=dict(visible=False, scaleanchor="x"))
+    fig.update_layout(margin=dict(l=5, r=5, t=10, b=5), plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
+    return fig
+
+
+MIA_COLOURS = {"members (retain)": "#1f77b4", "non-members (test)": "#ff7f0e", "forget set": "#d62728"}
+
+
+def mia_figure(result: dict, title: str, bins: int = 40) -> go.Figure:
+    """The membership attack's one feature, the true-class confidence, for members (retain), non-members (test)
+    and the forget set, as densities; shaded where the SVC attacker (fit on members against non-members) says
+    "non-member". Efficacy is the forget set's share in the shade."""
+    fig = go.Figure()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for (name, colour), key in zip(MIA_COLOURS.items(), ("mia_members", "mia_non_members", "mia_forget")):
+        values = np.asarray(result[key], dtype=float)
+        values = values[np.isfinite(values)]
+        counts, _ = np.histogram(values, bins=edges)
+        density = counts / max(len(values), 1) * 100
+        fig.add_trace(go.Scatter(x=np.repeat(edges, 2)[1:-1], y=np.repeat(density, 2), mode="lines", name=name,
+                                 line=dict(color=colour, width=2, dash="dot" if key == "mia_forget" else "solid"),
+                                 fill="tozeroy" if key == "mia_forget" else None,
+                                 fillcolor="rgba(214,39,40,0.12)" if key == "mia_forget" else None,
+                                 hovertemplate=f"{name}<br>confidence %{{x:.3f}}: %{{y:.1f}}% of samples<extra></extra>"))
+    grid, verdict = np.asarray(result["mia_grid"], float), np.asarray(result["mia_verdict"])
+    for start, stop in _runs(verdict == 0):
+        fig.add_vrect(x0=grid[start], x1=grid[stop - 1], fillcolor="rgba(120,120,120,0.13)", line_width=0, layer="below")
+    efficacy = result["mia_efficacy"]
+    fig.update_layout(
+        title=_panel_title(title, "MIA efficacy " + ("n/a" if efficacy is None or math.isnan(efficacy) else
+                                                      f"{efficacy:.1f}%") + " of the forget set called non-member"),
+        height=350, margin=dict(l=10, r=10, t=60, b=10), yaxis=dict(title="% of the set", rangemode="tozero"),
+        xaxis=dict(title="confidence in the true class (shaded: the attacker says non-member)", range=[0, 1]),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    return fig
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True in `mask`."""
+    padded = np.concatenate([[False], np.asarray(mask, bool), [False]]).astype(np.int8)
+    changes = np.flatnonzero(np.diff(padded))
+    return list(zip(changes[::2].tolist(), changes[1::2].tolist()))
+
+
+def embedding_figure(result: dict, title: str, forget_class: int | None = None) -> go.Figure:
+    """The penultimate layer's features projected to 2-D (PCA or t-SNE), test samples coloured by class, forget
+    samples as crosses in their class's colour."""
+    coords, labels = np.asarray(result["embedding"]), np.asarray(result["embedding_labels"])
+    forget = np.asarray(result["embedding_forget"], bool)
+    fig = go.Figure()
+    for k in range(int(result["num_classes"])):
+        for is_forget in (False, True):
+            chosen = (labels == k) & (forget == is_forget)
+            if not chosen.any():
+                continue
+            name = f"forget set, class {k}" if is_forget else f"class {k}"
+            fig.add_trace(go.Scatter(
+                x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name=name, legendgroup=str(k),
+                showlegend=not is_forget or not ((labels == k) & ~forget).any(),
+                marker=dict(color=POINT_COLOURS[k % len(POINT_COLOURS)], size=8 if is_forget else 5,
+                            symbol="x-thin-open" if is_forget else "circle", opacity=1.0 if is_forget else 0.6,
+                            line=dict(width=1.5 if is_forget else 0, color=POINT_COLOURS[k % len(POINT_COLOURS)])),
+                hovertemplate=f"{name}<extra></extra>"))
+    projection = "t-SNE" if result.get("projection") == "tsne" else "PCA"
+    fig.update_layout(title=_panel_title(title, f"{projection} of the penultimate layer's features"),
+                      height=470, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(title="test set · × forget set", orientation="h", yanchor="top", y=-0.2, x=0),
+                      xaxis=dict(title=f"{projection} 1", zeroline=False), yaxis=dict(title=f"{projection} 2", zeroline=False))
+    return fig
+
+
+def paper_figure(fig: go.Figure, width: int = 760, height: int | None = None) -> go.Figure:
+    """A copy of `fig` for a paper: white background, a fixed size, no interaction chrome (static export)."""
+    out = go.Figure(fig)
+    out.update_layout(template="plotly_white", width=width, height=height or fig.layout.height or 450,
+                      font=dict(family="Helvetica, Arial, sans-serif", size=12), dragmode=False)
+    return out

@@ -128,6 +128,39 @@ def test_report_prints_a_table(swept):
 
 
 @pytest.mark.slow
+def test_report_as_latex_is_a_booktabs_table_of_both_hypervolumes(swept):
+    folder, cache_dir, work = swept
+    run = cup_core("report", folder.name, "--format", "latex", cache_dir=cache_dir, cwd=work)
+    assert run.returncode == 0, run.stderr
+    latex = run.stdout
+    assert latex.startswith("\\begin{table}") and latex.rstrip().endswith("\\end{table}")
+    assert latex.index("\\toprule") < latex.index("\\midrule") < latex.index("\\bottomrule")
+    row = next(line for line in latex.splitlines() if line.strip().startswith("CUP &"))
+    cells = [cell.strip() for cell in row.rstrip(" \\").split("&")]
+    report = json.loads(cup_core("report", folder.name, "--json", cache_dir=cache_dir, cwd=work).stdout)
+    cup = report["methods"]["cup"]
+    low, high = cup["hypervolume_ci95"]
+    assert cells[:2] == ["CUP", "intensity"]
+    assert cells[2] == f"{cup['hypervolume']:.4f} [{low:.4f}, {high:.4f}]"  # two seeds: an interval
+    assert cells[5] == "none (intrinsic range)"
+    assert "95 \\%" in latex and "\\label{tab:hypervolume-" in latex  # the caption's % is escaped
+
+
+@pytest.mark.slow
+def test_report_as_csv_has_one_row_per_method(swept):
+    folder, cache_dir, work = swept
+    run = cup_core("report", folder.name, "--format", "csv", cache_dir=cache_dir, cwd=work)
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(run.stdout.splitlines()))
+    assert [row["method"] for row in rows] == ["cup"]
+    report = json.loads(cup_core("report", folder.name, "--json", cache_dir=cache_dir, cwd=work).stdout)
+    cup = report["methods"]["cup"]
+    assert float(rows[0]["hypervolume"]) == pytest.approx(cup["hypervolume"])
+    assert [float(rows[0]["normalised_low"]), float(rows[0]["normalised_high"])] == pytest.approx(
+        cup["hypervolume_normalised_ci95"])
+
+
+@pytest.mark.slow
 def test_export_writes_a_loadable_zip(swept):
     folder, cache_dir, work = swept
     out = work / "exports" / "point.zip"

@@ -3,6 +3,7 @@ points) as `report --json` prints them, and the bootstrap over seeds on a known 
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -13,7 +14,9 @@ from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_
 from cup_core.calibration import Criteria
 from cup_core.config import SCHEMA_VERSION
 from cup_core.pareto import Normalisation, hypervolume, normalised_hypervolume
-from cup_core.report import BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, controllability, frontier_table, reference_table
+from cup_core.report import (BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, best_under_constraints, controllability,
+                             frontier_table, hypervolume_csv, hypervolume_latex, hypervolume_rows, latex_escape,
+                             reference_table, run_settings)
 
 from ._experiments import TINY_GRID
 
@@ -106,3 +109,80 @@ def test_a_deterministic_pair_of_methods_is_named_so_beside_its_verdict():
     assert same["verdict"] == "loss" and "deterministic" in same["why"]
     noisy = _versus(method, baseline, np.linspace(0.8, 1.0, 50), np.full(50, 1.0))
     assert "why" not in noisy
+
+
+# --- Picking by constraint, run settings, tables for a paper ------------------------------------------------
+
+def _frontier(**columns) -> pd.DataFrame:
+    base = {"method": ["cup", "cup", "ga", "ga"], "value": [0.0, 1.0, 1e-4, 3e-4],
+            "retain_acc": [99.0, 95.0, 97.0, 80.0], "test_acc": [98.0, 93.0, 96.0, 75.0],
+            "ua": [5.0, 90.0, 60.0, 100.0], "diverged": [0.0, 0.0, 0.0, 0.0]}
+    table = pd.DataFrame({**base, **columns})
+    return table.assign(objective_x=table["retain_acc"], objective_y=table["ua"])
+
+
+def test_the_constraint_picks_the_point_that_forgets_most_among_those_that_qualify():
+    frontier = _frontier()
+    assert best_under_constraints(frontier, 0, 0)["ua"] == 100.0  # no constraint: the most forgetting
+    best = best_under_constraints(frontier, 90, 90)
+    assert (best["method"], best["value"]) == ("cup", 1.0)  # GA at 3e-4 forgets more but keeps too little
+    best = best_under_constraints(frontier, 96, 0)
+    assert (best["method"], best["value"]) == ("ga", 1e-4)
+    assert best_under_constraints(frontier, 99.5, 0) is None
+    assert best_under_constraints(frontier.iloc[:0], 0, 0) is None
+
+
+def test_the_constraint_leaves_diverged_runs_out_and_breaks_ties_by_retain_accuracy():
+    frontier = _frontier(diverged=[0.0, 0.0, 0.0, 0.5], ua=[90.0, 90.0, 60.0, 100.0])
+    best = best_under_constraints(frontier, 0, 0)
+    assert (best["method"], best["value"]) == ("cup", 0.0)  # ties with cup 1.0 on UA, retains more
+
+
+def test_run_settings_give_each_point_its_learning_rate_epochs_and_seeds(tiny_blobs):
+    experiment, results = tiny_blobs
+    frontier = frontier_table(experiment, results)
+    settings = run_settings(experiment, frontier, results)
+    assert (settings["lr"] == experiment.config.unlearn.lr).all()  # CUP's knob is not its learning rate
+    assert (settings["epochs"] == experiment.config.unlearn.epochs).all()
+    assert set(settings["seed_list"]) == {"0, 1"}
+    ga = pd.DataFrame({"method": ["ga"], "value": [3e-4]})
+    assert run_settings(experiment, ga, ga.assign(seed=[2]))["lr"].item() == 3e-4  # a learning-rate knob
+
+
+def _summary(methods: dict) -> dict:
+    return {"experiment": "abc123", "config": {"dataset": "digits"}, "forget_set": "class 0", "methods": methods}
+
+
+def _method(label: str, knob: str, hv: float, normalised: float, calibration=None, versus=None, seeds=(0, 1)) -> dict:
+    return {"label": label, "knob": knob, "points": 5, "seeds": list(seeds), "hypervolume": hv,
+            "hypervolume_ci95": [hv - 0.01, hv + 0.01], "hypervolume_normalised": normalised,
+            "hypervolume_normalised_ci95": None if normalised is None else [normalised - 0.1, normalised + 0.1],
+            "calibration": calibration,
+            "versus_cup": versus}
+
+
+def test_the_hypervolume_table_in_latex_is_booktabs_with_escaped_names():
+    result = _summary({
+        "cup": _method("CUP", "intensity", 0.9, 0.5),
+        "l1": _method("ℓ1-sparse", "ℓ1 strength", 0.8, 0.7,
+                      calibration={"status": "calibrated", "runs": 6, "seconds": 3.25, "range": [0.0, 1.0]},
+                      versus={"difference": 0.2, "difference_ci95": [0.1, 0.3], "verdict": "win"}),
+        "neggrad+": _method("Neg_Grad & 100% #1", "retain weight β", 0.7, None,
+                            calibration={"status": "fixed", "runs": 0, "seconds": 0.0, "range": [0.0, 1.0]},
+                            versus={"difference": -0.1, "difference_ci95": None, "verdict": "tie"}, seeds=(0,)),
+    })
+    rows = hypervolume_rows(result)
+    assert list(rows["method"]) == ["l1", "cup", "neggrad+"]  # best normalised first, none last
+    latex = hypervolume_latex(result)
+    body = latex[latex.index("\\midrule"):latex.index("\\bottomrule")].splitlines()[1:]
+    assert body[0] == ("    $\\ell$1-sparse & $\\ell$1 strength & 0.8000 [0.7900, 0.8100] & 0.700 [0.600, 0.800] & "
+                       "win & 6 runs, 3.2 s \\\\")
+    assert body[1].startswith("    CUP & intensity & 0.9000 [0.8900, 0.9100] & 0.500 [0.400, 0.600] & --- & "
+                              "none (intrinsic range)")
+    assert body[2].startswith("    Neg\\_Grad \\& 100\\% \\#1 & retain weight $\\beta$ & 0.7000 [0.6900, 0.7100] & --- "
+                              "& tie & fixed grid")
+    assert "\\begin{tabular}{llllll}" in latex and "\\caption{" in latex
+    assert latex_escape("a_b{c}~^\\") == "a\\_b\\{c\\}\\textasciitilde{}\\textasciicircum{}\\textbackslash{}"
+    table = pd.read_csv(io.StringIO(hypervolume_csv(result)))
+    assert list(table["label"]) == ["ℓ1-sparse", "CUP", "Neg_Grad & 100% #1"]
+    assert table.loc[0, "calibration_runs"] == 6 and table.loc[0, "difference_high"] == 0.3
