@@ -21,6 +21,7 @@ from .device import resolve_device
 from .experiment import Experiment, made_from_other_content
 from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
+from .pool import Pool, check_lrs, member_plans, share_references
 from .report import REPORT_COLUMNS, summary
 from .sweep import SweepPlan, missing_points, prepare, resolve_plan, run_sweep
 
@@ -50,6 +51,13 @@ def _int_list(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _lrs(text: str) -> tuple[float, ...]:
+    try:
+        return check_lrs(_float_list(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("lrs: ")) from None
 
 
 def _memory(text: str) -> int:
@@ -101,7 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "learning rates, weights and penalties on this experiment")
     sweep.add_argument("--seeds", type=_int_list, help="comma list of unlearning seeds (default 0)")
     sweep.add_argument("--epochs", type=int, help="unlearning epochs (default: the data set's recipe)")
-    sweep.add_argument("--lr", type=float, help="unlearning learning rate")
+    lr = sweep.add_mutually_exclusive_group()
+    lr.add_argument("--lr", type=float, help="unlearning learning rate")
+    lr.add_argument("--lrs", type=_lrs, metavar="LR,LR,...",
+                    help="pool each method's solution set over these unlearning learning rates, e.g. 1e-3,1e-4: one "
+                         "experiment per learning rate (see pool.py and the README); prints each one's folder, the "
+                         "first learning rate's last")
     sweep.add_argument("--batch-size", type=int, help="unlearning batch size (forget and retain batches)")
     sweep.add_argument("--optimizer", choices=("sgd", "adam"), help="unlearning base optimiser")
     sweep.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
@@ -125,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text: tables for reading (default); json: everything as one object; csv, latex: the "
                              "hypervolume table (LaTeX: a booktabs table, \\usepackage{booktabs})")
     report.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    report.add_argument("--lrs", type=_lrs, metavar="LR,LR,...",
+                        help="report the pool of the experiment at these learning rates (sweep --lrs): each method's "
+                             "points over all of them as one solution set")
     report.add_argument("--cache-dir", help="where to look up an experiment id")
 
     export = commands.add_parser("export", help="write one point's model and model card as a zip")
@@ -153,7 +169,7 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
     from_file = read_sweep_file(args.config) if args.config else {}
     given = {name: value for name, value in vars(args).items()
              if value is not None and name in SETTINGS and name not in ("train", "unlearn")}
-    for group in (("forget_class", "forget_fraction", "forget_indices"), ("grid", "points")):
+    for group in (("forget_class", "forget_fraction", "forget_indices"), ("grid", "points"), ("lr", "lrs")):
         if any(name in given for name in group):  # a forget set or grid given here replaces the file's
             for name in group:
                 from_file.pop(name, None)
@@ -162,6 +178,13 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["methods"] = ",".join(settings["methods"])
     if isinstance(settings["seeds"], int):
         settings["seeds"] = (settings["seeds"],)
+    if settings.get("lrs") is not None:
+        if settings.get("lr") is not None:
+            raise UsageError("give lr or lrs, not both (lrs pools several learning rates)")
+        try:
+            settings["lrs"] = check_lrs(settings["lrs"])
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     if isinstance(settings["max_memory"], str):
         try:
             settings["max_memory"] = _memory(settings["max_memory"])
@@ -182,18 +205,44 @@ def _sweep(args: argparse.Namespace) -> int:
     methods = parse_methods(settings["methods"])
     if not methods:
         raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS) + ", or all")
+    grid, seeds = None, tuple(settings["seeds"])
     if settings.get("grid") is not None:
         if len(methods) != 1:
             raise UsageError("--grid applies to a single method; use --points with several")
         if not settings["grid"]:
             raise UsageError("--grid is empty; give comma-separated values such as 0,0.5,1")
-        plan = SweepPlan({methods[0]: tuple(settings["grid"])}, tuple(settings["seeds"]))
-    else:
-        plan = SweepPlan.default(methods, settings.get("points", DEFAULT_POINTS), tuple(settings["seeds"]),
-                                 calibrate=settings["calibrate"])
+        grid = tuple(settings["grid"])
+    points = settings.get("points", DEFAULT_POINTS)
     # On Ray, the tasks pick their device (a GPU where the cluster has them); this process only checks inputs.
     device = resolve_device("auto" if settings["executor"] == "ray" else settings["device"])
     experiment = Experiment(config, settings.get("cache_dir"))
+    if settings.get("lrs") is None:
+        plan = (SweepPlan({methods[0]: grid}, seeds) if grid is not None
+                else SweepPlan.default(methods, points, seeds, calibrate=settings["calibrate"]))
+        _sweep_experiment(experiment, plan, sources, device, settings, args.quiet)
+        print(experiment.root)
+        return 0
+    # A pool (pool.py): one experiment per learning rate, the first's references copied into the others. Their
+    # folders are printed as they finish, the first's last: it holds the methods that run once, and a script that
+    # takes the last line gets a folder that `report --lrs` opens.
+    pool = Pool.around(experiment, settings["lrs"])
+    plans = member_plans(methods, points, seeds, pool.lrs, settings["calibrate"], grid)
+    print(f"pool over learning rates {', '.join(f'{lr:g}' for lr in pool.lrs)}: one experiment each", file=sys.stderr)
+    for index, (member, plan) in enumerate(zip(pool.members, plans)):
+        if plan is None:  # every method runs once, in the first
+            continue
+        if index:
+            share_references(pool.home, member)
+        _sweep_experiment(member, plan, sources, device, settings, args.quiet)
+        if index:
+            print(member.root, flush=True)
+    print(pool.home.root)
+    return 0
+
+
+def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources, device, settings: dict[str, Any],
+                      quiet: bool) -> None:
+    config = experiment.config
     with experiment.threads(device):
         prepare(experiment, sources, device)  # every input checked before the first line of output
     resolved = resolve_plan(experiment, plan)
@@ -205,10 +254,11 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"note: the files at {sources.data_root} changed since experiment {', '.join(changed)} was made from "
               "them (their content hashes differ): this is a new experiment, the earlier one stays cached",
               file=sys.stderr)
-    print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}, "
+    lr = f", lr {config.unlearn.lr:g}" if settings.get("lrs") is not None else ""
+    print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}{lr}, "
           f"{plan.total()} points ({todo_text}) on "
           f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)
-    with tqdm(total=plan.total() + len(experiment.roles), unit="pt", disable=args.quiet,
+    with tqdm(total=plan.total() + len(experiment.roles), unit="pt", disable=quiet,
               file=sys.stderr) as bar:
         def on_progress(progress):
             bar.update(progress.done - bar.n)
@@ -217,13 +267,18 @@ def _sweep(args: argparse.Namespace) -> int:
         run_sweep(experiment, plan, device, on_progress, engine=settings["engine"],
                   max_memory=settings["max_memory"], sources=sources, executor=settings["executor"],
                   ray_address=settings.get("ray_address"), ray_device=settings["device"])
-    print(experiment.root)
-    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     experiment = Experiment.open(args.experiment, args.cache_dir)
-    result = summary(experiment)
+    pool = None
+    if args.lrs is not None:
+        pool = Pool.around(experiment, args.lrs)
+        if missing := pool.missing():
+            raise UsageError(f"no experiment at learning rate {', '.join(f'{lr:g}' for lr in missing)} beside "
+                             f"{experiment.id}; run `sweep` with the same settings and --lrs first")
+        experiment = pool.home
+    result = summary(experiment, pool=pool)
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0
@@ -256,8 +311,11 @@ def _report(args: argparse.Namespace) -> int:
                   f"{interval[1]:+.3f}])") + (f" ({versus['why']})" if "why" in versus else ""))
         import pandas as pd
 
-        table = pd.DataFrame(method["table"], columns=REPORT_COLUMNS)
+        pooled = pool is not None
+        table = pd.DataFrame(method["table"], columns=(["lr"] if pooled else []) + REPORT_COLUMNS)
         table["value"] = table["value"].map(lambda v: f"{v:.4g}")  # learning rates keep their digits
+        if pooled:  # a method that uses no recipe learning rate has none (its knob may be one)
+            table["lr"] = table["lr"].map(lambda v: "-" if v is None or v != v else f"{v:.4g}")
         table = table.rename(columns={"value": method["knob"]})
         print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
@@ -288,8 +346,12 @@ def _calibration_line(method: dict[str, Any]) -> str:
 
 def _protocol(result: dict[str, Any]) -> str:
     norm = result["normalisation"]
-    lines = ["Protocol: every method sweeps its own knob with the same recipe, one seed-mean point per value; "
-             "intervals: " + result["uncertainty"]["method"] + ".",
+    protocol = result["protocol"]
+    lines = [("Protocol: every method sweeps its own knob with the same recipe (single recipe, unlearning lr "
+              f"{protocol['lr']:g}), one seed-mean point per value; " if protocol["name"] == "single recipe" else
+              "Protocol: pooled learning rates: each method's solution set is its points at unlearning learning "
+              f"rates {', '.join(f'{lr:g}' for lr in protocol['lrs'])} together, one seed-mean point per "
+              "(learning rate, value); " + protocol["once"] + "; ") + "intervals: " + result["uncertainty"]["method"] + ".",
              "Paper's hypervolume: " + result["hypervolume"]["definition"] + "."]
     if norm is not None:
         lines.append(f"Normalised hypervolume: ideal ({norm['ideal'][0]:.2f}, {norm['ideal'][1]:.2f}), nadir "

@@ -39,10 +39,17 @@ class Method:
     #                          the grid on each experiment; knob_range is then the search's first bracket
     decreasing: bool = False  # a larger value does less (SSD's α): calibration searches its reciprocal; log scale,
     #                           positive values only
+    optimises: bool = True  # takes optimiser steps (SSD does not, so no learning rate reaches it)
 
     def __post_init__(self) -> None:
         if self.decreasing and self.scale != "log":
             raise ValueError(f"{self.name}: a decreasing knob must be log-spaced (calibration searches 1/value)")
+
+    @property
+    def uses_recipe_lr(self) -> bool:
+        """Whether the recipe's learning rate changes this method's points: not when its knob is the learning rate,
+        it has one of its own, or it takes no optimiser steps (a sweep pooled over learning rates runs it once)."""
+        return self.optimises and not self.knob_is_lr and self.fixed_lr is None
 
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
@@ -137,7 +144,7 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     # α below λ selects parameters whose factor min(λ·I_D/I_f, 1) is 1 (I_f ≤ λ·I_D): the same model as α = λ, so
     # the knob starts at λ, its strongest setting.
     Method("ssd", "SSD", "selection weighting α", (DAMPENING, 100.0), lambda v: SelectiveDampening(selection=v),
-           (DAMPENING, float("inf")), scale="log", calibrate=True, decreasing=True,
+           (DAMPENING, float("inf")), scale="log", calibrate=True, decreasing=True, optimises=False,
            about=f"no training: weights whose Fisher importance on the forget set exceeds α times that on the "
                  f"training set are scaled by min(λ·I_D/I_f, 1), λ = {DAMPENING:g}; a smaller α dampens more; "
                  "deterministic (seeds change nothing)"),

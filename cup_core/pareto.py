@@ -95,13 +95,20 @@ def staircase(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seed_mean(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (method, value): the mean of the numeric columns over seeds, plus `seeds` counted."""
+    """One row per (method, value): the mean of the numeric columns over seeds, plus `seeds` counted. A table
+    pooled over learning rates (pool.py) has an `lr` column: one row per (method, lr, value), NaN lr kept as one."""
     if table.empty:
         return table.assign(seeds=pd.Series(dtype=int))
-    numeric = table.select_dtypes("number").columns.difference(["value", "seed"])
-    grouped = table.groupby(["method", "knob", "value"], as_index=False)
+    keys = point_keys(table)
+    numeric = table.select_dtypes("number").columns.difference(["value", "seed", "lr"])
+    grouped = table.groupby(keys, as_index=False, dropna=False)
     means = grouped[list(numeric)].mean()
-    return means.merge(grouped.size().rename(columns={"size": "seeds"}), on=["method", "knob", "value"])
+    return means.merge(grouped.size().rename(columns={"size": "seeds"}), on=keys)
+
+
+def point_keys(table: pd.DataFrame) -> list[str]:
+    """The columns that name one seed-averaged point: (method, knob, value), and `lr` in a pooled table."""
+    return ["method", "knob", "value", *(["lr"] if "lr" in table.columns else [])]
 
 
 @dataclass(frozen=True)

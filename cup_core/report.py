@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,11 @@ from .calibration import Criteria, budget, criteria, search
 from .calibration import values as calibration_values
 from .methods import get_method
 from .pareto import (HV_SCALE, REFERENCE_POINT, Normalisation, exclusive_contributions, hypervolume, hypervolume_2d, knee,
-                     non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, seed_mean)
+                     non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, point_keys,
+                     seed_mean)
+
+if TYPE_CHECKING:
+    from .pool import Pool
 
 BOOTSTRAP_SAMPLES = 2000  # seed resamples behind each 95 % interval
 BOOTSTRAP_SEED = 0  # the intervals are reproducible
@@ -41,9 +45,10 @@ def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) 
     results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1],
                              diverged=results["diverged_at_step"].notna().astype(float))  # mean: share of seeds
     table = seed_mean(results)
-    spread = (results.groupby(["method", "knob", "value"])[["objective_x", "objective_y"]].std(ddof=0)
+    keys = point_keys(results)
+    spread = (results.groupby(keys, dropna=False)[["objective_x", "objective_y"]].std(ddof=0)
               .add_suffix("_std").reset_index())
-    table = table.merge(spread, on=["method", "knob", "value"]).assign(non_dominated=False)
+    table = table.merge(spread, on=keys).assign(non_dominated=False)
     for _, rows in table.groupby("method"):
         table.loc[rows.index, "non_dominated"] = non_dominated(rows[["objective_x", "objective_y"]].to_numpy())
     return table
@@ -58,12 +63,19 @@ def reference_table(experiment: Experiment) -> pd.DataFrame:
     return references.assign(objective_x=points[:, 0], objective_y=points[:, 1])
 
 
-def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict[str, Any]:
+def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: Pool | None = None) -> dict[str, Any]:
     """What `report --json` prints: references, and per method its hypervolumes with their intervals, its
     calibration, its verdict against CUP and its best points (see the README's "Comparing methods").
 
-    `results` restricts it to some of the experiment's points (the app compares equal grids)."""
-    results = experiment.results() if results is None else results
+    `results` restricts it to some of the experiment's points (the app compares equal grids). With `pool`, the
+    points are the pool's (pool.py: `experiment` is ignored for its first member, whose references are the pool's),
+    each method's solution set the union of its points over the learning rates; `protocol` says which."""
+    from .pool import single_protocol
+
+    if pool is not None:
+        experiment = pool.home
+    if results is None:
+        results = experiment.results() if pool is None else pool.results()
     frontier = frontier_table(experiment, results)
     kind = experiment.config.forget.kind
     oracle_forget = oracle_forget_acc(experiment)
@@ -80,6 +92,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
         for seed, seed_rows in results[results["method"] == name].groupby("seed"):
             per_seed[int(seed)] = hypervolume(objectives(seed_rows, kind, oracle_forget))
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
+        pooled = pool is not None
         knee_at = knee(_points(rows))
         own = results[results["method"] == name]
         paper, normalised = ((np.zeros(0), np.zeros(0)) if norm is None
@@ -96,13 +109,16 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
             "hypervolume_mean": float(np.mean(list(per_seed.values()))),
             "hypervolume_std": float(np.std(list(per_seed.values()))),
             "hypervolume_per_seed": per_seed,
-            "calibration": _calibration(experiment, name, rows, results, measure),
+            "calibration": (_pooled_calibration(name, rows, results, measure) if pooled
+                            else _calibration(experiment, name, rows, results, measure)),
             "moves": None if measure is None else _moves(rows, measure),
             "versus_cup": None,
             "controllability": controllability(rows, measure),
             "non_dominated_values": rows.loc[rows["non_dominated"], "value"].tolist(),
             "recommended_value": None if knee_at is None else float(rows["value"].iloc[knee_at]),
-            "best_avg_gap": None if best is None else {"value": float(best["value"]), "avg_gap": float(best["avg_gap"])},
+            **({"recommended_lr": None if knee_at is None else _lr(rows["lr"].iloc[knee_at])} if pooled else {}),
+            "best_avg_gap": None if best is None else {"value": float(best["value"]), "avg_gap": float(best["avg_gap"]),
+                                                       **({"lr": _lr(best["lr"])} if pooled else {})},
             "mean_seconds": float(rows["seconds"].mean()),
             "table": _records(rows),
         }
@@ -118,6 +134,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None) -> dict
         "experiment": experiment.id,
         "schema": SCHEMA_VERSION,  # of every metric below: results() holds only rows of this schema
         "folder": str(experiment.root),
+        "protocol": single_protocol(experiment) if pool is None else pool.protocol(),
         "config": experiment.config.to_dict(),
         "forget_set": experiment.config.forget.describe(),
         "hypervolume": {"objectives": list(objective_names(kind)), "reference_point": list(REFERENCE_POINT),
@@ -163,7 +180,10 @@ def _bootstrap(results: pd.DataFrame, seeds: list[int], kind: str, oracle_forget
         return np.zeros(0), np.zeros(0)
     points = objectives(results, kind, oracle_forget)
     table = results[["value", "seed"]].assign(x=points[:, 0], y=points[:, 1])
-    grid = table.pivot_table(index="value", columns="seed", values=["x", "y"], aggfunc="mean")
+    index = ["value"]
+    if "lr" in results.columns:  # pooled: a point is a (learning rate, value); -1 stands for "none" (NaN)
+        table, index = table.assign(lr=results["lr"].fillna(-1.0).to_numpy()), ["lr", "value"]
+    grid = table.pivot_table(index=index, columns="seed", values=["x", "y"], aggfunc="mean")
     cube = np.stack([grid["x"].reindex(columns=seeds).to_numpy(), grid["y"].reindex(columns=seeds).to_numpy()],
                     axis=-1)  # (V, S, 2), NaN where a seed lacks the value
     draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(seeds), size=(BOOTSTRAP_SAMPLES, len(seeds)))
@@ -214,7 +234,7 @@ def _moves(rows: pd.DataFrame, measure: Criteria) -> bool:
     return any(measure.respond(row, bool(row.get("diverged", 0) > 0), 0.0).moved for row in rows.to_dict("records"))
 
 
-def _calibration(experiment: Experiment, name: str, rows: pd.DataFrame, results: pd.DataFrame,
+def _calibration(experiment: Experiment | None, name: str, rows: pd.DataFrame, results: pd.DataFrame,
                  measure: Criteria | None) -> dict[str, Any] | None:
     """None for a knob with an intrinsic range; else the search that found the grid, replayed on the cache,
     or a fixed grid's range (`status` "fixed": `--no-calibrate`, `--grid`, or an older sweep)."""
@@ -240,6 +260,28 @@ def _calibration(experiment: Experiment, name: str, rows: pd.DataFrame, results:
     return calibration.to_dict()
 
 
+def _lr(value: Any) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def _pooled_calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
+                        measure: Criteria | None) -> dict[str, Any] | None:
+    """A pooled method's calibration: each learning rate's (its member's search, replayed as `_calibration`),
+    summed: runs and seconds added, the range the union of theirs, `per_lr` each one's."""
+    if not get_method(name).calibrate:
+        return None
+    parts = {}
+    for lr, lr_rows in rows.groupby(rows["lr"].fillna(-1.0), sort=False):
+        own = results["lr"].fillna(-1.0) == lr
+        parts[lr] = _calibration(None, name, lr_rows, results[own], measure)
+    statuses = {part["status"] for part in parts.values()}
+    return {"runs": sum(part["runs"] for part in parts.values()),
+            "seconds": sum(part["seconds"] for part in parts.values()),
+            "range": [min(part["range"][0] for part in parts.values()), max(part["range"][1] for part in parts.values())],
+            "status": statuses.pop() if len(statuses) == 1 else "mixed",
+            "per_lr": [{"lr": None if lr == -1.0 else float(lr), **part} for lr, part in parts.items()]}
+
+
 def controllability(rows: pd.DataFrame, measure: Criteria | None = None) -> dict[str, float | None]:
     """How the knob moves forgetting: Spearman's ρ between knob value and ua (±1: monotone), the span of ua
     (percentage points) that the grid covers and, given the references' criteria, that span's share of the
@@ -260,7 +302,9 @@ REPORT_COLUMNS = ["value", "seeds", "forget_acc", "retain_acc", "test_acc", "for
 
 
 def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    return [strict(record) for record in rows[REPORT_COLUMNS].to_dict("records")]
+    """The table's rows; a pooled table's have the learning rate first (null: a method that uses none)."""
+    columns = (["lr"] if "lr" in rows.columns else []) + REPORT_COLUMNS
+    return [strict(record) for record in rows[columns].to_dict("records")]
 
 
 # --- Picking a point, and tables for a paper --------------------------------------------------------------

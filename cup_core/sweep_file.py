@@ -2,8 +2,9 @@
 
 The keys are the `sweep` command's long options with underscores (`data_root`, `forget_class`, ...), plus
 `split_seed` and two optional tables, `[train]` and `[unlearn]`, that set whole recipes (the flat `epochs`,
-`lr`, `batch_size` and `optimizer` keys override `[unlearn]`, as the flags do). Relative paths are taken
-from the file's folder. Options given on the command line override the file.
+`lr`, `batch_size` and `optimizer` keys override `[unlearn]`, as the flags do; `lrs`, a list of learning rates,
+pools the sweep over them instead of `lr`: see pool.py). Relative paths are taken from the file's folder.
+Options given on the command line override the file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "forget_class": (int,), "forget_fraction": (float,), "forget_seed": (int,), "forget_indices": (str, list),
     "model": (str,), "checkpoint": (str,), "oracle": (bool,),
     "methods": (str, list), "grid": (list,), "points": (int,), "seeds": (int, list), "calibrate": (bool,),
-    "epochs": (int,), "lr": (float,), "batch_size": (int,), "optimizer": (str,),
+    "epochs": (int,), "lr": (float,), "lrs": (list,), "batch_size": (int,), "optimizer": (str,),
     "device": (str,), "engine": (str,), "executor": (str,), "ray_address": (str,), "max_memory": (str, int),
     "cache_dir": (str,), "train": (dict,), "unlearn": (dict,),
 }
@@ -60,7 +61,7 @@ def read_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
             data[key] = str((path.parent / Path(data[key]).expanduser()).resolve())
     if isinstance(data.get("forget_indices"), list):
         _check_items(path, "forget_indices", data["forget_indices"], int)
-    for key, kind in (("grid", float), ("seeds", int), ("methods", str)):
+    for key, kind in (("grid", float), ("lrs", float), ("seeds", int), ("methods", str)):
         if isinstance(data.get(key), list):
             _check_items(path, key, data[key], kind)
     return data
@@ -126,8 +127,9 @@ def experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentC
 
 
 def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[str], points: int,
-                    seeds: list[int], calibrate: bool = True) -> str:
-    """A sweep file that recomputes `config`'s experiment (the same id) with these methods, grid and seeds."""
+                    seeds: list[int], calibrate: bool = True, lrs: list[float] | None = None) -> str:
+    """A sweep file that recomputes `config`'s experiment (the same id) with these methods, grid and seeds; with
+    `lrs`, the pool of its config at those learning rates (pool.py)."""
     from .data import dataset_info
 
     settings: dict[str, Any] = {"dataset": config.dataset}
@@ -152,7 +154,15 @@ def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[st
     settings.update(methods=list(methods), points=points, seeds=list(seeds))
     if not calibrate:
         settings["calibrate"] = False
-    lines = [f"# python -m cup_core sweep --config THIS_FILE  (experiment {config.experiment_id})"]
+    if lrs:
+        from .pool import check_lrs, member_config
+
+        settings["lrs"] = [float(lr) for lr in lrs]
+        ids = ", ".join(member_config(config, lr).experiment_id for lr in check_lrs(lrs))
+        lines = [f"# python -m cup_core sweep --config THIS_FILE  (experiments {ids}, pooled: lrs overrides the "
+                 "[unlearn] lr)"]
+    else:
+        lines = [f"# python -m cup_core sweep --config THIS_FILE  (experiment {config.experiment_id})"]
     if config.original_sha256 is not None:
         lines.append(f"# the checkpoint must be the file with sha256 {config.original_sha256}")
     lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]

@@ -10,6 +10,7 @@ experiment = components.experiment_picker()
 config = experiment.config
 
 methods, points, seeds, calibrate = components.compare_controls()
+lrs = components.pool_control(experiment)  # (): the single recipe
 components.sweep_file_button(experiment, methods, points, seeds, calibrate)
 components.data_root_editor(experiment)
 
@@ -17,7 +18,8 @@ st.title("Compare unlearning methods")
 st.caption(f"{services.describe_experiment(experiment)} · every method runs the same recipe "
            f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
 plan = services.compare_plan(methods, points, seeds, calibrate)
-missing = services.missing_count(experiment, plan)
+members = services.compare_members(experiment, methods, points, seeds, calibrate, lrs)
+missing = sum(services.missing_count(member, member_plan) for member, member_plan in members)
 if missing:
     pending = services.pending_calibrations(experiment, plan)
     searching = (f" First, {', '.join(services.method_label(name) for name in pending)} "
@@ -26,10 +28,10 @@ if missing:
     st.info(f"{missing} of the models these methods, runs and seeds need are not cached yet "
             f"(computed ones are reused, never recomputed).{searching}")
     if st.button(f"Compute the {missing} missing models", type="primary", icon=":material/play_arrow:"):
-        if components.compute_with_progress(experiment, plan):
+        if all(components.compute_with_progress(member, member_plan) for member, member_plan in members):
             st.rerun()
 
-view = services.compare_view(experiment, plan)
+view = services.pooled_compare_view(members, lrs) if lrs else services.compare_view(experiment, plan)
 shown = [name for name in methods if name in set(view.frontier["method"])]
 if not shown:
     st.warning("None of the chosen methods has a computed point yet: compute them above.")
@@ -39,7 +41,7 @@ labels = {name: services.method_label(name) + (" (does not move)" if view.summar
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 
 selected = components.compare_selection(frontier)
-view_key = (services.compare_key(experiment, plan), tuple(shown))  # what the figures below are functions of
+view_key = (services.pooled_compare_key(members, lrs) if lrs else services.compare_key(experiment, plan), tuple(shown))  # what the figures below are functions of
 fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
     frontier, view.references, labels=labels, axis_titles=view.axis_titles))
 st.plotly_chart(figures.ring_selected(fronts, frontier, selected),
@@ -92,8 +94,9 @@ st.caption(f"**Paper's hypervolume** (spec §5): the same seed-averaged points i
            f"{reference['objectives'][1]}), both maximised, reference point ({reference['reference_point'][0]:g}, "
            f"{reference['reference_point'][1]:g}), divided by 100 · 100. Near 1 for every method that keeps retain "
            "accuracy, it rarely tells methods apart; it is kept so that numbers can be put beside the paper's.")
-st.caption("**Protocol**: every method runs the same recipe and gets the same number of runs "
-           f"({points} knob values × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}). "
+st.caption(f"**Protocol: {services.describe_protocol(summary['protocol'], points)}**. "
+           "Every method gets the same number of runs "
+           f"({points * max(1, len(lrs))} knob values × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}). "
            + ("CUP's intensity (and the preferences λ, β of the multi-objective baselines) has an intrinsic range "
               "and needs no calibration: its grid is fixed in advance. Learning rates, weights and penalties are "
               "calibrated on this experiment, and their search runs count among their values (cost in the table)."

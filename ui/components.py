@@ -311,6 +311,23 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
 
 
 SEED_CHOICES = list(range(10))
+LR_CHOICES = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)  # learning rates offered to add to a pool
+
+
+def pool_control(experiment: Experiment) -> tuple[float, ...]:
+    """Sidebar: other unlearning learning rates to pool each method's points over (pool.py); () keeps the single
+    recipe, else this experiment's lr first. Those with an experiment in the cache are marked and offered first."""
+    own = experiment.config.unlearn.lr
+    cached = [lr for lr in services.pool_lrs(experiment) if lr != own]
+    options = cached + [lr for lr in LR_CHOICES if lr != own and lr not in cached]
+    chosen = st.sidebar.multiselect(
+        "Pool learning rates", options, default=[], key="pool_lrs",
+        format_func=lambda lr: f"{lr:g}" + (" (cached)" if lr in cached else ""),
+        help=f"pools each method's points at these unlearning learning rates with this experiment's ({own:g}) into "
+             "one solution set, as the CUP authors' scripts do for CUP; each learning rate is its own experiment. "
+             "Methods whose knob is the learning rate (or that use none) run once, with as many values as the others "
+             "get over all learning rates.")
+    return (own, *chosen) if chosen else ()
 
 
 def add_seeds(seeds: list[int]) -> None:

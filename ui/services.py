@@ -24,6 +24,7 @@ from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
+from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
 from cup_core.report import contributions, frontier_table, reference_table, run_settings, summary
 from cup_core.sweep import missing_points, resolve_plan
 
@@ -378,6 +379,66 @@ def compare_plan(methods: list[str], points: int, seeds: list[int], calibrate: b
     return SweepPlan.default(tuple(methods), points, tuple(seeds), calibrate=calibrate)
 
 
+@st.cache_data(show_spinner=False, ttl=10, max_entries=16)
+def _siblings(handle: tuple[str, str]) -> list[float]:
+    return sibling_lrs(_reopen(handle))
+
+
+def pool_lrs(experiment: Experiment) -> list[float]:
+    """The learning rates of the cached experiments that differ from this one only in the unlearning lr, its own
+    included (pool.sibling_lrs; a scan of the cache's configs, at most once every 10 s)."""
+    return _siblings(_handle(experiment))
+
+
+def compare_members(experiment: Experiment, methods: list[str], points: int, seeds: list[int], calibrate: bool,
+                    lrs: tuple[float, ...] = ()) -> list[tuple[Experiment, SweepPlan]]:
+    """What the Compare page computes and shows: [(experiment, its plan)] under one recipe; with `lrs` (this
+    experiment's lr first), each pool member and its plan (pool.member_plans: equal budgets), members with
+    nothing to run left out. The members get this experiment's original and oracle where they have none."""
+    if not lrs:
+        return [(experiment, compare_plan(methods, points, seeds, calibrate))]
+    pool = Pool.around(experiment, lrs)
+    found = []
+    for member, plan in zip(pool.members, member_plans(tuple(methods), points, tuple(seeds), pool.lrs, calibrate)):
+        if plan is not None:
+            if member is not pool.home:
+                share_references(pool.home, member)  # nothing to do once they have them (metadata reads)
+            found.append((member, plan))
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...],
+                    points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
+    pool = Pool.around(_reopen(handles[0]), lrs)
+    results = pool.results()
+    keys = pd.MultiIndex.from_frame(results[["method", "value", "seed"]].assign(lr=results["lr"].fillna(-1.0)))
+    results = results[keys.isin(pd.MultiIndex.from_tuples(points))].reset_index(drop=True)
+    report = summary(pool.home, results, pool=pool)
+    frontier = frontier_table(pool.home, results)
+    return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
+                       references=reference_table(pool.home), results=results, summary=report,
+                       axis_titles=objective_names(pool.home.config.forget.kind))
+
+
+def _pooled_points(members: list[tuple[Experiment, SweepPlan]]) -> tuple[tuple[str, float, int, float], ...]:
+    """Every member's plan points with their learning rate (-1: a method that uses none, pool.Pool.results)."""
+    return tuple((method, value, seed, -1.0 if not get_method(method).uses_recipe_lr else member.config.unlearn.lr)
+                 for member, plan in members for method, value, seed in resolved_plan(member, plan).points())
+
+
+def pooled_compare_view(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> CompareView:
+    """compare_view over a pool: each method's points at every learning rate as one solution set, restricted
+    to the members' plans (equal budgets; summary's `protocol` says "pooled learning rates")."""
+    return _compare_pooled(tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs),
+                           _pooled_points(members))
+
+
+def pooled_compare_key(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> tuple:
+    return tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs), \
+        _pooled_points(members)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _resolved(handle: tuple[str, str], stamp: tuple[int, int], plan: SweepPlan) -> SweepPlan:
     return resolve_plan(_reopen(handle), plan)
@@ -423,6 +484,16 @@ def range_notes(summary: dict, shown: list[str]) -> list[str]:
 
 
 STEERS = 0.1  # a grid whose UA span is below this share of the reachable span does not steer forgetting
+
+
+def describe_protocol(protocol: dict, points: int) -> str:
+    """The protocol a Compare table used (report.summary's `protocol`), in a few words."""
+    if protocol["name"] == "single recipe":
+        return f"single recipe (unlearning learning rate {protocol['lr']:g})"
+    lrs = protocol["lrs"]
+    return (f"pooled learning rates: each method's points at {', '.join(f'{lr:g}' for lr in lrs)} form one solution "
+            f"set ({points} values at each); methods whose knob is the learning rate, or that use none, run once "
+            f"with {points * len(lrs)} values")
 
 
 def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:

@@ -74,6 +74,8 @@ def test_summary_of_the_tiny_sweep(tiny_blobs):
     assert set(cup["hypervolume_per_seed"]) == {0, 1}
     assert report["forget_set"] == "class 2"
     assert report["schema"] == SCHEMA_VERSION == 2  # the metrics' definition (2: the SVC MIA)
+    assert report["protocol"] == {"name": "single recipe", "lr": experiment.config.unlearn.lr}
+    assert all("lr" not in row for row in cup["table"])  # a pooled report's rows have one (test_pool.py)
     json.dumps(report, allow_nan=False)  # strict JSON: NaN became null
 
 

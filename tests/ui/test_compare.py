@@ -84,3 +84,33 @@ def test_missing_points_are_offered_not_computed_behind_the_users_back(app_cache
     assert not app.exception
     assert app.info and "not cached yet" in app.info[0].value
     assert any("Compute the" in button.label for button in app.button)
+
+
+@pytest.mark.slow
+def test_the_page_pools_learning_rates_and_says_so(app_cache, compared):
+    experiment, _ = compared
+    own = experiment.config.unlearn.lr
+    other = float(f"{own / 10:g}")  # as the cache states it (config.canonical_value): 1e-4, not 1.0000000000000002e-4
+    lrs = (own, other)
+    for member, plan in services.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs):
+        run_sweep(member, plan, resolve_device("cpu"))
+    app = new_app()
+    app.switch_page("pages/compare.py").run()
+    app.multiselect(key="methods").set_value(["cup", "ga"])
+    app.select_slider(key="points").set_value(POINTS)
+    app.multiselect(key="seeds").set_value([0])
+    app.run()
+    assert any("Protocol: single recipe" in caption.value for caption in app.caption)
+    pool = app.multiselect(key="pool_lrs")
+    assert pool.options[0] == f"{other:g} (cached)"  # the sibling experiment is offered first
+    pool.set_value([other]).run()
+    assert not app.exception
+    assert not [info for info in app.info if "not cached" in info.value]
+    assert any("Protocol: pooled learning rates" in caption.value for caption in app.caption)
+    table = app.dataframe[0].value.set_index("label")
+    view = services.pooled_compare_view(services.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs),
+                                        lrs)
+    assert view.summary["protocol"]["lrs"] == list(lrs)
+    assert {name: method["points"] for name, method in view.summary["methods"].items()} == {"cup": 2 * POINTS,
+                                                                                            "ga": 2 * POINTS}
+    assert set(table.index) == {"CUP", "GA"}
