@@ -8,11 +8,12 @@ and read within a bound.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -70,3 +71,26 @@ def check_regular(path: str | os.PathLike, what: str, max_bytes: int | None = No
     with open_regular(path, what, max_bytes):
         pass
     return Path(path)
+
+
+_HASHES: dict[tuple[str, int, int, int], str] = {}  # (path, size, mtime_ns, inode) -> SHA-256
+
+
+def sha256_regular(path: str | os.PathLike, what: str, max_bytes: int | None = None,
+                   on_block: Callable[[], None] | None = None) -> str:
+    """A regular file's SHA-256 (opened as `open_regular` does), remembered by path, size, mtime and inode, so a
+    file is hashed once per process while it stays the same; `on_block` runs before each MiB is read (a limit)."""
+    with open_regular(path, what, max_bytes) as file:
+        status = os.fstat(file.fileno())
+        key = (str(path), status.st_size, status.st_mtime_ns, status.st_ino)
+        if key not in _HASHES:
+            digest = hashlib.sha256()
+            try:
+                for block in iter(lambda: file.read(MiB), b""):
+                    if on_block is not None:
+                        on_block()
+                    digest.update(block)
+            except OSError as err:
+                raise ValueError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+            _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]

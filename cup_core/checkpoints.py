@@ -6,7 +6,6 @@ containers; a file that tries more is rejected with a clear error before anythin
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._files import GiB, check_regular, open_regular
+from ._files import GiB, check_regular, sha256_regular
 from .models import build_model
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -25,15 +24,9 @@ MAX_CHECKPOINT_BYTES = 64 * GiB  # far above any model this tool trains; a bound
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """The file's SHA-256: what names a user's checkpoint in an experiment's config (its path does not)."""
-    digest = hashlib.sha256()
-    with open_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES) as file:  # a FIFO or /dev/zero: refused, not read
-        try:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        except OSError as err:
-            raise ValueError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
-    return digest.hexdigest()
+    """The file's SHA-256: what names a user's checkpoint in an experiment's config (its path does not). A FIFO
+    or /dev/zero is refused, not read; the hash is remembered while the file stays the same."""
+    return sha256_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES)
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -244,7 +244,7 @@ def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources,
                       quiet: bool) -> None:
     config = experiment.config
     with experiment.threads(device):
-        prepare(experiment, sources, device)  # every input checked before the first line of output
+        data = prepare(experiment, sources, device)  # every input checked before the first line of output
     resolved = resolve_plan(experiment, plan)
     todo = len(missing_points(experiment, resolved)) + sum(resolved.calibrate.values()) * len(resolved.seeds)
     todo_text = (f"up to {todo} to compute, calibrating {', '.join(resolved.calibrate)} first" if resolved.calibrate
@@ -266,7 +266,7 @@ def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources,
 
         run_sweep(experiment, plan, device, on_progress, engine=settings["engine"],
                   max_memory=settings["max_memory"], sources=sources, executor=settings["executor"],
-                  ray_address=settings.get("ray_address"), ray_device=settings["device"])
+                  ray_address=settings.get("ray_address"), ray_device=settings["device"], prepared=data)
 
 
 def _report(args: argparse.Namespace) -> int:

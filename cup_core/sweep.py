@@ -180,7 +180,8 @@ Executor = Literal["local", "ray"]
 def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
               on_progress: ProgressCallback | None = None, engine: Engine = "auto",
               max_memory: int = DEFAULT_MAX_MEMORY, sources: Sources | None = None,
-              executor: Executor = "local", ray_address: str | None = None, ray_device: str = "auto") -> pd.DataFrame:
+              executor: Executor = "local", ray_address: str | None = None, ray_device: str = "auto",
+              prepared: UnlearningData | None = None) -> pd.DataFrame:
     """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
 
     `sources` says where the data and the user's checkpoint are (default: where the last sweep of this
@@ -192,17 +193,21 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     is not one rule step over zipped batches (SCRUB, SSD: `batched.batchable_procedure`). The Ray
     executor runs every point as one task of a Ray cluster instead (see ray_executor.py), on `ray_device`:
     auto asks each task for a GPU when the cluster has them (`device` is then only where this process
-    checks the inputs). Each finished point is on disk before the sweep moves on, so an interrupted sweep
-    resumes where it stopped; an `on_progress` that raises (a cancel button) stops it the same way.
-    Concurrent sweeps of one experiment share the work through per-entry locks.
+    checks the inputs). `prepared` is what `prepare` returned for these sources when the caller has already
+    checked them (the CLI, before its first line of output), so that nothing is read twice. Each finished point
+    is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an `on_progress`
+    that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment share the work
+    through per-entry locks.
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; choose local or ray")
     engine = resolve_engine(engine)
     experiment.refuse_links()  # before anything trains: nothing is written through a link in the cache
     sources = experiment.sources() if sources is None else sources
-    with experiment.threads(device):
-        data = prepare(experiment, sources, device)
+    if prepared is None:
+        with experiment.threads(device):
+            prepared = prepare(experiment, sources, device)
+    data = prepared
     experiment.save_config()
     experiment.save_sources(sources)
     tracker = _Tracker(total=len(experiment.roles) + plan.total(), on_progress=on_progress)

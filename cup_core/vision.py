@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._files import GiB, check_regular, open_regular
+from ._files import GiB, check_regular, open_regular, sha256_regular
 from .labelled import LabelledSet
 
 log = logging.getLogger(__name__)
@@ -145,21 +145,10 @@ def load_vision(name: str, root: str | os.PathLike, *, download: bool = False, i
 
 # Identity and limits ------------------------------------------------------------------------------------------
 
-_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}  # (path, size, mtime_ns, inode) -> SHA-256 of its content
-
 
 def file_sha256(path: Path) -> str:
     """A data file's SHA-256, remembered by path, size, mtime and inode: hashed once per process while unchanged."""
-    status = path.stat()
-    key = (str(path), status.st_size, status.st_mtime_ns, status.st_ino)
-    if key not in _FILE_HASHES:
-        digest = hashlib.sha256()
-        with open_regular(path, "data file") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                _within_limits(str(path))
-                digest.update(block)
-        _FILE_HASHES[key] = digest.hexdigest()
-    return _FILE_HASHES[key]
+    return sha256_regular(path, "data file", on_block=lambda: _within_limits(str(path)))
 
 
 def content_sha256(root: Path, files: tuple[Path, ...]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import pytest
@@ -71,3 +72,22 @@ def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
+
+
+def test_a_checkpoint_is_hashed_once_while_it_stays_the_same(tmp_path, monkeypatch):
+    """The CLI checks the sweep file, the inputs and the sweep: the file is read for its hash only once."""
+    import hashlib
+
+    from cup_core import _files
+    from cup_core.checkpoints import file_sha256
+
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"x" * 1000)
+    reads = []
+    real = hashlib.sha256
+    monkeypatch.setattr(_files.hashlib, "sha256", lambda *args: reads.append(1) or real(*args))
+    first = file_sha256(path)
+    assert file_sha256(path) == first == real(b"x" * 1000).hexdigest() and len(reads) == 1
+    path.write_bytes(b"y" * 1000)  # rewritten: another mtime (or inode), hashed again
+    os.utime(path, ns=(1, 1))
+    assert file_sha256(path) == real(b"y" * 1000).hexdigest() and len(reads) == 2
