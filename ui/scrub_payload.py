@@ -186,7 +186,7 @@ def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels:
             finite = bool(np.isfinite([row["objective_x"], row["objective_y"]]).all())
             cards = card_texts(row, original, oracle, has_oracle)
             card_help = [card.pop("help") for card in cards]
-            points.append({"value": float(row["value"]), "text": f"{row['value']:g}",
+            points.append({"value": float(row["value"]), "text": f"{row['value']:.3g}",
                            "label": f"{method.label}, {method.knob} = {row['value']:g}",
                            "x": float(row["objective_x"]) if finite else None,
                            "y": float(row["objective_y"]) if finite else None, "cards": cards})

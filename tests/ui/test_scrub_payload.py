@@ -91,7 +91,7 @@ def test_compare_sends_every_methods_points_with_log_knobs_placed_on_a_log_scale
     assert ga["positions"] == pytest.approx([0.0, 0.5, 1.0])  # evenly in log10, not 0, 0.09, 1
     assert payload["methods"]["cup"]["positions"] == pytest.approx([0.0, 0.5, 1.0])
     point = ga["points"][0]
-    assert point["label"] == "GA, learning rate = 1e-05" and point["text"] == "1e-05"
+    assert point["label"] == "GA, learning rate = 1e-05" and point["text"] == "1e-05"  # the slider: 3 digits
     assert [card["value"] for card in point["cards"]] == [
         scrub_payload.format_metric(_compared().iloc[3][name], name) for _, name, _ in scrub_payload.CARDS]
     assert "help" not in point["cards"][0] and len(payload["card_help"]) == len(scrub_payload.CARDS)
