@@ -150,9 +150,11 @@ def measure(page, url: str, name: str) -> dict:
     page.evaluate(WATCH_KEYS, selector)
     thumb = page.locator(f"{selector} [role=slider]")
     thumb.focus()
+    at_low_end = thumb.get_attribute("aria-valuenow") == thumb.get_attribute("aria-valuemin")
     for k in range(KEYS):
         done = page.evaluate("() => window.__keys.length")
-        thumb.press("ArrowRight" if k % 2 else "ArrowLeft")  # left first: a drag may end at the right end
+        # Away from the end the drag left it at (right end: 21 values, 20 moves right and 10 back; left: 11 values).
+        thumb.press("ArrowRight" if (k % 2) != at_low_end else "ArrowLeft")
         page.wait_for_function(f"() => window.__keys.length > {done}")
         page.wait_for_timeout(50)
     keys = sorted(page.evaluate("() => window.__keys")[:KEYS])
