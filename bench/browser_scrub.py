@@ -1,10 +1,12 @@
-"""The live scrubbers in Chromium (Playwright against `streamlit run`), warm cache: on Explore (digits default)
-and on Learn, a mouse drag (down, 30 moves, up) and arrow keys. Prints and saves: how many of the 30 moves
+"""The live scrubbers in Chromium (Playwright against `streamlit run`), warm cache: on Explore (digits default),
+on Learn and on Compare (CUP's knob among CUP, GA and WS, 11 points each, computed first), a mouse drag (down,
+30 moves, up) and arrow keys. Prints and saves: how many of the 30 moves
 changed the shown point (targets: ≥ 25), the p95 time between animation frames during the drag (≤ 33 ms),
 websocket messages the page sent during the drag (0 until release) and key press to the next frame after the
 page changed (≤ 50 ms).
 
-    .venv/bin/python bench/browser_scrub.py [--cache-dir DIR]   # DIR: a cache to reuse (else a fresh one)
+    .venv/bin/python bench/browser_scrub.py [--cache-dir DIR] [--pages explore learn compare]
+    # DIR: a cache to reuse (else a fresh one)
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ KEYS = 20
 SHOWN = {
     "explore": "[r.querySelector('.cup-heading').textContent, r.querySelector('.cup-cards').textContent]",
     "learn": "[r.querySelector('.cup-heading').textContent, r.dataset.regionsDrawn]",
+    "compare": "[r.querySelector('.cup-heading').textContent, r.querySelector('.cup-cards').textContent]",
 }
+PATHS = {"explore": "/", "learn": "/learn", "compare": "/compare?methods=CUP&methods=GA&methods=WS&points=11"}
+COMPARE_METHODS, COMPARE_POINTS = ("cup", "ga", "ws"), 11
+# Today's widgets, gone once the live component has drawn (Compare's sidebar has a slider of its own).
+FALLBACK = {"explore": '[data-testid="stSlider"]', "learn": '[data-testid="stSlider"]',
+            "compare": ".st-key-compare_fallback .js-plotly-plot"}
 INSTRUMENT = """() => {
   window.__frames = []; window.__recording = false;
   const tick = (t) => { if (window.__recording) window.__frames.push(t); requestAnimationFrame(tick); };
@@ -75,11 +83,23 @@ def serving(cache: Path):
         process.wait(timeout=30)
 
 
-def open_live(page, url: str, selector: str, timeout_ms: int) -> None:
+def open_live(page, url: str, selector: str, timeout_ms: int, fallback: str) -> None:
     page.goto(url)
     page.wait_for_selector(f"{selector} [role=slider]", timeout=timeout_ms)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSlider\"]')"
-                           " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=600_000)
+    page.wait_for_function("(fallback) => !document.querySelector(fallback)"
+                           " && !document.querySelector('[data-testid=\"stStatusWidget\"]')", arg=fallback,
+                           timeout=600_000)
+    page.wait_for_timeout(1500)
+
+
+def pick_cup(page) -> None:
+    """Compare: the scrubber moves CUP's intensity (the picker starts on the best point's method)."""
+    label = "() => document.querySelector('.cup-compare .cup-slider-label').textContent"
+    if page.evaluate(label) == "CUP: intensity":
+        return
+    page.get_by_test_id("stSelectbox").filter(has_text="Scrub the knob of").click()
+    page.get_by_role("option", name="CUP", exact=True).click()
+    page.wait_for_function(f"() => ({label})() === 'CUP: intensity'")
     page.wait_for_timeout(1500)
 
 
@@ -95,7 +115,9 @@ def drag_positions(count: int) -> list[float]:
 
 def measure(page, url: str, name: str) -> dict:
     selector = f".cup-{name}"
-    open_live(page, url, selector, 600_000 if name == "explore" else 180_000)  # Explore's first open computes
+    open_live(page, url, selector, 600_000 if name == "explore" else 180_000, FALLBACK[name])  # Explore's first
+    if name == "compare":  # open computes
+        pick_cup(page)
     page.evaluate(INSTRUMENT)
     count = int(page.evaluate(f"() => document.querySelector('{selector}').dataset.count"))
     track = page.locator(f"{selector} .cup-slider-track").bounding_box()
@@ -114,7 +136,13 @@ def measure(page, url: str, name: str) -> dict:
     sent_during = len(page.sent) - sent_before
     frames = page.evaluate("() => { window.__recording = false; return window.__frames; }")
     page.mouse.up()
-    page.wait_for_function("() => location.search.includes('intensity=')", timeout=60_000)
+    if name == "compare":  # its selection is not in the URL: wait for the release to reach the server
+        for _ in range(600):
+            if len(page.sent) > sent_before:
+                break
+            page.wait_for_timeout(100)
+    else:
+        page.wait_for_function("() => location.search.includes('intensity=')", timeout=60_000)
     changed = sum(1 for before, after in zip(readings, readings[1:]) if before != after and before[1] != after[1])
     gaps = sorted(b - a for a, b in zip(frames, frames[1:]))
     page.wait_for_timeout(1500)
@@ -122,9 +150,11 @@ def measure(page, url: str, name: str) -> dict:
     page.evaluate(WATCH_KEYS, selector)
     thumb = page.locator(f"{selector} [role=slider]")
     thumb.focus()
+    at_low_end = thumb.get_attribute("aria-valuenow") == thumb.get_attribute("aria-valuemin")
     for k in range(KEYS):
         done = page.evaluate("() => window.__keys.length")
-        thumb.press("ArrowRight" if k % 2 else "ArrowLeft")  # left first: a drag may end at the right end
+        # Away from the end the drag left it at (right end: 21 values, 20 moves right and 10 back; left: 11 values).
+        thumb.press("ArrowRight" if (k % 2) != at_low_end else "ArrowLeft")
         page.wait_for_function(f"() => window.__keys.length > {done}")
         page.wait_for_timeout(50)
     keys = sorted(page.evaluate("() => window.__keys")[:KEYS])
@@ -135,18 +165,33 @@ def measure(page, url: str, name: str) -> dict:
             "key_to_frame_ms_p50": statistics.median(keys), "key_to_frame_ms_p95": p95(keys), "key_to_frame_ms_max": keys[-1]}
 
 
+def compute_compared(cache: Path) -> None:
+    """The Compare page computes only on request: its methods' points are computed here first (reused if cached)."""
+    os.environ["CUP_CACHE_DIR"] = str(cache)
+    sys.path.insert(0, str(REPO))
+    from cup_core import resolve_device, run_sweep
+    from ui import services
+
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    run_sweep(experiment, services.compare_plan(list(COMPARE_METHODS), COMPARE_POINTS, [0]), resolve_device("cpu"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--pages", nargs="+", choices=list(PATHS), default=list(PATHS))
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as fresh:
         cache = args.cache_dir or Path(fresh)
+        if "compare" in args.pages:
+            compute_compared(cache)
         figures = {}
         with serving(cache) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for name, path in (("explore", "/"), ("learn", "/learn")):
+            for name in args.pages:
+                path = PATHS[name]
                 context = browser.new_context(viewport={"width": 1400, "height": 1400})
                 page = context.new_page()
                 page.sent = []

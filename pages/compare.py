@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import components, figures, services
+from ui import components, figures, scrubber, services
 
 components.use_app_navigation()
 
@@ -36,28 +36,51 @@ shown = [name for name in methods if name in set(view.frontier["method"])]
 if not shown:
     st.warning("None of the chosen methods has a computed point yet: compute them above.")
     st.stop()
-labels = {name: services.method_label(name) + (" (does not move)" if view.summary["methods"][name]["moves"] is False else "")
-          for name in shown}
+labels = services.compare_labels(view, shown)
 frontier = view.frontier[view.frontier["method"].isin(shown)]
+# What the figures below are functions of:
+view_key = (services.pooled_compare_key(members, lrs) if lrs else services.compare_key(experiment, plan),
+            tuple(shown))
 
-selected = components.compare_selection(frontier)
-view_key = (services.pooled_compare_key(members, lrs) if lrs else services.compare_key(experiment, plan), tuple(shown))  # what the figures below are functions of
-fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
-    frontier, view.references, labels=labels, axis_titles=view.axis_titles))
-st.plotly_chart(figures.ring_selected(fronts, frontier, selected),
-                key=components.COMPARE_CHART_KEY, on_select=components.select_compared_point, selection_mode="points",
-                config={"displaylogo": False})
-st.caption("Dots are seed means (bars: std over seeds), dotted lines each method's non-dominated staircase; "
-           "larger outlined dots are non-dominated within their method, crosses are runs that diverged. The view frames the fronts: double-click "
-           "it to see every point, including collapsed runs far to the left. Click a point to select it.")
+
+@st.fragment
+def fronts_and_selection() -> None:
+    """The fronts, the selection's ring and the selected point: a click, a scrubber's release or a seed picked
+    for export reruns this part only, not the hypervolumes and tables below (a fragment)."""
+    selected = components.compare_selection(frontier)
+    clicked = components.was_clicked(selected)
+    # The scrubber sends this experiment's own points: a pooled view (several learning rates) keeps the chart.
+    live = not lrs and scrubber.compare(experiment, plan, shown, selected, clicked,
+                                        on_value=components.select_compared_value,
+                                        pick=lambda: components.compare_method_picker(
+                                            shown, selected, services.compare_starts(experiment, plan, shown)))
+    with st.container(key=scrubber.COMPARE_FALLBACK):
+        if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
+            fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
+                frontier, view.references, labels=labels, axis_titles=view.axis_titles))
+            st.plotly_chart(figures.ring_selected(fronts, frontier, selected), key=components.COMPARE_CHART_KEY,
+                            on_select=components.select_compared_point, selection_mode="points",
+                            config={"displaylogo": False})
+            components.selected_point_cards(experiment, view, selected, clicked)
+    st.caption("Dots are seed means (bars: std over seeds), dotted lines each method's non-dominated staircase; "
+               "larger outlined dots are non-dominated within their method, crosses are runs that diverged. The view "
+               "frames the fronts: double-click it to see every point, including collapsed runs far to the left. "
+               "Click a point to select it" + (", or drag the slider along the chosen method's knob." if live else "."))
+    if not config.oracle:
+        st.caption("This experiment skipped the retrained oracle: there is no avg gap, so no best point is picked "
+                   "for you; click a point in the plot to see it and export it.")
+    components.selected_point_export(experiment, view, selected)
+
+
+fronts_and_selection()
 
 st.subheader("Hypervolume")
 summary = view.summary
-table = components.hypervolume_table(summary, shown)
+table = services.shared(("hypervolume_table", *view_key), lambda: components.hypervolume_table(summary, shown))
 norm = summary["normalisation"]
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(services.cached_figure(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
+    st.plotly_chart(services.shared(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
         table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
         maximum=None if norm is None else norm["reference_normalised"][0] ** 2)), config={"displaylogo": False})
 with right:
@@ -133,13 +156,14 @@ if ties:
                                               "offered for computing above")
 
 st.subheader("Controllability: how each knob moves the model")
-st.plotly_chart(services.cached_figure(("controllability", *view_key), lambda: figures.controllability_figure(
+st.plotly_chart(services.shared(("controllability", *view_key), lambda: figures.controllability_figure(
     frontier, labels, services.knob_positions(frontier, shown))), config={"displaylogo": False})
 with st.expander("What each method does"):
     st.markdown("\n".join(f"- {services.method_about(name)}" for name in shown))
 
 st.subheader("Recommended points")
-st.dataframe(components.recommendations(view.summary, frontier, shown), hide_index=True, width="stretch",
+st.dataframe(services.shared(("recommendations", *view_key), lambda: components.recommendations(
+    view.summary, frontier, shown)), hide_index=True, width="stretch",
              column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in
                             ("knee value", "closest to oracle: value")} | {
                  name: st.column_config.NumberColumn(name, format="%.2f") for name in
@@ -147,11 +171,7 @@ st.dataframe(components.recommendations(view.summary, frontier, shown), hide_ind
 st.caption("The knee is the point of a method's front nearest its ideal corner (each objective scaled to [0, 1] "
            "over the front); 'closest to oracle' is the point with the lowest avg gap to the retrained oracle.")
 
-if not config.oracle:
-    st.caption("This experiment skipped the retrained oracle: there is no avg gap, so no best point is picked "
-               "for you; click a point in the plot to see it and export it.")
-components.selected_point_panel(experiment, view, selected, clicked=components.was_clicked(selected))
-st.download_button("Download all results (CSV)", view.results.to_csv(index=False).encode(),
+st.download_button("Download all results (CSV)", lambda: view.results.to_csv(index=False).encode(),
                    file_name=f"results-{experiment.id}.csv", mime="text/csv", on_click="ignore",
                    icon=":material/table:")
 

@@ -348,6 +348,39 @@ def select_compared_point() -> None:
             return
 
 
+COMPARE_METHOD_KEY = "compare_scrub_method"  # whose knob Compare's scrubber moves
+
+
+def select_compared_value(chosen: tuple[str, float]) -> None:
+    """What a released Compare scrubber (or a click on its fronts) does: select that (method, value)."""
+    method, value = chosen
+    st.session_state[SELECTED_KEY] = (str(method), float(value))
+    st.session_state[COMPARE_METHOD_KEY] = str(method)
+
+
+def _select_compared_method(starts: dict[str, float]) -> None:
+    method = st.session_state.get(COMPARE_METHOD_KEY)
+    if method in starts:
+        st.session_state[SELECTED_KEY] = (method, starts[method])
+
+
+def compare_method_picker(shown: list[str], selected: tuple[str, float] | None, starts: dict[str, float]) -> str:
+    """Whose knob the Compare scrubber moves: the selected point's method (else CUP); picking another selects
+    that method's start (`starts`: its point closest to the oracle, else its middle value)."""
+    choices = [name for name in shown if name in starts]
+    wanted = selected[0] if selected is not None and selected[0] in choices else None
+    current = st.session_state.get(COMPARE_METHOD_KEY)
+    if wanted is not None and current != wanted:
+        st.session_state[COMPARE_METHOD_KEY] = wanted  # the selection moved (a click, a release): follow it
+    elif current not in choices:
+        st.session_state[COMPARE_METHOD_KEY] = "cup" if "cup" in choices else choices[0]
+    column, _ = st.columns([1, 2])
+    return column.selectbox("Scrub the knob of", choices, key=COMPARE_METHOD_KEY, format_func=services.method_label,
+                            on_change=_select_compared_method, args=(starts,),
+                            help="the slider below moves along this method's knob values; the ring and the cards "
+                                 "follow in your browser, and the selection is set when you let go")
+
+
 def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
     """The clicked point if it is still shown, else the overall best point by avg gap."""
     chosen = st.session_state.get(SELECTED_KEY)
@@ -412,6 +445,12 @@ def was_clicked(selected: tuple[str, float] | None) -> bool:
 
 def selected_point_panel(experiment: Experiment, view, selected: tuple[str, float] | None, clicked: bool) -> None:
     """The selected point's metrics against the references, and its export."""
+    selected_point_cards(experiment, view, selected, clicked)
+    selected_point_export(experiment, view, selected)
+
+
+def selected_point_cards(experiment: Experiment, view, selected: tuple[str, float] | None, clicked: bool) -> None:
+    """The selected point's heading and metric cards (what Compare's live scrubber draws in the browser)."""
     if selected is None:
         return
     method, value = selected
@@ -422,6 +461,13 @@ def selected_point_panel(experiment: Experiment, view, selected: tuple[str, floa
     metric_cards(row, references.loc["original"] if "original" in references.index else None,
                  references.loc["oracle"] if "oracle" in references.index else None,
                  has_oracle=experiment.config.oracle)
+
+
+def selected_point_export(experiment: Experiment, view, selected: tuple[str, float] | None) -> None:
+    """The selected point's export, with a choice of seed where it has several."""
+    if selected is None:
+        return
+    method, value = selected
     seeds = services.seeds_at(view.results, method, value)
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
     export_button(experiment, method, value, seed, "Export this model (.zip)",

@@ -5,6 +5,8 @@ metric cards, so the live page and the fallback page say the same thing about a 
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import math
 
@@ -190,3 +192,69 @@ def pivot_payload(step: dict, intensity: float, sweep: list[tuple[float, list[fl
             "selected": nearest([v for v, _ in sweep], intensity),
             "phi": math.degrees(step["phi"]), "theta": math.degrees(step["theta"]), "run_value": float(run_value),
             "help": {"theta": GLOSSARY["Dual cone"], "psi": GLOSSARY["Pivot"]}}
+
+
+RING = {"type": "scatter", "x": [], "y": [], "mode": "markers", "name": "selected", "showlegend": False,
+        "hoverinfo": "skip", "marker": {"size": 24, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#111"}}}
+
+
+def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: dict[str, str],
+                    axis_titles: tuple[str, str], has_oracle: bool) -> dict:
+    """Everything the Compare scrubber needs whatever is selected, once per view: the fronts figure (the
+    ring trace empty, placed by the browser) and, per method, its knob values in order with their places on
+    the slider (log-spaced knobs on a log scale: Method.position) and each value's point and metric cards.
+    The cards' help texts, the same for every point, are sent once (`card_help`)."""
+    from cup_core.methods import get_method
+
+    original = references.loc["original"] if "original" in references.index else None
+    oracle = references.loc["oracle"] if "oracle" in references.index else None
+    figure = figure_json(figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
+    figure["data"].append(copy.deepcopy(RING))
+    methods, card_help = {}, []
+    for name in labels:
+        rows = frontier[frontier["method"] == name].sort_values("value")
+        if rows.empty:
+            continue
+        method = get_method(name)
+        values = [float(v) for v in rows["value"]]
+        points = []
+        for _, row in rows.iterrows():
+            finite = bool(np.isfinite([row["objective_x"], row["objective_y"]]).all())
+            cards = card_texts(row, original, oracle, has_oracle)
+            card_help = [card.pop("help") for card in cards]
+            points.append({"value": float(row["value"]), "text": f"{row['value']:.3g}",
+                           "label": f"{method.label}, {method.knob} = {row['value']:g}",
+                           "x": float(row["objective_x"]) if finite else None,
+                           "y": float(row["objective_y"]) if finite else None, "cards": cards})
+        methods[name] = {"label": method.label, "knob": method.knob, "values": values,
+                         "positions": [float(p) for p in method.position(np.array(values))], "points": points,
+                         "start": _start(rows)}
+    payload = {"methods": methods, "figure": figure, "ring_trace": len(figure["data"]) - 1, "card_help": card_help}
+    payload["signature"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return payload
+
+
+def _start(rows: pd.DataFrame) -> int:
+    """Where a method's slider starts when the selection is elsewhere: its point closest to the oracle (lowest
+    avg gap), else its middle value (rows sorted by value)."""
+    gaps = rows["avg_gap"].to_numpy(dtype=float)
+    return int(np.nanargmin(gaps)) if np.isfinite(gaps).any() else len(rows) // 2
+
+
+def compare_start(payload: dict, method: str) -> float:
+    """The knob value a method's slider starts at (see _start): where picking the method moves the selection."""
+    entry = payload["methods"][method]
+    return entry["values"][entry["start"]]
+
+
+def compare_selected(payload: dict, method: str, selected: tuple[str, float] | None, clicked: bool) -> dict:
+    """`payload` (not copied: it may be a cached object) with the scrubbed method and its selected index: the
+    selected point where it is this method's, else the method's start; `heading` names how it was chosen, as
+    the server-drawn panel does."""
+    entry = payload["methods"][method]
+    if selected is not None and selected[0] == method:
+        index = int(np.argmin([abs(v - selected[1]) for v in entry["values"]]))
+    else:
+        index = entry["start"]
+    heading = ("Selected" if clicked else "Best overall (lowest avg gap)") if selected is not None else "Not selected yet"
+    return {**payload, "method": method, "selected": index, "heading": heading}

@@ -72,15 +72,28 @@ def notice(reason: str) -> None:
                "page when it is released.")
 
 
+def released(value) -> float | tuple[str, float] | None:
+    """What a component handed back on release: a knob value, or [method, value, ...] where the component scrubs
+    several methods' knobs (a release stamp may follow, so that releasing the same point twice is heard); None
+    for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if (isinstance(value, (list, tuple)) and len(value) >= 2 and isinstance(value[0], str)
+            and isinstance(value[1], (int, float)) and not isinstance(value[1], bool)):
+        return value[0], float(value[1])
+    return None
+
+
 def mount(name: str, key: str, data: dict, fallback_key: str, on_value: Callable[[float], None] | None = None):
     """Mounts component `name`; returns its result, whose .value is the value released last (None before).
-    `fallback_key` is the keyed container holding today's widgets, which the browser hides once it has drawn."""
+    `fallback_key` is the keyed container holding today's widgets, which the browser hides once it has drawn.
+    `on_value` gets what `released` reads from the component's value."""
 
     def value_changed() -> None:
         state = st.session_state.get(key) or {}
-        value = state.get("value") if hasattr(state, "get") else None
-        if on_value is not None and isinstance(value, (int, float)):
-            on_value(float(value))
+        value = released(state.get("value") if hasattr(state, "get") else None)
+        if on_value is not None and value is not None:
+            on_value(value)
 
     def status_changed() -> None:
         state = st.session_state.get(key) or {}
@@ -146,3 +159,24 @@ def pivot(step: dict, value: float, sweep, run_value: float) -> None:
     from .scrub_payload import pivot_payload
 
     mount("pivot", PIVOT_KEY, {**pivot_payload(step, value, sweep, run_value), "event": LEARN_EVENT}, "pivot_fallback")
+
+
+COMPARE_KEY = "compare_scrubber"
+COMPARE_FALLBACK = "compare_fallback"  # the container of Compare's clickable fronts and the selected point's cards
+
+
+def compare(experiment, plan, shown: list[str], selected: tuple[str, float] | None, clicked: bool,
+            pick: Callable[[], str], on_value: Callable[[tuple[str, float]], None]) -> bool:
+    """Compare's scrubber: the fronts with the selection's ring and its metric cards, the slider over the knob of
+    the method `pick()` draws a picker for (a server-side widget: the browser is sent every shown method's
+    points once per view); True when a browser draws it live."""
+    from . import services
+
+    reason = unavailable()
+    if reason:
+        notice(reason)
+        return False
+    method = pick()
+    mount("compare", COMPARE_KEY, services.compare_scrub_payload(experiment, plan, shown, method, selected, clicked),
+          COMPARE_FALLBACK, on_value)
+    return is_live()

@@ -375,6 +375,41 @@ def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
     return _compare(_handle(experiment), _stamp(experiment), tuple(resolved_plan(experiment, plan).points()))
 
 
+def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
+    """The fronts' legend: each method's label, "(does not move)" added where it leaves the original as it is."""
+    return {name: method_label(name) + (" (does not move)" if view.summary["methods"][name]["moves"] is False else "")
+            for name in shown}
+
+
+def _compare_payload(experiment: Experiment, plan: SweepPlan, shown: tuple[str, ...]) -> dict:
+    from .scrub_payload import compare_payload
+
+    def build() -> dict:
+        view = compare_view(experiment, plan)
+        return compare_payload(view.frontier[view.frontier["method"].isin(shown)], view.references,
+                               labels=compare_labels(view, list(shown)), axis_titles=view.axis_titles,
+                               has_oracle=experiment.config.oracle)
+
+    return shared(("compare_payload", *compare_key(experiment, plan), shown), build)
+
+
+def compare_scrub_payload(experiment: Experiment, plan: SweepPlan, shown: list[str], method: str,
+                          selected: tuple[str, float] | None, clicked: bool) -> dict:
+    """The Compare scrubber's data: every shown method's points and cards, built once per view and methods
+    (not copied per click), with the scrubbed method and its selected index."""
+    from .scrub_payload import compare_selected
+
+    return compare_selected(_compare_payload(experiment, plan, tuple(shown)), method, selected, clicked)
+
+
+def compare_starts(experiment: Experiment, plan: SweepPlan, shown: list[str]) -> dict[str, float]:
+    """Per shown method, the knob value its slider starts at: where picking the method moves the selection."""
+    from .scrub_payload import compare_start
+
+    payload = _compare_payload(experiment, plan, tuple(shown))
+    return {name: compare_start(payload, name) for name in payload["methods"]}
+
+
 def compare_plan(methods: list[str], points: int, seeds: list[int], calibrate: bool = True) -> SweepPlan:
     return SweepPlan.default(tuple(methods), points, tuple(seeds), calibrate=calibrate)
 
@@ -515,8 +550,21 @@ def _figure_dict(key: tuple, _build: Callable[[], go.Figure]) -> dict:
 def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     """`build()`'s figure, built (and validated by Plotly) once per `key`, which must name everything it
     depends on; later reruns get a copy without Plotly's validation, which costs more than the rest of a
-    rerun (a Compare figure of six methods: ~100 ms to build, a few ms to copy)."""
+    rerun (a Compare figure of six methods: ~100 ms to build, a few ms to copy). A copy, so the caller may
+    add to it (the selection ring); a figure drawn as it is needs none: see shared."""
     return go.Figure(copy.deepcopy(_figure_dict(key, build)), _validate=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shared(key: tuple, _build: Callable[[], object]) -> object:
+    return _build()
+
+
+def shared(key: tuple, build: Callable[[], object]):
+    """`build()`'s result, built once per `key` (which must name everything it depends on) and shared by every
+    session and rerun without a copy: for what is drawn as it is, never modified (a figure st.plotly_chart
+    only reads, a table st.dataframe shows, a scrubber's payload)."""
+    return _shared(key, build)
 
 
 def method_label(name: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cup_core import load_exported
+from ui import scrubber
 
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, RERUN_LIMIT_MS, _serving, _steady_box, _wait_until_idle
 
@@ -39,11 +40,12 @@ def page(server):
         browser.close()
 
 
-def open_live(page, url: str, selector: str = ".cup-explore") -> None:
+def open_live(page, url: str, selector: str = ".cup-explore",
+              fallback: str = '[data-testid="stSlider"]') -> None:
     """Opens `url` and waits until the live component has drawn and the page's fallback widgets are gone."""
     page.goto(url)
     page.wait_for_selector(f"{selector} [role=slider]")
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSlider\"]')")
+    page.wait_for_function("fallback => !document.querySelector(fallback)", arg=fallback)
     _wait_until_idle(page)
 
 
@@ -123,3 +125,108 @@ def test_learn_regions_morph_while_dragging_and_the_pivot_turns_with_them(server
     _wait_until_idle(page)
     assert page.locator(".cup-learn [role=slider]").get_attribute("aria-valuenow") == "0.25"
     assert "γ = 0.25 run" in page.locator("[data-testid=stCaptionContainer]", has_text="run: forget loss").inner_text()
+
+
+COMPARE_SHOWN = ("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => { "
+                 "const root = document.querySelector('.cup-compare'); "
+                 "const layer = [...root.querySelectorAll('.scatterlayer .trace')].find(n => n.__data__?.[0]?.trace?.name === 'selected'); "
+                 "done([root.querySelector('.cup-heading').textContent, root.querySelector('.cup-card-value').textContent, "
+                 "root.querySelector('[role=slider]').getAttribute('aria-valuenow'), "
+                 "layer?.querySelector('.point')?.getAttribute('transform') ?? null]); })))")
+# The centre, in page pixels, of the marker of `name`'s trace farthest from every other marker (markers overlap).
+LONELY_POINT = """(name) => {
+  const root = document.querySelector('.cup-compare');
+  const marks = [...root.querySelectorAll('.scatterlayer .trace')].flatMap((node) =>
+    [...node.querySelectorAll('.point')].map((point) => ({ name: node.__data__?.[0]?.trace?.name, box: point.getBoundingClientRect() })));
+  const centre = (b) => [b.x + b.width / 2, b.y + b.height / 2];
+  let best = null, room = -1;
+  for (const mark of marks.filter((m) => m.name === name)) {
+    const [x, y] = centre(mark.box);
+    const nearest = Math.min(...marks.filter((m) => m !== mark).map((m) => Math.hypot(centre(m.box)[0] - x, centre(m.box)[1] - y)));
+    if (nearest > room) { room = nearest; best = [x, y]; }
+  }
+  return best;
+}"""
+
+
+@pytest.fixture(scope="module")
+def compared_ga(warm_cache: Path) -> str:
+    """CUP and GA (a log-spaced learning rate, calibrated first), 5 points, computed; the Compare page's query."""
+    from cup_core import resolve_device, run_sweep
+    from ui import services
+
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    run_sweep(experiment, services.compare_plan(["cup", "ga"], 5, [0]), resolve_device("cpu"))
+    return "/compare?methods=CUP&methods=GA&points=5"
+
+
+def test_compare_scrubs_a_log_knob_live_and_a_release_or_a_click_selects_the_point(server, compared_ga, page,
+                                                                                    tmp_path):
+    from cup_core.methods import get_method
+
+    open_live(page, server + compared_ga, ".cup-compare", f".st-key-{scrubber.COMPARE_FALLBACK} .js-plotly-plot")
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Scrub the knob of")
+    picker.click()
+    page.get_by_role("option", name="GA", exact=True).click()
+    page.wait_for_function("() => document.querySelector('.cup-compare .cup-slider-label')?.textContent === 'GA: learning rate'")
+    _wait_until_idle(page)
+    thumb = page.locator(".cup-compare [role=slider]")
+    assert thumb.get_attribute("aria-valuetext").startswith("learning rate = ")  # the knob, not "γ ="
+    thumb.focus()
+    values, sent = [], len(page.sent)
+    for key in ["Home"] + ["ArrowRight"] * 4:
+        thumb.press(key)
+        values.append(float(thumb.get_attribute("aria-valuenow")))
+    assert values == sorted(values) and len(set(values)) == 5
+    positions = get_method("ga").position(values)
+    page.wait_for_function("() => new Promise(done => setTimeout(() => done(true), 500))")  # keys settle: a release
+    assert len(page.sent) > sent
+    _wait_until_idle(page)
+
+    # A drag, one GA value at a time where the log scale places it, from the right end to the left: the ring and
+    # the cards move in the browser, and nothing is sent to the server before release.
+    track = page.locator(".cup-compare .cup-slider-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    page.mouse.move(track["x"] + track["width"], y)
+    before = len(page.sent)
+    page.mouse.down()
+    shown = []
+    for position in reversed(positions):
+        page.mouse.move(track["x"] + track["width"] * position, y)
+        shown.append(page.evaluate(COMPARE_SHOWN))
+    assert len(page.sent) == before, "the drag talked to the server before release"
+    assert [float(value) for _, _, value, _ in shown] == values[::-1]  # linear placement would skip the middle ones
+    assert [heading for heading, _, _, _ in shown] == [f"Selected: GA, learning rate = {v:g}" for v in values[::-1]]
+    assert len({ring for _, _, _, ring in shown}) == 5 and len({card for _, card, _, _ in shown}) > 1
+    page.mouse.move(track["x"] + track["width"] * positions[2], y)
+    page.mouse.up()
+    page.wait_for_function("() => !!document.querySelector('[data-stale=\"true\"]') || "
+                           "document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState === 'running'")
+    _wait_until_idle(page)
+    assert len(page.sent) > before  # the release reached Python, which selected the point: its export follows
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export this model").click()
+    target = tmp_path / "ga.zip"
+    download_info.value.save_as(target)
+    _, card = load_exported(target)
+    assert (card["method"], card["value"]) == ("ga", pytest.approx(values[2]))
+    assert page.evaluate(COMPARE_SHOWN)[0] == f"Selected: GA, learning rate = {values[2]:g}"
+    assert "methods=GA" in page.url  # the page's query stays as it was
+    page.screenshot(path=str(tmp_path / "compare-live.png"), full_page=True)
+
+    # A click on a CUP point switches the slider to CUP's intensity and selects it; the picker follows.
+    x, y = page.evaluate(LONELY_POINT, "CUP")
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.querySelector('.cup-compare .cup-slider-label').textContent === 'CUP: intensity'")
+    heading = page.evaluate(COMPARE_SHOWN)[0]
+    assert heading.startswith("Selected: CUP, intensity = ")
+    assert thumb.get_attribute("aria-valuetext").startswith("intensity = ")
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stSelectbox]')].some(s => "
+                           "s.innerText.includes('Scrub the knob of') && (s.querySelector('input')?.value "
+                           "?? s.innerText).includes('CUP'))")  # the picker follows the selection
+    _wait_until_idle(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export this model").click()
+    download_info.value.save_as(target)
+    _, card = load_exported(target)
+    assert card["method"] == "cup" and f"intensity = {card['value']:g}" in heading

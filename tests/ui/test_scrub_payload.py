@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ui import scrub_payload
 
@@ -98,3 +99,48 @@ def test_moving_the_learn_selection_changes_the_index_only():
     payload = {"values": [0.0, 0.25, 0.5], "selected": 0, "points": [[0, 4]] * 3}
     moved = scrub_payload.learn_selection(payload, 0.3)
     assert moved == {**payload, "selected": 1} and payload["selected"] == 0
+
+
+def _compared() -> pd.DataFrame:
+    """CUP over intensities and GA over log-spaced learning rates, as the Compare page's frontier has them."""
+    cup = _frontier().assign(seeds=1, objective_x_std=0.0, objective_y_std=0.0)
+    learning_rates = (1e-5, 1e-4, 1e-3)
+    ga = _frontier(learning_rates).assign(method="ga", knob="learning rate", seeds=1, objective_x_std=0.0,
+                                          objective_y_std=0.0, avg_gap=[9.0, 2.0, 5.0])
+    return pd.concat([cup, ga], ignore_index=True)
+
+
+def _compare_payload(**overrides) -> dict:
+    arguments = dict(labels={"cup": "CUP", "ga": "GA"}, axis_titles=("retain", "UA"), has_oracle=True) | overrides
+    return scrub_payload.compare_payload(_compared(), _references(arguments["has_oracle"]), **arguments)
+
+
+def test_compare_sends_every_methods_points_with_log_knobs_placed_on_a_log_scale():
+    payload = _compare_payload()
+    json.dumps(payload, allow_nan=False)
+    ga = payload["methods"]["ga"]
+    assert ga["values"] == [1e-5, 1e-4, 1e-3] and ga["knob"] == "learning rate"
+    assert ga["positions"] == pytest.approx([0.0, 0.5, 1.0])  # evenly in log10, not 0, 0.09, 1
+    assert payload["methods"]["cup"]["positions"] == pytest.approx([0.0, 0.5, 1.0])
+    point = ga["points"][0]
+    assert point["label"] == "GA, learning rate = 1e-05" and point["text"] == "1e-05"  # the slider: 3 digits
+    assert [card["value"] for card in point["cards"]] == [
+        scrub_payload.format_metric(_compared().iloc[3][name], name) for _, name, _ in scrub_payload.CARDS]
+    assert "help" not in point["cards"][0] and len(payload["card_help"]) == len(scrub_payload.CARDS)
+    ring = payload["figure"]["data"][payload["ring_trace"]]
+    assert ring["name"] == "selected" and ring["x"] == []  # the browser places it
+    clickable = [trace for trace in payload["figure"]["data"] if trace.get("customdata")]
+    assert {trace["customdata"][0][0] for trace in clickable} == {"cup", "ga"}  # [method, knob, value, ...]
+
+
+def test_the_selection_picks_the_scrubbed_methods_index_or_its_point_closest_to_the_oracle():
+    payload = _compare_payload()
+    chosen = scrub_payload.compare_selected(payload, "ga", ("ga", 1e-3), clicked=True)
+    assert (chosen["method"], chosen["selected"], chosen["heading"]) == ("ga", 2, "Selected")
+    assert chosen["signature"] == payload["signature"] and "method" not in payload  # the shared part is not changed
+    best = scrub_payload.compare_selected(payload, "ga", ("cup", 0.5), clicked=False)
+    assert best["selected"] == 1 and best["heading"] == "Best overall (lowest avg gap)"  # GA's lowest avg gap
+    assert scrub_payload.compare_start(payload, "ga") == 1e-4
+    assert scrub_payload.compare_selected(payload, "cup", None, clicked=False)["heading"] == "Not selected yet"
+    other = _compare_payload(labels={"cup": "CUP"})
+    assert list(other["methods"]) == ["cup"] and other["signature"] != payload["signature"]

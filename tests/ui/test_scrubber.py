@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
-from ui import scrubber
+from ui import components, scrubber
 
 from ..conftest import new_app
+from .test_compare import METHODS as COMPARE_METHODS
+from .test_compare import _open as _open_compare
+from .test_compare import compared  # noqa: F401 (a fixture)
 
 
 def _components(app) -> list:
@@ -62,3 +65,50 @@ def test_a_released_value_rebuilds_no_figure_the_payload_is_built_once_per_resul
         assert (ring["x"], ring["y"]) == ([point["x"]], [point["y"]])
         assert data["bars"]["data"][data["bar_trace"]]["name"] == f"CUP γ={float(intensity):g}"
     assert len(built) == 1 and built[0]["selected_value"] is None
+
+
+def _data(component) -> dict:
+    return json.loads(component.proto.json or component.proto.mixed.json)
+
+
+def test_released_values_are_read_as_a_value_or_a_method_and_value():
+    assert scrubber.released(0.25) == 0.25 and scrubber.released(["ws", 1, 1700000000000]) == ("ws", 1.0)
+    assert scrubber.released(None) is None and scrubber.released(True) is None
+    assert scrubber.released(["ws"]) is None and scrubber.released([1, 2]) is None
+
+
+def test_compare_until_live_draws_its_clickable_fronts_and_then_the_scrubber_alone(app_cache, compared):
+    app = _open_compare(app_cache)
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 3 and len(_components(app)) == 1  # the fallback's fronts as well
+    app.session_state[scrubber.STATUS_KEY] = "ready"
+    app.run()
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 2  # hypervolume and controllability: the fronts are the scrubber's
+    assert not any(header.value.startswith("Best overall") for header in app.subheader)  # the scrubber's heading
+    data = _data(_components(app)[0])
+    picker = app.selectbox(key=components.COMPARE_METHOD_KEY)
+    assert data["method"] == picker.value and list(data["methods"]) == COMPARE_METHODS
+    assert data["heading"] == "Best overall (lowest avg gap)"
+    assert any("Export this model" in str(b.proto.label) for b in app.get("download_button"))
+
+
+def test_compare_picking_a_method_selects_its_point_and_a_release_selects_and_switches(app_cache, compared):
+    app = _open_compare(app_cache)
+    app.session_state[scrubber.STATUS_KEY] = "ready"
+    app.selectbox(key=components.COMPARE_METHOD_KEY).set_value("ws").run()
+    assert not app.exception
+    data = _data(_components(app)[0])
+    ws = data["methods"]["ws"]
+    assert data["method"] == "ws" and data["heading"] == "Selected"
+    assert app.session_state[components.SELECTED_KEY] == ("ws", ws["values"][data["selected"]])
+    value = data["methods"]["mgda"]["values"][1]
+    app.session_state[components.SELECTED_KEY] = ("mgda", value)  # what a release on MGDA's point sets
+    app.run()
+    assert not app.exception
+    data = _data(_components(app)[0])
+    assert app.selectbox(key=components.COMPARE_METHOD_KEY).value == "mgda"  # the picker follows the selection
+    assert data["method"] == "mgda" and data["methods"]["mgda"]["values"][data["selected"]] == value
+    app.session_state[scrubber.STATUS_KEY] = None
+    app.run()  # the fallback's panel says the same
+    assert any(header.value == f"Selected: MGDA, forget preference λ = {value:g}" for header in app.subheader)

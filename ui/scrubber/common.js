@@ -86,9 +86,11 @@ export function frameScheduler(draw) {
   return schedule;
 }
 
-// A slider over a list of values (placed by value, not by index): role="slider", arrows, Page keys, Home/End.
+// A slider over a list of values (placed by value, not by index, or at the given `positions` in [0, 1]: a
+// log-spaced knob's), role="slider", arrows, Page keys, Home/End; `valueText` is what a screen reader says.
 // onInput(index) while it moves, onCommit(index) on release, on a click and after keys settle.
-export function createSlider(host, { values, index, label, format, onInput, onCommit }) {
+export function createSlider(host, { values, index, label, format, onInput, onCommit, positions = null,
+                                     valueText = (v) => `γ = ${format(v)}` }) {
   host.innerHTML = "";
   const wrap = document.createElement("div");
   wrap.className = "cup-slider";
@@ -117,7 +119,7 @@ export function createSlider(host, { values, index, label, format, onInput, onCo
   host.appendChild(wrap);
 
   const low = values[0], high = values[values.length - 1], span = high - low || 1;
-  const fraction = (i) => (values.length > 1 ? (values[i] - low) / span : 0.5);
+  const fraction = (i) => (values.length < 2 ? 0.5 : positions ? positions[i] : (values[i] - low) / span);
   let current = index, committed = index, keyTimer = 0, dragging = false;
 
   const show = (i) => {
@@ -126,13 +128,13 @@ export function createSlider(host, { values, index, label, format, onInput, onCo
     fill.style.width = percent;
     bubble.textContent = format(values[i]);
     thumb.setAttribute("aria-valuenow", String(values[i]));
-    thumb.setAttribute("aria-valuetext", `γ = ${format(values[i])}`);
+    thumb.setAttribute("aria-valuetext", valueText(values[i]));
   };
   const nearest = (clientX) => {
     const box = track.getBoundingClientRect();
-    const target = low + Math.min(1, Math.max(0, (clientX - box.left) / (box.width || 1))) * span;
+    const target = Math.min(1, Math.max(0, (clientX - box.left) / (box.width || 1)));
     let best = 0;
-    for (let i = 1; i < values.length; i++) if (Math.abs(values[i] - target) < Math.abs(values[best] - target)) best = i;
+    for (let i = 1; i < values.length; i++) if (Math.abs(fraction(i) - target) < Math.abs(fraction(best) - target)) best = i;
     return best;
   };
   const move = (i, now = false) => {
@@ -184,6 +186,40 @@ export function createSlider(host, { values, index, label, format, onInput, onCo
     get index() { return current; },
     flush() { clearTimeout(keyTimer); commit(); },
   };
+}
+
+// The metric cards (ui/scrub_payload.card_texts): empty boxes once, then filled at every move. `help` (one per
+// card) is used where the cards do not carry their own.
+export function cardsHtml(count) {
+  return Array.from({ length: count }, () =>
+    `<div class="cup-card"><div class="cup-card-label"></div><div class="cup-card-value"></div>` +
+    `<div class="cup-card-delta"></div><div class="cup-card-caption"></div></div>`).join("");
+}
+
+export function fillCards(host, cards, help = []) {
+  host.querySelectorAll(".cup-card").forEach((node, i) => {
+    const card = cards[i];
+    node.title = card.help ?? help[i] ?? "";
+    node.children[0].textContent = card.label;
+    node.children[1].textContent = card.value;
+    const delta = node.children[2];
+    delta.textContent = card.delta ? `${card.delta.startsWith("-") ? "↓" : card.delta.startsWith("+") ? "↑" : ""} ${card.delta}` : "";
+    delta.className = `cup-card-delta tone-${card.tone}`;
+    node.children[3].textContent = card.caption;
+  });
+}
+
+// Moves the one-point ring trace `traceIndex` of a drawn scatter plot to `point` ({x, y}) by its SVG alone (a
+// restyle redraws the whole plot, 50-100 ms on a slow machine); false where there is nothing to move (no
+// point drawn yet, or no position), so the caller restyles instead. The trace is found by its index in the
+// figure, not its place in the DOM, which changes when the legend hides a trace.
+export function moveRing(plot, traceIndex, point) {
+  const layer = [...plot.querySelectorAll(".scatterlayer .trace")].find((node) => node.__data__?.[0]?.trace?.index === traceIndex);
+  const ring = layer?.querySelector(".point");
+  const xa = plot._fullLayout?.xaxis, ya = plot._fullLayout?.yaxis;
+  if (!ring || !xa || !ya || point.x === null || point.y === null) return false;
+  ring.setAttribute("transform", `translate(${xa.l2p(point.x)},${ya.l2p(point.y)})`);
+  return true;
 }
 
 // The handshake: tell Python once that the live component drew (it then stops drawing the fallback), or why not.

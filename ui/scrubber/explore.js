@@ -1,27 +1,11 @@
 // Explore's live scrubber: the frontier with the selected point, the metric cards and the per-class bars,
 // redrawn in the browser from every grid value's numbers (sent once); the value goes to Python on release.
-import { createSlider, frameScheduler, hideFallback, loadPlotly, memory, PLOT_CONFIG, report, theme, themed } from "./common.js";
+import {
+  cardsHtml, createSlider, fillCards, frameScheduler, hideFallback, loadPlotly, memory, moveRing, PLOT_CONFIG, report, theme,
+  themed,
+} from "./common.js";
 
 const format = (v) => String(Number(v.toPrecision(6)));
-
-function cardsHtml(count) {
-  return Array.from({ length: count }, () =>
-    `<div class="cup-card"><div class="cup-card-label"></div><div class="cup-card-value"></div>` +
-    `<div class="cup-card-delta"></div><div class="cup-card-caption"></div></div>`).join("");
-}
-
-function fillCards(host, cards) {
-  host.querySelectorAll(".cup-card").forEach((node, i) => {
-    const card = cards[i];
-    node.title = card.help;
-    node.children[0].textContent = card.label;
-    node.children[1].textContent = card.value;
-    const delta = node.children[2];
-    delta.textContent = card.delta ? `${card.delta.startsWith("-") ? "↓" : card.delta.startsWith("+") ? "↑" : ""} ${card.delta}` : "";
-    delta.className = `cup-card-delta tone-${card.tone}`;
-    node.children[3].textContent = card.caption;
-  });
-}
 
 async function build(root, data, state) {
   const Plotly = await loadPlotly();
@@ -37,15 +21,8 @@ async function build(root, data, state) {
   await Plotly.newPlot(plot, data.frontier.data, frontierLayout, PLOT_CONFIG);
   await Plotly.newPlot(bars, data.bars.data, themed({ ...data.bars.layout, uirevision: "keep" }, colours), PLOT_CONFIG);
 
-  // While the slider moves, the selection's SVG is moved directly (a restyle redraws the whole plot, 50-100 ms
-  // on a slow machine); at rest, a real restyle brings Plotly's own data (its hover labels) up to date.
-  const moveRing = (point) => {
-    const ring = plot.querySelectorAll(".scatterlayer .trace")[data.selected_trace]?.querySelector(".point");
-    const xa = plot._fullLayout?.xaxis, ya = plot._fullLayout?.yaxis;
-    if (!ring || !xa || point.x === null) return false;
-    ring.setAttribute("transform", `translate(${xa.l2p(point.x)},${ya.l2p(point.y)})`);
-    return true;
-  };
+  // While the slider moves, the selection's SVG is moved directly (common.js moveRing); at rest, a real restyle
+  // brings Plotly's own data (its hover labels) up to date.
   const barIndex = data.bars.data.slice(0, data.bar_trace).filter((t) => t.type === "bar").length;
   const moveBars = (point) => {
     const paths = plot && bars.querySelectorAll(".barlayer .trace")[barIndex]?.querySelectorAll(".point path");
@@ -75,7 +52,7 @@ async function build(root, data, state) {
     root.dataset.value = String(point.value);
     root.dataset.count = String(data.values.length);
     fillCards(cards, point.cards);
-    const fast = moveRing(point) && moveBars(point);
+    const fast = moveRing(plot, data.selected_trace, point) && moveBars(point);
     if (!fast) sync(index);
     else synced = -1;  // Plotly's data is behind the picture until the next sync
   };
