@@ -18,6 +18,7 @@ from cup_core import Experiment, SweepPlan, run_sweep, summary
 from cup_core.cli import main
 from cup_core.experiment import list_experiments
 
+from ..cup_core import _stand_ins
 from ..cup_core._experiments import CPU, tiny_config
 from .conftest import record
 
@@ -156,3 +157,52 @@ def test_records_whose_key_names_no_computable_point_are_broken_entries(swept, t
     record("a point record naming 10**400, an unknown method, a knob out of bounds or a seed beyond 2**32 - 1: a "
            "broken entry, reported and removed; report, tables and sweep read the rest", len(keys), survived, lost)
     assert survived == len(keys)
+
+
+# B1. Links in an ImageFolder tree -----------------------------------------------------------------------------
+
+def test_looping_links_in_an_image_tree_are_skipped_and_split_links_out_of_the_root_refused(tmp_path, caplog):
+    """Links that loop on themselves (`cat/selfloop -> selfloop`, one at the top, `cat/x.png -> x.png`) are
+    skipped with a warning, the tree loads; `train`, `test` or `val` linked out of the data root are refused,
+    naming the link; an OSError on an input is never called a cache-write failure."""
+    from cup_core.cli import _os_error
+    from cup_core.vision import load_vision
+
+    def tree(name: str) -> Path:
+        _stand_ins.write_image_tree(tmp_path / name, (4, 4, 4))
+        return tmp_path / name
+
+    loops = {"cat/selfloop -> selfloop": lambda root: (root / "cat" / "selfloop").symlink_to("selfloop"),
+             "selfloop -> selfloop at the top": lambda root: (root / "selfloop").symlink_to("selfloop"),
+             "cat/x.png -> x.png": lambda root: (root / "cat" / "x.png").symlink_to("x.png")}
+    survived = 0
+    for number, (kind, harm) in enumerate(loops.items()):
+        root = tree(f"loop{number}")
+        harm(root)
+        caplog.clear()
+        with _no_hang(), caplog.at_level("WARNING"):
+            loaded = load_vision("imagefolder", root, image_size=8)
+        survived += len(loaded.train) + len(loaded.test) == 12 and any("skipped" in m for m in caplog.messages)
+    outside = tree("outside")
+    out_links = {"train -> ..": ("train", ".."), "train -> /sys/kernel": ("train", "/sys/kernel"),
+                 "val -> a tree outside": ("val", str(outside))}
+    for number, (kind, (name, target)) in enumerate(out_links.items()):
+        root = tmp_path / f"split{number}"
+        root.mkdir()
+        _stand_ins.write_image_tree(root / ("test" if name == "train" else "train"), (4, 4, 4))
+        (root / name).symlink_to(target)
+        try:
+            with _no_hang():
+                load_vision("imagefolder", root, image_size=8)
+            ok = False
+        except ValueError as err:
+            ok = str(root / name) in str(err) and "link" in str(err) and "\n" not in str(err)
+        survived += ok
+    message = _os_error(OSError(40, "Too many levels of symbolic links", str(tmp_path / "data" / "x.png")),
+                        str(tmp_path / "cache"))
+    survived += "cannot write to the cache" not in message and "x.png" in message
+    trials = len(loops) + len(out_links) + 1
+    record("links that loop in an image tree (a class's, the top's, an image's): skipped with a warning; train/, "
+           "val/ linked out of the data root: refused naming the link; an input's OSError not called the cache's",
+           trials, survived, 0)
+    assert survived == trials
