@@ -40,7 +40,7 @@ from .config import SCHEMA_VERSION, ExperimentConfig, Sources, canonical_value, 
 from .data import experiment_info
 from .device import threads_for
 from .methods import get_method
-from .models import architecture_kwargs, build_model
+from .models import architecture_kwargs, build_model, check_architecture
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Experiment:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             config = ExperimentConfig.from_dict(data)
-            experiment_info(config)  # a config naming an unknown data set or model is not an experiment either
+            check_architecture(experiment_info(config).architecture)  # nor is one naming an unknown data set or model
         except RecursionError:
             raise ValueError(f"{config_file}: nested too deeply to be an experiment config") from None
         except (ValueError, TypeError, AttributeError, KeyError) as err:

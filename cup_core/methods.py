@@ -12,12 +12,14 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .config import UnlearnRecipe, canonical_value
+from .config import FLOAT32_MAX, UnlearnRecipe, canonical_value
 from .rules import CUP, FT, GA, MGDA, NGDiff, CAGrad, GradientRule, NegGradPlus, PCGrad, WeightedSum
 from .training import Procedure
 
 DEFAULT_POINTS = 21  # grid points per method when the user does not say
-UNBOUNDED = (0.0, float("inf"))  # knobs that accept any non-negative value (weights, penalties, learning rates)
+# Knobs that accept any non-negative value (weights, penalties, learning rates) that float32, in which the weights
+# and gradients are, holds: beyond it a rate or a weight is infinite, and the engines would not agree on the run.
+UNBOUNDED = (0.0, FLOAT32_MAX)
 
 
 @dataclass(frozen=True)

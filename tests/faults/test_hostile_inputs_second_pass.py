@@ -18,6 +18,7 @@ from cup_core import Experiment, SweepPlan, run_sweep, summary
 from cup_core.cli import main
 from cup_core.experiment import list_experiments
 
+from ..conftest import new_app
 from ..cup_core import _stand_ins
 from ..cup_core._experiments import CPU, tiny_config
 from .conftest import record
@@ -206,3 +207,105 @@ def test_looping_links_in_an_image_tree_are_skipped_and_split_links_out_of_the_r
            "val/ linked out of the data root: refused naming the link; an input's OSError not called the cache's",
            trials, survived, 0)
     assert survived == trials
+
+
+# B5, B6. Hostile configs and names shown as Markdown -----------------------------------------------------------
+
+def _rendered(app) -> str:
+    """Every Markdown body the page drew (markdown, captions, alerts; not st.text, which is plain), joined."""
+    bodies = [element.value for kind in ("markdown", "caption", "error", "warning", "info", "success")
+              for element in getattr(app, kind)]
+    return "\n".join(str(body) for body in bodies)
+
+
+def test_a_hostile_config_whose_folder_matches_its_hash_is_refused_and_never_rendered(app_cache):
+    """config.json files that hash to their folder's name but hold Markdown as the model, the optimizer or the
+    epochs, or a batch size of -3: not opened as experiments (each listed with the setting that is wrong), and
+    the Experiments and Explore pages open without a traceback and without rendering them."""
+    from cup_core.config import ID_SCHEMA, stable_hash
+    from cup_core.experiment import experiment_folders, open_experiments
+
+    template = json.loads(next(app_cache.glob("*/config.json")).read_text())
+    link = "[click me](http:evil.example)"
+    harms = {"the model": (lambda c: c.update(model=link), "architecture"),
+             "the unlearning optimizer": (lambda c: c["unlearn"].update(optimizer=link), "optimizer"),
+             "the unlearning epochs": (lambda c: c["unlearn"].update(epochs="![p](http:evil.example)"), "epochs"),
+             "a training batch size of -3": (lambda c: c["train"].update(batch_size=-3), "batch-size"),
+             "the forget class": (lambda c: c["forget"].update(forget_class=link), "forget class")}
+    planted = {}
+    try:
+        for kind, (harm, named) in harms.items():
+            config = json.loads(json.dumps(template))
+            harm(config)
+            folder = app_cache / stable_hash({"schema": ID_SCHEMA, "config": config})
+            folder.mkdir()
+            (folder / "config.json").write_text(json.dumps(config))
+            planted[folder.name] = named
+        survived = 0
+        _, unreadable = open_experiments(experiment_folders(app_cache))
+        reasons = {item.folder.name: item.reason for item in unreadable}
+        survived += sum(name in reasons and named in reasons[name] and "\n" not in reasons[name]
+                        for name, named in planted.items())
+        pages = [("pages/experiments.py", {})] + [("pages/explore.py", {"experiment": name}) for name in planted]
+        for page, query in pages:
+            app = new_app(**query)
+            app.switch_page(page).run()
+            rendered = _rendered(app)
+            survived += not app.exception and "](http:evil" not in rendered.replace("\\]", "")
+        trials = len(planted) + len(pages)
+        record("hostile config.json files hashing to their folder (Markdown as model, optimizer, epochs, forget class; "
+               "batch size -3): refused naming the setting; Experiments and Explore open, nothing rendered",
+               trials, survived, 0)
+        assert survived == trials, reasons
+    finally:
+        for name in planted:
+            shutil.rmtree(app_cache / name)
+
+
+@pytest.mark.parametrize("name", ["www.evil.example", "x@evil.example"])
+def test_class_folder_names_that_gfm_would_autolink_are_shown_as_text(tmp_cache, tmp_path, name):
+    """GitHub-flavoured Markdown links bare `www.` names and e-mail addresses by itself; a class folder so named
+    shows in the page's error with the pattern broken (a word joiner), so no link is made."""
+    from ..ui.test_new import _check, _widget
+
+    tree = tmp_path / "tree"
+    _stand_ins.write_image_tree(tree, (3, 3, 1))  # the third class has 1 image: the check names it
+    (tree / "fish").rename(tree / name)
+    app = new_app()
+    app.switch_page("pages/new.py").run()
+    app.selectbox(key="new_dataset").set_value("imagefolder").run()
+    _widget(app, "new_data_root").set_value(str(tree))
+    app = _check(app.run())
+    message = app.error[0].value if app.error else ""
+    shown = not app.exception and name.replace(".", "").replace("@", "") in message.replace("\u2060", "").replace(
+        ".", "").replace("@", "").replace("\\", "") and "www." not in message and "x@" not in message
+    record(f"a class folder named {name!r}: shown as text, not autolinked", 1, int(shown), 0)
+    assert shown, message
+
+
+# B11. Rates and weights beyond float32 ---------------------------------------------------------------------------
+
+def test_rates_and_weights_beyond_float32_are_refused_up_front_naming_the_setting(tmp_path, capsys):
+    """A knob of 1e39 (GA's, FT's learning rate, WS's weight), `--lr 1e39`, `[train] lr = 1e39` and a weight decay
+    of 1e39: one line naming the setting and float32's bound, before anything trains (the two engines used to
+    record different runs, or torch refused the step)."""
+    sweep_file = tmp_path / "train_lr.toml"
+    sweep_file.write_text('dataset = "blobs"\n[train]\nlr = 1e39\n')
+    decay_file = tmp_path / "decay.toml"
+    decay_file.write_text('dataset = "blobs"\n[unlearn]\nweight_decay = 1e39\n')
+    base = ("--epochs", "2", "--no-oracle", "--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "cache"))
+    cases = {"GA's learning rate 1e39": (("--methods", "ga", "--grid", "1e39"), "3.40282e+38"),
+             "FT's learning rate 1e39": (("--methods", "ft", "--grid", "1e39"), "3.40282e+38"),
+             "WS's weight 1e39": (("--methods", "ws", "--grid", "1e39"), "3.40282e+38"),
+             "--lr 1e39": (("--lr", "1e39", "--grid", "0.5"), "unlearn lr"),
+             "[train] lr = 1e39": (("--config", str(sweep_file), "--grid", "0.5"), "train lr"),
+             "[unlearn] weight_decay = 1e39": (("--config", str(decay_file), "--grid", "0.5"), "weight decay")}
+    survived = 0
+    for kind, (args, named) in cases.items():
+        extra = () if "--config" in args else ("--dataset", "blobs")
+        code, err = _cli(capsys, "sweep", *extra, *args, *base)
+        survived += code == 2 and _one_line(err, named) and "overflow" not in err and \
+            not (tmp_path / "cache").exists()
+    record("learning rates, weights and weight decays beyond float32 (1e39: knobs, --lr, [train] lr): refused in one "
+           "line naming the setting, before anything trains", len(cases), survived, 0)
+    assert survived == len(cases)
