@@ -309,3 +309,58 @@ def test_rates_and_weights_beyond_float32_are_refused_up_front_naming_the_settin
     record("learning rates, weights and weight decays beyond float32 (1e39: knobs, --lr, [train] lr): refused in one "
            "line naming the setting, before anything trains", len(cases), survived, 0)
     assert survived == len(cases)
+
+
+# B7. Exported zips whose weights are not there ------------------------------------------------------------------
+
+_EXPORTED = r'''
+import io, json, resource, struct, sys, zipfile
+import torch
+from cup_core.export import CARD_FORMAT, load_exported
+from cup_core.models import build_model
+
+def exported(hidden, card_hidden, padding):
+    kwargs = {"in_features": 2, "hidden": [hidden, hidden], "num_classes": 5}
+    with torch.device("meta"):
+        skeleton = build_model("mlp", kwargs)
+    header, offset = {}, 0
+    for name, tensor in skeleton.state_dict().items():
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + 4 * tensor.numel()]}
+        offset += 4 * tensor.numel()
+    text = json.dumps(header).encode()
+    card = {"format": CARD_FORMAT, "architecture": "mlp", "architecture_kwargs": {**kwargs, "hidden": [card_hidden] * 2}}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model_card.json", json.dumps(card))
+        archive.writestr("model.safetensors", struct.pack("<Q", len(text)) + text + bytes(padding))
+    return buffer.getvalue()
+
+cases = {"no data, shapes as the card's (245 MB)": exported(7000, 7000, 0),
+         "100 MB of zeros under shapes the card does not have": exported(100, 7000, 100 << 20)}
+for kind, data in cases.items():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        load_exported(io.BytesIO(data))
+        print(kind, "LOADED")
+    except ValueError as err:
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        print(kind, "refused" if grew < 50 and "\n" not in str(err) else f"grew {grew:.0f} MB", len(data))
+'''
+
+
+def test_exported_zips_are_checked_against_their_header_before_anything_is_inflated_or_built():
+    """A zip of a few hundred bytes whose safetensors header declares the card's shapes but holds no data, and one
+    whose header does not fit the card above 100 MB of zeros: ValueError, the process growing by less than 50 MB
+    (the model is built only once the data is there, the member inflated only once its header fits)."""
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", _EXPORTED], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stdout.strip().splitlines()
+    survived = sum(" refused " in line for line in lines)
+    record("exported zips whose safetensors header declares data that is not there (245 MB), or does not fit the "
+           "card above 100 MB of zeros: ValueError before anything is built or inflated", 2, survived, 0)
+    assert survived == 2, done.stdout + done.stderr
