@@ -52,11 +52,14 @@ def cache_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("CUP_CACHE_DIR") or "cache").expanduser().resolve()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`. The file is private
+    (0600, mkstemp's) unless `mode` is given (a user's file replaced keeps its own)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -90,9 +93,10 @@ def refuse_links(path: Path) -> None:
 @contextmanager
 def locked(entry: Path) -> Iterator[None]:
     """Holds the entry's lock file (beside the entry) so that one process computes it at a time."""
-    refuse_links(entry.parent)
+    lock = entry.parent / f".{entry.name}.lock"
+    refuse_links(lock)  # a planted lock link: filelock would open (before 3.20.1, truncate) what it points to
     entry.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(entry.parent / f".{entry.name}.lock"), timeout=LOCK_TIMEOUT_S):
+    with FileLock(str(lock), timeout=LOCK_TIMEOUT_S):
         yield
 
 

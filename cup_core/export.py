@@ -111,9 +111,17 @@ def export_point(experiment: Experiment, method: str, value: float, seed: int, o
             raise ValueError(f"{out} is a folder; give the zip's file name, e.g. {out / 'point.zip'}")
         kind = "a symlink" if stat.S_ISLNK(status.st_mode) else "not a regular file (a FIFO, device or socket)"
         raise ValueError(f"{out} is {kind}; give a new path or a regular file to replace")
+    cache_dir = experiment.root.parent.resolve()
+    try:
+        inside = (out.parent.resolve() / out.name).is_relative_to(cache_dir)
+    except (OSError, RuntimeError) as err:  # a folder that is a link loop (RuntimeError before Python 3.13)
+        raise ValueError(f"cannot write {out} ({err})") from None
+    if inside:
+        raise ValueError(f"{out} is inside the cache ({cache_dir}), whose files the tool manages; write the zip "
+                         "somewhere else")
     data = export_bytes(experiment, method, value, seed)
     try:
-        cache.atomic_write_bytes(out, data)
+        cache.atomic_write_bytes(out, data, None if status is None else stat.S_IMODE(status.st_mode))
     except OSError as err:  # not the cache: the user's own path
         raise ValueError(f"cannot write {out} ({err.strerror or err})") from None
     return out

@@ -364,3 +364,68 @@ def test_exported_zips_are_checked_against_their_header_before_anything_is_infla
     record("exported zips whose safetensors header declares data that is not there (245 MB), or does not fit the "
            "card above 100 MB of zeros: ValueError before anything is built or inflated", 2, survived, 0)
     assert survived == 2, done.stdout + done.stderr
+
+
+# B12, B13. Lock links, uploads and exports inside the cache ------------------------------------------------------
+
+def test_planted_lock_links_and_linked_uploads_are_refused_and_nothing_outside_changes(swept, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """A point's lock file or the tables' lock file replaced by a link to a file outside the cache (filelock before
+    3.20.1 truncated its target: CVE-2025-68146), and uploads/ linked outside: `verify`, a sweep and the New page's
+    upload refuse naming the link; the file outside keeps its bytes."""
+    from ui import services
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    precious = outside / "precious.txt"
+    survived = 0
+    cases = {"a point's lock": lambda e: e.root / "points" / ".cup-1-seed0.lock",
+             "the tables' lock": lambda e: e.root / ".results.csv.lock"}
+    for number, (kind, lock) in enumerate(cases.items()):
+        experiment = _copy(swept, tmp_path / str(number))
+        precious.write_text("keep")
+        lock(experiment).unlink(missing_ok=True)
+        lock(experiment).symlink_to(precious)
+        # `verify` locks every point, a sweep the tables (a point it finds cached it does not lock): whichever
+        # takes the planted lock refuses, naming the link; neither touches what it points to
+        code, err = _cli(capsys, "verify", str(experiment.root))
+        refusals = [code == 2 and _one_line(err, "symbolic link")] if code != 0 else []
+        try:
+            run_sweep(experiment, PLAN, CPU)
+        except ValueError as error:
+            refusals.append("symbolic link" in str(error))
+        survived += bool(refusals) and all(refusals) and precious.read_text() == "keep"
+    cache = tmp_path / "upload-cache"
+    cache.mkdir()
+    (cache / services.UPLOADS).symlink_to(outside)
+    monkeypatch.setenv("CUP_CACHE_DIR", str(cache))
+    try:
+        services.save_upload(b"weights", "model.pt")
+        uploaded = False
+    except ValueError as error:
+        uploaded = "symbolic link" in str(error)
+    survived += uploaded and sorted(p.name for p in outside.iterdir()) == ["precious.txt"]
+    record("a lock file (a point's, the tables') linked outside the cache, uploads/ linked outside: refused naming the "
+           "link, the file outside unchanged", len(cases) + 1, survived, 0)
+    assert survived == len(cases) + 1
+
+
+def test_export_never_writes_into_the_cache_and_keeps_a_replaced_files_mode(swept, tmp_path, capsys):
+    """`export --out` naming the experiment's own config.json (or any path in the cache) is refused and the config
+    stays; an existing regular file it replaces keeps its mode (0644 stays 0644, not mkstemp's 0600)."""
+    experiment = _copy(swept, tmp_path / "cache")
+    config = (experiment.root / "config.json").read_bytes()
+    survived = 0
+    for out in (experiment.root / "config.json", experiment.root / "point.zip"):
+        code, err = _cli(capsys, "export", str(experiment.root), "--value", "1", "--out", str(out))
+        survived += code == 2 and _one_line(err, "inside the cache") and \
+            (experiment.root / "config.json").read_bytes() == config and not (experiment.root / "point.zip").exists()
+    mine = tmp_path / "mine.zip"
+    mine.write_bytes(b"old")
+    mine.chmod(0o644)
+    code, _ = _cli(capsys, "export", str(experiment.root), "--value", "1", "--out", str(mine))
+    survived += code == 0 and (mine.stat().st_mode & 0o777) == 0o644 and mine.read_bytes() != b"old"
+    Experiment.open(experiment.root)  # the experiment still opens
+    record("export --out into the cache (its config.json, a new file there): refused, the config kept; a replaced "
+           "file keeps its mode", 3, survived, 0)
+    assert survived == 3
