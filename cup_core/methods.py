@@ -20,6 +20,7 @@ DEFAULT_POINTS = 21  # grid points per method when the user does not say
 # Knobs that accept any non-negative value (weights, penalties, learning rates) that float32, in which the weights
 # and gradients are, holds: beyond it a rate or a weight is infinite, and the engines would not agree on the run.
 UNBOUNDED = (0.0, FLOAT32_MAX)
+MAX_GRID_POINTS = 100_000  # values per method: each is a trained model
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Method:
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
             raise ValueError(f"a grid needs at least 1 point, got {points}")
+        if points > MAX_GRID_POINTS:  # numpy would say only "Maximum allowed size exceeded"
+            raise ValueError(f"points must be at most {MAX_GRID_POINTS:,} values per method, got {points:,}")
         low, high = self.knob_range
         if points == 1:
             values = [high if self.knob_is_lr else low]

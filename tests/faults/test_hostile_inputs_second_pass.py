@@ -429,3 +429,54 @@ def test_export_never_writes_into_the_cache_and_keeps_a_replaced_files_mode(swep
     record("export --out into the cache (its config.json, a new file there): refused, the config kept; a replaced "
            "file keeps its mode", 3, survived, 0)
     assert survived == 3
+
+
+# B9. A nested-tensor checkpoint ---------------------------------------------------------------------------------
+
+def test_a_nested_tensor_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    """A .pt whose state dict holds a nested tensor: one line naming the tensor (was "Internal error:
+    NestedTensorImpl doesn't support sizes" from the CLI and a RuntimeError on the New page)."""
+    import warnings
+
+    import torch
+
+    from cup_core.checkpoints import load_checkpoint
+
+    experiment = Experiment(tiny_config())
+    weights = experiment.new_model().state_dict()
+    name = next(iter(weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: nested tensors are a prototype
+        nested = {**weights, name: torch.nested.nested_tensor([weights[name].clone(), weights[name].clone()])}
+    path = tmp_path / "nested.pt"
+    torch.save(nested, path)
+    code, err = _cli(capsys, "sweep", "--dataset", "blobs", "--cache-dir", str(tmp_path / "cache"),
+                     "--checkpoint", str(path))
+    survived = int(code == 2 and _one_line(err, "nested tensor", name))
+    try:
+        load_checkpoint(path, experiment.architecture, experiment.architecture_kwargs)
+    except ValueError as error:
+        survived += "nested tensor" in str(error)
+    record("a checkpoint holding a nested tensor: refused in one line naming the tensor (CLI, library)", 2, survived, 0)
+    assert survived == 2
+
+
+# B14. Huge counts named up front --------------------------------------------------------------------------------
+
+def test_huge_batch_sizes_epochs_and_points_are_refused_up_front_naming_the_setting(tmp_path, capsys):
+    """--batch-size, --epochs and --points of 10**23 (CUP's even grid and GA's calibrated one): one line naming
+    the setting before anything trains (was: the original trained, then "Overflow when unpacking long long", or
+    numpy's "Maximum allowed size exceeded")."""
+    huge = str(10**23)
+    base = ("sweep", "--dataset", "blobs", "--no-oracle", "--device", "cpu", "--quiet", "--cache-dir",
+            str(tmp_path / "cache"))
+    cases = {"--batch-size": (("--batch-size", huge), "batch-size"), "--epochs": (("--epochs", huge), "epochs"),
+             "--points (CUP)": (("--points", huge), "points"),
+             "--points (GA, calibrated)": (("--methods", "ga", "--points", huge), "points")}
+    survived = 0
+    for kind, (args, named) in cases.items():
+        code, err = _cli(capsys, *base, *args)
+        survived += code == 2 and _one_line(err, named, "at most") and not (tmp_path / "cache").exists()
+    record("--batch-size, --epochs, --points of 10**23: refused in one line naming the setting, before anything "
+           "trains", len(cases), survived, 0)
+    assert survived == len(cases)
