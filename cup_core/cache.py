@@ -33,6 +33,7 @@ from filelock import FileLock
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from ._files import open_regular, read_regular
 from .config import SCHEMA_VERSION, canonical_json
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,14 @@ def cache_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("CUP_CACHE_DIR") or "cache").expanduser().resolve()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`. The file is private
+    (0600, mkstemp's) unless `mode` is given (a user's file replaced keeps its own)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -89,9 +93,10 @@ def refuse_links(path: Path) -> None:
 @contextmanager
 def locked(entry: Path) -> Iterator[None]:
     """Holds the entry's lock file (beside the entry) so that one process computes it at a time."""
-    refuse_links(entry.parent)
+    lock = entry.parent / f".{entry.name}.lock"
+    refuse_links(lock)  # a planted lock link: filelock would open (before 3.20.1, truncate) what it points to
     entry.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(entry.parent / f".{entry.name}.lock"), timeout=LOCK_TIMEOUT_S):
+    with FileLock(str(lock), timeout=LOCK_TIMEOUT_S):
         yield
 
 
@@ -129,11 +134,10 @@ def _parse_record(entry: Path, key: dict[str, Any], check: RecordCheck | None,
         raise BrokenEntry(f"{entry}: no {RECORD_FILE} (unfinished write)")
     if found.st_size > RECORD_LIMIT:
         raise BrokenEntry(f"{entry}: {RECORD_FILE} is {found.st_size} bytes, too big to be a record")
+    if not (entry / RECORD_FILE).exists():
+        raise BrokenEntry(f"{entry}: no {RECORD_FILE} (unfinished write)")
     try:
-        with open(entry / RECORD_FILE, "rb") as handle:
-            record = json.loads(handle.read(RECORD_LIMIT + 1))
-    except FileNotFoundError:
-        raise BrokenEntry(f"{entry}: no {RECORD_FILE} (unfinished write)") from None
+        record = json.loads(read_regular(entry / RECORD_FILE, "record", RECORD_LIMIT))
     except (OSError, ValueError, RecursionError) as err:
         raise BrokenEntry(f"{entry}: unreadable {RECORD_FILE} ({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
@@ -158,8 +162,7 @@ def stored_key(entry: Path) -> Any:
     if record_stat is None or record_stat.st_size > RECORD_LIMIT:
         raise BrokenEntry(f"{entry}: no readable {RECORD_FILE}")
     try:
-        with open(entry / RECORD_FILE, "rb") as handle:
-            record = json.loads(handle.read(RECORD_LIMIT + 1))
+        record = json.loads(read_regular(entry / RECORD_FILE, "record", RECORD_LIMIT))
     except (OSError, ValueError, RecursionError) as err:
         raise BrokenEntry(f"{entry}: unreadable {RECORD_FILE} ({type(err).__name__})") from None
     if not isinstance(record, dict):
@@ -175,7 +178,7 @@ def read_record(entry: Path, key: dict[str, Any], check: RecordCheck | None = No
 
 def _declared_size(path: Path) -> int:
     """The length a safetensors file must have, from its header (8 bytes of length, then the JSON header)."""
-    with open(path, "rb") as handle:
+    with open_regular(path, "weights") as handle:
         head = handle.read(8)
         length = int.from_bytes(head, "little") if len(head) == 8 else -1
         if not 0 < length <= HEADER_LIMIT:
@@ -249,8 +252,9 @@ def read_weight_bytes(entry: Path, record: dict[str, Any]) -> bytes:
     if _regular_stat(entry / WEIGHTS_FILE) is None:  # a FIFO or a device would never end
         raise BrokenEntry(f"{entry}: {WEIGHTS_FILE} is missing or not a regular file")
     try:
-        weights = (entry / WEIGHTS_FILE).read_bytes()
-    except OSError as err:
+        with open_regular(entry / WEIGHTS_FILE, "weights") as handle:
+            weights = handle.read()
+    except (OSError, ValueError) as err:
         raise BrokenEntry(f"{entry}: weights unreadable ({err})") from None
     if hashlib.sha256(weights).hexdigest() != record.get("weights_sha256"):
         raise BrokenEntry(f"{entry}: weights do not match their recorded hash (truncated or overwritten)")

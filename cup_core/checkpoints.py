@@ -66,6 +66,8 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
 
 def _unusual(tensor: Tensor) -> str | None:
     """What makes a tensor other than plain dense weights with data (loading those into a model fails deep inside)."""
+    if tensor.is_nested:  # its sizes cannot even be asked for ("NestedTensorImpl doesn't support sizes")
+        return "a nested tensor (not dense)"
     if tensor.layout != torch.strided:
         return f"{str(tensor.layout).removeprefix('torch.')} (not dense)"
     if tensor.is_meta:
@@ -81,6 +83,15 @@ def load_checkpoint(path: str | os.PathLike, architecture: str, kwargs: dict[str
     """The architecture with the checkpoint's weights, in eval mode; ValueError if they do not fit."""
     model = build_model(architecture, kwargs)
     state = load_state_dict_file(path)
+    try:
+        return _fitted(path, model, state, architecture, kwargs)
+    except RuntimeError as err:  # torch's refusals of a tensor it cannot copy: a one-line ValueError naming the file
+        raise ValueError(f"{path}: the weights cannot be loaded into {architecture} "
+                         f"({str(err).splitlines()[0][:200]})") from None
+
+
+def _fitted(path: str | os.PathLike, model: nn.Module, state: dict[str, Tensor], architecture: str,
+            kwargs: dict[str, Any]) -> nn.Module:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from tqdm import tqdm
@@ -406,8 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: --executor ray, no Ray
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (RuntimeError, OSError) as err:  # a Ray task's, Ray's or the cache's failure; finished points stay
-        if failure_kind(err) == "cache":  # a read-only or full cache, here or on a Ray worker: nothing half-written
+    except (RuntimeError, OSError) as err:  # a Ray task's, Ray's, the cache's or an input's failure; finished points stay
+        if isinstance(err, OSError):  # an input that cannot be read, or a read-only or full cache
+            print(f"error: {_os_error(err, getattr(args, 'cache_dir', None))}", file=sys.stderr)
+        elif failure_kind(err) == "cache":  # a Ray worker could not write the shared cache: nothing half-written
             print(f"error: cannot write to the cache ({err}); finished points are kept, fix the folder and rerun",
                   file=sys.stderr)
         else:
@@ -416,3 +420,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished points are cached; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _os_error(err: OSError, cache_dir: str | None) -> str:
+    """An OSError's line: a failure on a file outside the cache (an input that cannot be read) is named as
+    such; only one inside the cache, or on no named file (a full disk), is the cache's."""
+    root = cache.cache_root(cache_dir)
+    where = err.filename
+    if where is not None:
+        try:
+            inside = Path(os.path.abspath(where)).is_relative_to(root)
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            return f"cannot read {where} ({err.strerror or err}); fix or remove it and rerun (finished points are kept)"
+    return f"cannot write to the cache ({err}); finished points are kept, fix the folder and rerun"

@@ -37,6 +37,41 @@ def _floats(recipe: Any, what: str, *names: str) -> None:
             object.__setattr__(recipe, name, value)
 
 
+# The largest float32: weights, learning rates and gradient weights are float32 tensors; a rate or weight beyond this
+# is infinite there (one engine would record a diverged run at step 0, another at step 1, torch's optimiser refuse it).
+FLOAT32_MAX = 3.4028234663852886e38
+# Counts (epochs, batch sizes) beyond this are no setting anyone means; torch's sizes are 64-bit and overflow first.
+MAX_COUNT = 2**31 - 1
+OPTIMIZERS = ("sgd", "adam")
+MAX_IMAGE_SIZE = 4096  # pixels a side: an ImageFolder experiment's resize
+
+
+def _check_recipe(recipe: Any, table: str) -> None:
+    """A recipe's settings, checked where it is made (a sweep file, the CLI, the New page, a cached config.json):
+    ValueError naming the setting and what it takes."""
+    for name in ("epochs", "batch_size"):
+        value = getattr(recipe, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{table} {name.replace('_', '-')} must be a whole number, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{table} {name.replace('_', '-')} must be at least 1, got {value}")
+        if value > MAX_COUNT:
+            raise ValueError(f"{table} {name.replace('_', '-')} must be at most {MAX_COUNT:,}, got {value:,}")
+    for name in ("lr", "momentum", "weight_decay"):
+        value = getattr(recipe, name)
+        if not isinstance(value, float):
+            raise ValueError(f"{table} {name.replace('_', ' ')} must be a number, got {value!r}")
+    if not 0 < recipe.lr <= FLOAT32_MAX:
+        raise ValueError(f"{table} lr must be a positive number at most {FLOAT32_MAX:.4g} (float32's largest), got "
+                         f"{recipe.lr:g}")
+    for name in ("momentum", "weight_decay"):
+        if not 0 <= getattr(recipe, name) <= FLOAT32_MAX:
+            raise ValueError(f"{table} {name.replace('_', ' ')} must be between 0 and {FLOAT32_MAX:.4g} (float32's "
+                             f"largest), got {getattr(recipe, name):g}")
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ValueError(f"{table} optimizer must be sgd or adam, got {str(recipe.optimizer)[:40]!r}")
+
+
 # Seeds seed torch's generators and scikit-learn's random_state (the split), which takes 0 .. 2**32 - 1; results.csv
 # and the app's tables keep them as 64-bit integers. One bound for every seed keeps the pipeline whole.
 MAX_SEED = 2**32 - 1
@@ -69,6 +104,7 @@ class TrainRecipe:
 
     def __post_init__(self) -> None:
         _floats(self, "training", "lr", "momentum", "weight_decay")
+        _check_recipe(self, "train")
         check_seed(self.seed, "the training seed")
 
 
@@ -89,6 +125,7 @@ class UnlearnRecipe:
 
     def __post_init__(self) -> None:
         _floats(self, "unlearning", "lr", "momentum", "weight_decay")
+        _check_recipe(self, "unlearn")
 
     def describe(self) -> str:
         epochs = f"{self.epochs} epoch{'' if self.epochs == 1 else 's'}"
@@ -108,8 +145,13 @@ class ForgetSet:
     indices: tuple[int, ...] | None = None  # positions in the training split (e.g. from --forget-indices FILE)
 
     def __post_init__(self) -> None:
+        if self.forget_class is not None and (not isinstance(self.forget_class, int) or
+                                              isinstance(self.forget_class, bool) or self.forget_class < 0):
+            raise ValueError(f"the forget class must be a class number (0, 1, ...), got {self.forget_class!r}")
         if self.fraction is not None:
             _floats(self, "the forget", "fraction")
+            if not isinstance(self.fraction, float):
+                raise ValueError(f"the forget fraction must be a number, got {self.fraction!r}")
         check_seed(self.seed, "the forget seed")
         if self.indices is not None:
             if self.forget_class is not None or self.fraction is not None:
@@ -153,7 +195,25 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         check_seed(self.split_seed, "the split seed")
+        # Types checked here, so that a config.json from elsewhere is refused when opened rather than failing (or
+        # showing its strings as something else) later; what the names mean is checked by data.experiment_info.
+        for name in ("dataset", "model", "original_sha256", "split", "data_sha256"):
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name != "dataset")):
+                raise ValueError(f"{name} must be a name, got {str(value)[:80]!r}")
+        for name in ("original_sha256", "data_sha256"):
+            value = getattr(self, name)
+            if value is not None and not (len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+                raise ValueError(f"{name} must be a SHA-256 in hex, got {value[:80]!r}")
+        if not isinstance(self.oracle, bool):
+            raise ValueError(f"oracle must be true or false, got {self.oracle!r}")
+        if self.image_size is not None and not (isinstance(self.image_size, int) and not isinstance(self.image_size, bool)
+                                                and 1 <= self.image_size <= MAX_IMAGE_SIZE):
+            raise ValueError(f"the image size must be a whole number of pixels from 1 to {MAX_IMAGE_SIZE}, got "
+                             f"{str(self.image_size)[:80]!r}")
         if self.classes is not None:
+            if isinstance(self.classes, str) or not all(isinstance(name, str) for name in self.classes):
+                raise ValueError("classes must be a list of class folder names")
             object.__setattr__(self, "classes", tuple(self.classes))
 
     def to_dict(self) -> dict[str, Any]:

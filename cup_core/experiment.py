@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import io
 import json
 import logging
 import math
@@ -33,11 +34,13 @@ import torch
 from torch import nn
 
 from . import cache
+from ._files import read_regular
 from ._json import nan_if_none
-from .config import SCHEMA_VERSION, ExperimentConfig, Sources, canonical_value
+from .config import SCHEMA_VERSION, ExperimentConfig, Sources, canonical_value, check_seed
 from .data import experiment_info
 from .device import threads_for
-from .models import architecture_kwargs, build_model
+from .methods import get_method
+from .models import architecture_kwargs, build_model, check_architecture
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,18 @@ METRIC_COLUMNS = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua
 
 _INIT_LOCK = threading.Lock()
 CONFIG_LIMIT = 1 << 20  # bytes: a config is about 1 KB; a bigger config.json is not one this tool wrote
+SOURCES_LIMIT = 1 << 20  # bytes: sources.json names two paths
+TABLE_LIMIT = 1 << 30  # bytes: results.csv is ~300 bytes a point; a bigger one is rebuilt from the records
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (an int such as 10**400 that no float holds is not one)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ class RecordCheck:
                 raise ValueError("avg_gap missing or not a number")
             if "avg_gap" not in record or "diverged_at_step" not in record:
                 raise ValueError("avg_gap or diverged_at_step missing")
-            if not isinstance(record.get("steps"), int) or not (
+            if not (isinstance(record.get("steps"), int) and _number(record["steps"])) or not (
                     record["diverged_at_step"] is None or isinstance(record["diverged_at_step"], int)):
                 raise ValueError("steps or diverged_at_step missing or not integers")
 
@@ -106,21 +117,20 @@ class Experiment:
     def open(cls, where: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Experiment:
         """An experiment by folder path or by id (looked up under the cache root)."""
         folder = Path(where)
-        if not (folder / "config.json").is_file():
+        if not os.path.lexists(folder / "config.json"):
             folder = cache.cache_root(cache_dir) / str(where)
         config_file = folder / "config.json"
-        if not config_file.is_file():
+        if not os.path.lexists(config_file):
             raise FileNotFoundError(f"no experiment at {where!s}: give its folder (the last line `sweep` "
                                     f"printed) or its id under {cache.cache_root(cache_dir)}")
-        if config_file.stat().st_size > CONFIG_LIMIT:
-            raise ValueError(f"{config_file}: {config_file.stat().st_size} bytes, too big to be an experiment config")
+        # read_regular: a FIFO or a link to /dev/zero there is refused (ValueError naming it), never waited on
+        text = read_regular(config_file, "experiment config", CONFIG_LIMIT)
         try:
-            with open(config_file, "rb") as handle:
-                data = json.loads(handle.read(CONFIG_LIMIT + 1))
+            data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             config = ExperimentConfig.from_dict(data)
-            experiment_info(config)  # a config naming an unknown data set or model is not an experiment either
+            check_architecture(experiment_info(config).architecture)  # nor is one naming an unknown data set or model
         except RecursionError:
             raise ValueError(f"{config_file}: nested too deeply to be an experiment config") from None
         except (ValueError, TypeError, AttributeError, KeyError) as err:
@@ -155,9 +165,13 @@ class Experiment:
 
     def sources(self) -> Sources:
         """Where the last sweep found the inputs (empty for a cache from elsewhere, or a damaged file)."""
+        path = self.root / "sources.json"
+        if not os.path.lexists(path):
+            return Sources()
         try:
-            return Sources.from_dict(json.loads((self.root / "sources.json").read_text()))
-        except (OSError, ValueError, TypeError, AttributeError):
+            return Sources.from_dict(json.loads(read_regular(path, "sources file", SOURCES_LIMIT)))
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError) as err:
+            log.warning("ignoring %s (%s)", path, str(err)[:300])
             return Sources()
 
     def delete(self) -> None:
@@ -276,12 +290,8 @@ class Experiment:
 
     def point_record_at(self, entry: Path) -> dict[str, Any]:
         """The record of the point folder `entry`, its key read from the record and checked against the name."""
-        key = cache.stored_key(entry)
-        try:
-            method, value, seed = key["method"], key["value"], key["seed"]
-            expected = self.point_entry(method, value, seed)
-        except (KeyError, TypeError, ValueError) as err:
-            raise cache.BrokenEntry(f"{entry}: its record names no point ({err})") from None
+        method, value, seed = point_of(entry, cache.stored_key(entry))
+        expected = self.point_entry(method, value, seed)
         if entry != expected:
             raise cache.BrokenEntry(f"{entry}: its record is the point of {expected.name}")
         return cache.check_entry(entry, self.point_key(method, value, seed), self.point_check)
@@ -379,6 +389,25 @@ class Experiment:
         }
 
 
+def point_of(entry: Path, key: Any) -> tuple[str, float, int]:
+    """(method, value, seed) that a point record's key names, checked as a sweep checks what it is asked for: a
+    known method, a finite knob value within the method's bounds, a seed in 0 .. 2**32 - 1. Anything else (a
+    value of 10**400, a method this version does not know) makes the entry broken (cache.BrokenEntry), never
+    a point that a table, the report or the app would then fail on."""
+    try:
+        if not isinstance(key, dict):
+            raise ValueError("no key")
+        if not isinstance(key.get("method"), str):
+            raise ValueError(f"method {key.get('method')!r} is not a name")
+        method = get_method(key["method"])
+        if not _number(key.get("value")):
+            raise ValueError(f"value {key.get('value')!r} is not a number")
+        return method.name, method.check_value(key["value"]), check_seed(key.get("seed"), "its seed")
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise cache.BrokenEntry(f"{entry}: its record names no point this version computes ({str(err)[:200]})") \
+            from None
+
+
 @dataclass(frozen=True)
 class CachedExperiment:
     """One experiment folder in the cache, as the experiments list shows it."""
@@ -455,7 +484,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     identity = (found.st_ino, found.st_size, found.st_mtime_ns)
     known = _tables.get(str(path))
     if known is None or known[0] != identity:
-        known = (identity, pd.read_csv(path))
+        # parsed from bytes read by read_regular: a FIFO or a device here is refused (ValueError), never waited on
+        known = (identity, pd.read_csv(io.BytesIO(read_regular(path, "results table", TABLE_LIMIT))))
         with _tables_lock:
             if len(_tables) > 256:
                 _tables.clear()
@@ -479,9 +509,9 @@ def made_from_other_content(experiment: Experiment, sources: Sources) -> list[st
         if folder.parent.name.startswith(".") or folder.parent == experiment.root:
             continue
         try:
-            if json.loads(folder.read_text()).get("data_root") != sources.data_root:
+            if json.loads(read_regular(folder, "sources file", SOURCES_LIMIT)).get("data_root") != sources.data_root:
                 continue
-            config = json.loads((folder.parent / "config.json").read_text())
+            config = json.loads(read_regular(folder.parent / "config.json", "experiment config", CONFIG_LIMIT))
         except (OSError, ValueError, AttributeError, RecursionError):
             continue
         if isinstance(config, dict) and config.get("dataset") == experiment.config.dataset \

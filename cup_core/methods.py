@@ -13,14 +13,17 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .config import UnlearnRecipe, canonical_value
+from .config import FLOAT32_MAX, UnlearnRecipe, canonical_value
 from .rules import CUP, FT, GA, MGDA, NGDiff, CAGrad, GradientRule, NegGradPlus, PCGrad, WeightedSum
 from .scrub import Scrub
 from .ssd import DAMPENING, SelectiveDampening
 from .training import Procedure, Unlearner
 
 DEFAULT_POINTS = 21  # grid points per method when the user does not say
-UNBOUNDED = (0.0, float("inf"))  # knobs that accept any non-negative value (weights, penalties, learning rates)
+# Knobs that accept any non-negative value (weights, penalties, learning rates) that float32, in which the weights
+# and gradients are, holds: beyond it a rate or a weight is infinite, and the engines would not agree on the run.
+UNBOUNDED = (0.0, FLOAT32_MAX)
+MAX_GRID_POINTS = 100_000  # values per method: each is a trained model
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Method:
     def grid(self, points: int = DEFAULT_POINTS) -> tuple[float, ...]:
         if points < 1:
             raise ValueError(f"a grid needs at least 1 point, got {points}")
+        if points > MAX_GRID_POINTS:  # numpy would say only "Maximum allowed size exceeded"
+            raise ValueError(f"points must be at most {MAX_GRID_POINTS:,} values per method, got {points:,}")
         low, high = self.knob_range
         if points == 1:
             values = [high if self.knob_is_lr else low]

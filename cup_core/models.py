@@ -106,21 +106,32 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], num_classes: int,
         model.train(was_training)
 
 
-def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:
-    """A fresh model by name: a built-in architecture, or one of torchvision's as "torchvision:<name>"
-    (never with downloaded weights: a user's own weights come in through checkpoints.py)."""
+def check_architecture(architecture: Any) -> str:
+    """`architecture` when it names a model build_model can build; ValueError otherwise (also for a config.json
+    from elsewhere naming something else, checked when it is opened)."""
     if not isinstance(architecture, str):
-        raise ValueError(f"an architecture is named by a string, got {architecture!r}")
+        raise ValueError(f"an architecture is named by a string, got {str(architecture)[:80]!r}")
     if architecture.startswith(TORCHVISION_PREFIX):
         from torchvision import models
 
         name = architecture[len(TORCHVISION_PREFIX):]
         if name not in models.list_models(module=models):
-            raise ValueError(f"torchvision has no classification model {name!r}; see torchvision.models.list_models()")
-        return models.get_model(name, weights=None, **kwargs)
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}, "
+            raise ValueError(f"torchvision has no classification model {name[:80]!r}; see "
+                             "torchvision.models.list_models()")
+    elif architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture[:80]!r}; known: {', '.join(ARCHITECTURES)}, "
                          f"or {TORCHVISION_PREFIX}<name>")
+    return architecture
+
+
+def build_model(architecture: str, kwargs: dict[str, Any]) -> nn.Module:
+    """A fresh model by name: a built-in architecture, or one of torchvision's as "torchvision:<name>"
+    (never with downloaded weights: a user's own weights come in through checkpoints.py)."""
+    check_architecture(architecture)
+    if architecture.startswith(TORCHVISION_PREFIX):
+        from torchvision import models
+
+        return models.get_model(architecture[len(TORCHVISION_PREFIX):], weights=None, **kwargs)
     kwargs = dict(kwargs)
     if "hidden" in kwargs:
         kwargs["hidden"] = tuple(kwargs["hidden"])

@@ -30,7 +30,7 @@ from .checkpoints import file_sha256, load_checkpoint
 from .device import resolve_device
 from .experiment import Experiment, Role
 from .models import check_fits
-from .methods import DEFAULT_POINTS, get_method
+from .methods import DEFAULT_POINTS, MAX_GRID_POINTS, get_method
 from .metrics import avg_gap, evaluate, evaluated_sets, metrics_from
 from .training import train_model, unlearn
 
@@ -77,6 +77,8 @@ class SweepPlan:
                 raise ValueError(f"{name} has both a grid and a calibration")
             if points < 2:
                 raise ValueError(f"a calibrated grid needs at least 2 points, got {points} for {name}")
+            if points > MAX_GRID_POINTS:
+                raise ValueError(f"points must be at most {MAX_GRID_POINTS:,} values per method, got {points:,}")
 
     @property
     def methods(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from . import cache
+from ._files import MiB, read_regular
 from ._json import strict
 from .batched import ENGINES_AGREE
 from .config import SCHEMA_VERSION, canonical_json
@@ -98,6 +99,7 @@ def _entry(experiment: Experiment, method: str, value: float, seed: int):
     return experiment.root / "trajectories" / f"{point.name}.json"
 
 
+TRAJECTORY_LIMIT = 256 * MiB  # bytes: a few KB a step; a bigger file is not one this tool wrote
 TRAJECTORY_FORMAT = 4  # bump when a step record gains or changes a field: older files are recorded again
 # (4: matches_cached_point compares an Adam run by `same_run`'s rule)
 
@@ -114,8 +116,8 @@ def _key(experiment: Experiment, method: str, value: float, seed: int) -> dict[s
 def _stored(entry, key: dict[str, Any]) -> dict[str, Any] | None:
     """The cached records if they are for this point (`_key`) and in this format; None means record again."""
     try:
-        stored = json.loads(entry.read_text())
-    except (OSError, ValueError):
+        stored = json.loads(read_regular(entry, "trajectory", TRAJECTORY_LIMIT))
+    except (OSError, ValueError, RecursionError):  # missing, damaged, a FIFO or a device: recorded again
         return None
     if not isinstance(stored, dict) or stored.get("format") != TRAJECTORY_FORMAT:
         return None
@@ -200,4 +202,7 @@ def trajectory(experiment: Experiment, method: str, value: float, seed: int,
         result = {"format": TRAJECTORY_FORMAT, "key": key, "method": method, "value": value, "seed": seed, "steps": steps, "path": path,
                   "matches_cached_point": matches, "metrics": record["metrics"]}
         cache.atomic_write_text(entry, json.dumps(strict(result), allow_nan=False))
-    return json.loads(entry.read_text())
+    stored = _stored(entry, key)
+    if stored is None:
+        raise ValueError(f"{entry}: the trajectory just recorded cannot be read back")
+    return stored

@@ -535,8 +535,18 @@ def _image_files(spec: VisionSpec, directory: Path, root: Path,
     """
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
+    listed, unfollowable = [], []
     with os.scandir(directory) as entries:
-        listed = [entry for entry in entries if not entry.name.startswith(".") and entry.is_dir()]
+        for entry in entries:
+            if not entry.name.startswith("."):
+                leads_to_folder = _leads_to_folder(entry)
+                if leads_to_folder is None:
+                    unfollowable.append(entry.path)
+                elif leads_to_folder:
+                    listed.append(entry)
+    if unfollowable:
+        log.warning("%s: skipped %d link(s) that cannot be followed (a loop), e.g. %s", directory, len(unfollowable),
+                    unfollowable[0])
     linked = sorted(entry.name for entry in listed if entry.is_symlink())
     if linked:
         raise ValueError(f"{directory}: class folder {linked[0]!r} is a link; links to folders are not followed (one "
@@ -563,20 +573,29 @@ def _image_files(spec: VisionSpec, directory: Path, root: Path,
                                          "it an image tree?")
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(Path(entry.path))
-                    elif entry.is_symlink() and entry.is_dir():
+                    elif entry.is_symlink() and _leads_to_folder(entry) is not False:  # or loops: not followed
                         skipped.append(entry.path)
                     elif entry.name.lower().endswith(IMG_EXTENSIONS) and _readable_image(entry, inside, skipped):
                         files.append(entry.name)
             walked.append((str(folder), files))
         found = [(os.path.join(folder, file), label) for folder, files in sorted(walked) for file in sorted(files)]
         if skipped:
-            log.warning("%s: skipped %d link(s) to folders, e.g. %s (links to folders are not followed)",
-                        directory / name, len(skipped), skipped[0])
+            log.warning("%s: skipped %d link(s) to folders or that loop, e.g. %s (links to folders are not "
+                        "followed)", directory / name, len(skipped), skipped[0])
             skipped.clear()
         if not found:
             raise ValueError(f"{directory}: class folder {name!r} holds no images ({', '.join(IMG_EXTENSIONS)})")
         samples += found
     return tuple(classes), samples
+
+
+def _leads_to_folder(entry: os.DirEntry) -> bool | None:
+    """Whether `entry` is a folder or a link to one; None for a link that cannot be followed (`x -> x`: ELOOP),
+    which DirEntry.is_dir raises as an OSError."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return None
 
 
 def _readable_image(entry: os.DirEntry, inside: Path, skipped: list[str]) -> bool:
@@ -634,6 +653,16 @@ def _read_images(spec: VisionSpec, samples: list[tuple[str, int]], image_size: i
 def _load_imagefolder(spec: VisionSpec, root: Path, image_size: int, split_seed: int,
                       test_fraction: float) -> VisionSplit:
     folders: list[Path] = [root]
+    for name in ("train", "test", "val"):
+        if (root / name).is_symlink():
+            try:
+                target = (root / name).resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise ValueError(f"{root / name} is a link that cannot be followed (broken or a loop); make it a "
+                                 "folder") from None
+            if not target.is_relative_to(root.resolve()) or target == root.resolve():
+                raise ValueError(f"{root / name} is a link to {target}, not to a folder inside the data root {root}; "
+                                 "links are not followed out of a data root: copy or bind-mount the folder there")
     train_dir = root / "train"
     test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
     if train_dir.is_dir() or test_dir is not None:

@@ -36,13 +36,14 @@ for item in cached:
     with st.container(border=True):
         info, actions = st.columns([3, 2], vertical_alignment="center")
         with info:
-            st.markdown(f"**{services.dataset_title(config.dataset)} · forget {config.forget.describe()}** "
-                        f"· `{experiment.id}`")
+            # Strings from a config.json (checked when it opened, shown as text all the same: it may come from elsewhere)
+            st.markdown(f"**{components.as_text(services.dataset_title(config.dataset))} · forget "
+                        f"{components.as_text(config.forget.describe())}** · `{experiment.id}`")
             changed = datetime.datetime.fromtimestamp(item.modified).strftime("%Y-%m-%d %H:%M")
-            training = services.describe_training(experiment)
-            st.caption(f"model {services.describe_model(experiment)} · "
+            training = components.as_text(services.describe_training(experiment))
+            st.caption(f"model {components.as_text(services.describe_model(experiment))} · "
                        f"{'retrained oracle' if config.oracle else 'no oracle'} · unlearning "
-                       f"{config.unlearn.describe()}{f' · {training}' if training else ''}  \n"
+                       f"{components.as_text(config.unlearn.describe())}{f' · {training}' if training else ''}  \n"
                        f"**{item.points} point{'s' if item.points != 1 else ''}** · "
                        f"**{services.human_size(item.size_bytes)}** · last change {changed} "
                        f"({services.human_age(item.modified)})")

@@ -50,7 +50,8 @@ components.sweep_file_button(experiment, list(plan.grids), len(plan.grids[servic
 components.data_root_editor(experiment)
 
 st.title("Explore the forget / retain trade-off")
-st.caption(f"{services.describe_experiment(experiment)} · CUP, {config.unlearn.describe()} · "
+st.caption(f"{components.as_text(services.describe_experiment(experiment))} · CUP, "
+           f"{components.as_text(config.unlearn.describe())} · "
            f"experiment `{experiment.id}`")
 
 missing = services.missing_count(experiment, plan)

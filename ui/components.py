@@ -21,14 +21,20 @@ from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
 # autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
 # (num_classes, file names) CommonMark keeps it literal, and paths are full of it.
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]<>~$])")
+# GitHub's autolink literals (Streamlit's Markdown has them): `www.`, `x@host.tld`, `scheme://`. Backslash escapes do
+# not stop them (remark links the text that escapes leave), so a word joiner (U+2060: invisible, not a word
+# character) goes where each pattern needs two characters side by side.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_LITERAL = re.compile(r"(?i)(?<=www)(?=\.)|(?=@)|(?<=:)(?=//)")
 
 
 def as_text(text: str) -> str:
     """Text a user chose (folder, class and file names, paths, library messages quoting them) made safe for an
     element that renders Markdown: every syntax character backslash-escaped, so `[click me](http:evil.example)`
     in a class folder's name shows as those characters instead of a live link (checked in Chromium), and
-    `![p](http:evil.example)` loads nothing."""
-    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
+    `![p](http:evil.example)` loads nothing; `www.evil.example`, `x@evil.example` and `https://evil.example` are
+    kept from becoming links (see _AUTOLINK_LITERAL)."""
+    return _AUTOLINK_LITERAL.sub(_WORD_JOINER, _MARKDOWN_SYNTAX.sub(r"\\\1", text))
 
 
 NAVIGATION_KEY = "navigation_ran"  # set by app.py: this session has run through st.navigation

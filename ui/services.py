@@ -18,7 +18,7 @@ import streamlit as st
 from cup_core import Experiment, ExperimentConfig, ForgetSet, SweepPlan, SweepProgress, default_config, resolve_device, run_sweep
 from cup_core.config import Sources, canonical_value
 from cup_core.experiment import Unreadable
-from cup_core.cache import atomic_write_bytes, cache_root
+from cup_core.cache import atomic_write_bytes, cache_root, refuse_links
 from cup_core.checkpoints import SAFETENSORS_SUFFIXES, TORCH_SUFFIXES
 from cup_core.data import DATASETS, dataset_info
 from cup_core.export import export_bytes
@@ -790,6 +790,7 @@ def save_upload(data: bytes, name: str) -> Path:
     if suffix not in CHECKPOINT_SUFFIXES:
         raise ValueError(f"{name}: a checkpoint is a .safetensors or .pt/.pth file")
     path = cache_root() / UPLOADS / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    refuse_links(path)  # uploads/ or the file linked elsewhere: never written through (LinkInCache, a ValueError)
     if not path.is_file() or path.stat().st_size != len(data):
         atomic_write_bytes(path, data)
     return path
