@@ -88,9 +88,11 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: P
     measure = _criteria(experiment, references)
     methods: dict[str, Any] = {}
     for name, rows in per_method.items():
-        per_seed = {}
+        per_seed, per_seed_normalised = {}, {}
         for seed, seed_rows in results[results["method"] == name].groupby("seed"):
-            per_seed[int(seed)] = hypervolume(objectives(seed_rows, kind, oracle_forget))
+            points = objectives(seed_rows, kind, oracle_forget)
+            per_seed[int(seed)] = hypervolume(points)
+            per_seed_normalised[int(seed)] = None if norm is None else normalised_hypervolume(points, norm)
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
         pooled = pool is not None
         knee_at = knee(_points(rows))
@@ -109,6 +111,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: P
             "hypervolume_mean": float(np.mean(list(per_seed.values()))),
             "hypervolume_std": float(np.std(list(per_seed.values()))),
             "hypervolume_per_seed": per_seed,
+            "hypervolume_normalised_per_seed": per_seed_normalised,  # each seed's points in the normalised space
             "calibration": (_pooled_calibration(name, rows, results, measure) if pooled
                             else _calibration(experiment, name, rows, results, measure)),
             "moves": None if measure is None else _moves(rows, measure),

@@ -276,7 +276,7 @@ def test_sweep_of_all_methods_reports_every_method(tmp_path):
         assert len(per_seed) == 2 and method["points"] == 2, name
         assert method["hypervolume_mean"] == pytest.approx(sum(per_seed) / 2)
         assert method["hypervolume_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)
-        assert set(method["controllability"]) == {"spearman_value_ua", "ua_span"}
+        assert set(method["controllability"]) == {"spearman_value_ua", "ua_span", "ua_span_share"}
         assert method["best_avg_gap"]["avg_gap"] >= 0 and method["mean_seconds"] > 0
     grid_with_all = cup_core("sweep", "--methods", "all", "--grid", "0,1", cache_dir=tmp_path / "cache", cwd=tmp_path)
     assert grid_with_all.returncode == 2 and "--grid applies to a single method" in grid_with_all.stderr

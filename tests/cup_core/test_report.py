@@ -72,6 +72,11 @@ def test_summary_of_the_tiny_sweep(tiny_blobs):
     assert cup["points"] == len(TINY_GRID) and cup["seeds"] == [0, 1]
     assert 0 < cup["hypervolume"] <= 1
     assert set(cup["hypervolume_per_seed"]) == {0, 1}
+    space = Normalisation(tuple(report["normalisation"]["ideal"]), tuple(report["normalisation"]["nadir"]),
+                          report["normalisation"]["intervals"])
+    for seed, value in cup["hypervolume_normalised_per_seed"].items():
+        rows = results[(results["method"] == "cup") & (results["seed"] == seed)]
+        assert value == pytest.approx(normalised_hypervolume(rows[["retain_acc", "ua"]].to_numpy(), space))
     assert report["forget_set"] == "class 2"
     assert report["schema"] == SCHEMA_VERSION == 2  # the metrics' definition (2: the SVC MIA)
     assert report["protocol"] == {"name": "single recipe", "lr": experiment.config.unlearn.lr}

@@ -94,7 +94,7 @@ def test_the_page_pools_learning_rates_and_says_so(app_cache, compared):
     lrs = (own, other)
     for member, plan in services.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs):
         run_sweep(member, plan, resolve_device("cpu"))
-    app = new_app()
+    app = new_app(experiment=experiment.id)  # this experiment, not another digits one other tests cached
     app.switch_page("pages/compare.py").run()
     app.multiselect(key="methods").set_value(["cup", "ga"])
     app.select_slider(key="points").set_value(POINTS)
