@@ -1,5 +1,5 @@
 """The live scrubbers in Chromium (Playwright against `streamlit run`), warm cache: on Explore (digits default),
-on Learn and on Compare (CUP's knob among CUP, GA and WS, 11 points each, computed first), a mouse drag (down,
+on Learn and on Compare (CUP's knob among CUP, GA and WS, 21 points each, computed first), a mouse drag (down,
 30 moves, up) and arrow keys. Prints and saves: how many of the 30 moves
 changed the shown point (targets: ≥ 25), the p95 time between animation frames during the drag (≤ 33 ms),
 websocket messages the page sent during the drag (0 until release) and key press to the next frame after the
@@ -37,8 +37,8 @@ SHOWN = {
     "learn": "[r.querySelector('.cup-heading').textContent, r.dataset.regionsDrawn]",
     "compare": "[r.querySelector('.cup-heading').textContent, r.querySelector('.cup-cards').textContent]",
 }
-PATHS = {"explore": "/", "learn": "/learn", "compare": "/compare?methods=CUP&methods=GA&methods=WS&points=11"}
-COMPARE_METHODS, COMPARE_POINTS = ("cup", "ga", "ws"), 11
+PATHS = {"explore": "/", "learn": "/learn", "compare": "/compare?methods=CUP&methods=GA&methods=WS&points=21"}
+COMPARE_METHODS, COMPARE_POINTS = ("cup", "ga", "ws"), 21  # 21: 30 moves can change the point 30 times
 # Today's widgets, gone once the live component has drawn (Compare's sidebar has a slider of its own).
 FALLBACK = {"explore": '[data-testid="stSlider"]', "learn": '[data-testid="stSlider"]',
             "compare": ".st-key-compare_fallback .js-plotly-plot"}

@@ -72,3 +72,32 @@ def test_compare_downloads_the_hypervolume_table_as_latex(server, page, tmp_path
     latex = target.read_text()
     assert latex.startswith("\\begin{table}") and "\\toprule" in latex and "CUP & intensity" in latex
     assert download_info.value.suggested_filename.endswith(".tex")
+
+
+def test_compare_picks_by_constraint_and_downloads_a_figure_as_svg(server, page, tmp_path):
+    """A tighter retain bound moves the answer to a weaker intensity, selected as a click would; the fronts
+    figure comes as an SVG file."""
+    page.goto(f"{server}/compare?methods=CUP")
+    page.wait_for_selector("h3:has-text('Figures and tables for a paper')", timeout=FIRST_RUN_LIMIT_MS)
+    _wait_until_idle(page)
+    answer = page.get_by_test_id("stSidebar").get_by_text("Forgets most:")
+    first = answer.inner_text()
+    assert "CUP, intensity" in first
+    field = page.get_by_test_id("stSidebar").get_by_label("Retain accuracy at least (%)")
+    field.fill("99.9")
+    field.press("Enter")
+    page.wait_for_function("(first) => { const node = [...document.querySelectorAll('[data-testid=stSidebar] p')]"
+                           ".find(p => p.textContent.startsWith('Forgets most:'));"
+                           " return !node || node.textContent !== first; }", arg=first)
+    _wait_until_idle(page)
+    if page.get_by_test_id("stSidebar").get_by_text("Forgets most:").count():  # else no point keeps 99.9 %
+        tighter = page.get_by_test_id("stSidebar").get_by_text("Forgets most:").inner_text()
+        assert tighter != first and "CUP, intensity" in tighter
+        assert page.get_by_test_id("stSidebar").get_by_text("Selected on the plot.").count() == 1
+    page.get_by_role("button", name="Prepare the figures as SVG and PDF").click()
+    page.get_by_role("button", name="Fronts (SVG)").wait_for(timeout=FIRST_RUN_LIMIT_MS)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Fronts (SVG)").click()
+    target = tmp_path / "fronts.svg"
+    download_info.value.save_as(target)
+    assert target.read_text().lstrip().startswith(("<svg", "<?xml"))
