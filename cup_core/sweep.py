@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -213,14 +214,27 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     experiment.save_config()
     experiment.save_sources(sources)
     tracker = _Tracker(total=len(experiment.roles) + plan.total(), on_progress=on_progress)
-    if plan.calibrate:  # here, on Ray too: each run of a search depends on the one before
-        plan = _calibrate(experiment, plan, device, data, sources, tracker)
-    if executor == "ray":
-        del data  # the tasks load their own
-        # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
-        return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
-                           tracker, ray_address)
-    return _run(experiment, plan, device, data, sources, tracker, engine, max_memory)
+    try:
+        if plan.calibrate:  # here, on Ray too: each run of a search depends on the one before
+            plan = _calibrate(experiment, plan, device, data, sources, tracker)
+        if executor == "ray":
+            del data  # the tasks load their own
+            # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
+            return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
+                               tracker, ray_address)
+        return _run(experiment, plan, device, data, sources, tracker, engine, max_memory)
+    finally:
+        _relist_if_deleted(experiment)
+
+
+def _relist_if_deleted(experiment: Experiment) -> None:
+    """An experiment deleted while its sweep ran, and stopped (cancelled, failed) before its next entry gave it
+    its config back, would leave a folder of lock files that the app can neither list nor delete."""
+    if experiment.root.is_dir() and not os.path.lexists(experiment.root / "config.json"):
+        try:
+            experiment.save_config()
+        except (OSError, cache.LinkInCache) as error:  # never hides why the sweep stopped
+            log.warning("could not write %s back (%s)", experiment.root / "config.json", error)
 
 
 def prepare(experiment: Experiment, sources: Sources, device: torch.device) -> UnlearningData:

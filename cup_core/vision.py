@@ -470,11 +470,12 @@ def _read_svhn(path: Path) -> tuple[Tensor, Tensor]:
     from scipy.io import loadmat, whosmat
 
     try:
-        declared = {name: shape for name, shape, _ in whosmat(path)}
+        declared = {name: (shape, kind) for name, shape, kind in whosmat(path)}
     except (OSError, ValueError, TypeError, NotImplementedError) as error:
         raise ValueError(f"{path} is not an SVHN .mat file (could not read it: {error!r})") from error
-    shape = declared.get("X")
-    if shape is None or len(shape) != 4 or tuple(shape[:3]) != (32, 32, 3):
+    shape, kind = declared.get("X", (None, None))
+    # The class is checked from the header too: a double X inflates to eight times what the check below allows.
+    if kind != "uint8" or len(shape) != 4 or tuple(shape[:3]) != (32, 32, 3):
         raise ValueError(f"{path} has no uint8 array X of shape (32, 32, 3, N)")
     size = path.stat().st_size
     # Refused from the declared sizes, before anything is inflated: images barely compress (the official files
@@ -482,7 +483,7 @@ def _read_svhn(path: Path) -> tuple[Tensor, Tensor]:
     if math.prod(shape) > _MAX_INFLATION * size or shape[3] > _MAX_SVHN_IMAGES:
         raise ValueError(f"{path} declares {shape[3]:,} images ({math.prod(shape) / 2**30:.1f} GiB) in a file of "
                          f"{size / 2**20:.1f} MiB; refused (a damaged or hostile file)")
-    if math.prod(declared.get("y", (0,))) != shape[3]:
+    if math.prod(declared.get("y", ((0,), None))[0]) != shape[3]:
         raise ValueError(f"{path} has no array y of {shape[3]} labels")
     _within_limits(str(path), 4 * math.prod(shape))
     try:

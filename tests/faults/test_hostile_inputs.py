@@ -442,6 +442,36 @@ def test_an_experiment_deleted_while_its_sweep_runs_comes_back_whole(tmp_path):
     assert ok
 
 
+def test_an_experiment_deleted_then_cancelled_mid_point_is_listed_and_can_be_deleted(tmp_path, monkeypatch):
+    from cup_core import sweep
+    from cup_core.experiment import list_experiments
+
+    monkeypatch.setattr(sweep, "PULSE_S", 0.0)  # every step reports, so the cancel lands inside a point
+    experiment = Experiment(tiny_config(), tmp_path)
+
+    class Cancelled(Exception):
+        pass
+
+    deleted = []
+
+    def delete_then_cancel(progress) -> None:
+        if progress.done == 3 and not deleted:  # the references and the first point are on disk
+            experiment.delete()
+            deleted.append(progress.label)
+        elif ": step" in progress.label and not experiment.root.joinpath("config.json").exists():
+            raise Cancelled(progress.label)  # inside the next point, its lock taken: nothing but locks there
+
+    with pytest.raises(Cancelled):
+        run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_then_cancel, engine="sequential")
+    listed = [item.experiment.id for item in list_experiments(tmp_path)]
+    if listed:
+        Experiment.open(experiment.root).delete()
+    ok = listed == [experiment.id] and not experiment.root.exists()
+    record("an experiment deleted while its sweep runs, the sweep then cancelled inside a point: listed with its "
+           "config, and deleted from there", 1, int(ok), 0)
+    assert ok, listed
+
+
 # 10. export --out ----------------------------------------------------------------------------------------------
 
 def test_export_refuses_anything_but_a_regular_file_or_a_new_path(tmp_path, capsys):
@@ -493,18 +523,19 @@ def test_class_folder_names_are_shown_as_text_not_markdown(tmp_cache, tmp_path, 
 
 # Memory-heavy decoding ---------------------------------------------------------------------------------------
 
-def _compressed_mat(path: Path, images: int) -> None:
-    """A MATLAB v5 file of X (32, 32, 3, images) and y (images, 1) uint8, each one zlib-compressed element, written
-    a megabyte at a time (scipy's savemat would hold the whole array, and more, in memory)."""
+def _compressed_mat(path: Path, images: int, double: bool = False) -> None:
+    """A MATLAB v5 file of X (32, 32, 3, images) and y (images, 1), uint8 (or double), each one zlib-compressed
+    element, written a megabyte at a time (scipy's savemat would hold the whole array, and more, in memory)."""
+    matlab_class, data_type, item_size = (6, 9, 8) if double else (9, 2, 1)
     with open(path, "wb") as file:
         file.write(b"MATLAB 5.0 MAT-file".ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM")
         for name, shape in ((b"X", (32, 32, 3, images)), (b"y", (images, 1))):
-            size = int(np.prod(shape))
+            size = int(np.prod(shape)) * item_size
             dims = struct.pack("<II", 5, 4 * len(shape)) + struct.pack(f"<{len(shape)}i", *shape)
             dims += b"\0" * (-len(dims) % 8)
-            head = (struct.pack("<IIII", 6, 8, 9, 0) + dims  # array flags (uint8 class), dimensions
+            head = (struct.pack("<IIII", 6, 8, matlab_class, 0) + dims  # array flags (class), dimensions
                     + struct.pack("<HH", 1, len(name)) + name.ljust(4, b"\0")  # the name, a small element
-                    + struct.pack("<II", 2, size))  # the uint8 data's tag
+                    + struct.pack("<II", data_type, size))  # the data's tag
             compressor, parts = zlib.compressobj(1), []
             parts.append(compressor.compress(struct.pack("<II", 14, len(head) + size + -size % 8) + head))
             block = b"\1" * (1 << 20)
@@ -540,6 +571,25 @@ def test_files_declaring_huge_sizes_are_refused_before_decoding(tmp_path):
     record("an 800 KB CIFAR batch claiming 400,000 images, a compressed SVHN .mat of 1.2 MB inflating to 1.2 GB: ValueError "
            "from the declared sizes", 2, survived, 0)
     assert survived == 2
+
+
+def test_an_svhn_file_whose_images_are_not_uint8_is_refused_from_its_header(tmp_path, monkeypatch):
+    import scipy.io
+
+    from cup_core.vision import load_vision
+
+    svhn = tmp_path / "svhn"
+    _stand_ins.write_svhn(svhn)
+    _compressed_mat(svhn / "train_32x32.mat", 500, double=True)  # eight bytes a pixel: the size check alone passes it
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the file was decoded before its declared class was checked")
+
+    monkeypatch.setattr(scipy.io, "loadmat", decoded)
+    with pytest.raises(ValueError, match="no uint8 array X"):
+        load_vision("svhn", svhn)
+    record("an SVHN .mat whose X is declared double (eight times the bytes the size check allows): ValueError from "
+           "the header, nothing decoded", 1, 1, 0)
 
 
 # Issue 19: a Ray cluster that cannot be reached ----------------------------------------------------------------
