@@ -99,9 +99,10 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], num_classes: int,
                 shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
                 raise ValueError(f"{architecture} returns {shape} in {'training' if training else 'evaluation'} "
                                  f"mode, not one row of {num_classes} class scores per input; choose another model")
-    except (RuntimeError, TypeError) as err:
+    except (RuntimeError, TypeError, AssertionError, IndexError) as err:  # torchvision's ViTs assert their size
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise ValueError(f"{architecture} cannot take this data set's inputs of shape {tuple(input_shape)} "
-                         f"({str(err).splitlines()[0][:200]}); choose another model") from None
+                         f"({reason}); choose another model") from None
     finally:
         model.train(was_training)
 

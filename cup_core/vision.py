@@ -416,7 +416,7 @@ def _text(value: object) -> object:
     return value.decode("latin1") if isinstance(value, bytes) else value
 
 
-def _read_cifar_batch(path: Path, layout: _CifarLayout) -> tuple[Tensor, Tensor]:
+def _read_cifar_batch(path: Path, layout: _CifarLayout, num_classes: int) -> tuple[Tensor, Tensor]:
     """(N, 3, 32, 32) uint8 images and (N,) labels of one batch file."""
     content = _unpickle_arrays(path)
     data, labels = content.get("data"), content.get(layout.label_key)
@@ -426,6 +426,8 @@ def _read_cifar_batch(path: Path, layout: _CifarLayout) -> tuple[Tensor, Tensor]
         raise ValueError(f"{path} has no '{layout.label_key}' list of integers")
     if len(labels) != len(data):
         raise ValueError(f"{path} holds {len(data)} images but {len(labels)} labels")
+    if labels and not 0 <= min(labels) <= max(labels) < num_classes:  # here, before int64 could overflow
+        raise ValueError(f"{path} holds labels outside 0..{num_classes - 1}")
     data = np.asarray(data)  # a plain ndarray (an unpickled one is of the _StoredArray type)
     return torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.tensor(labels, dtype=torch.int64)
 
@@ -440,7 +442,7 @@ def _load_cifar(spec: VisionSpec, root: Path) -> VisionSplit:
         raise ValueError(f"{folder / layout.meta_file} has no '{layout.names_key}' list of {spec.num_classes} names")
 
     def read(files: tuple[str, ...]) -> tuple[list[Tensor], Tensor]:
-        batches = [_read_cifar_batch(folder / file, layout) for file in files]
+        batches = [_read_cifar_batch(folder / file, layout, spec.num_classes) for file in files]
         images, labels = [images for images, _ in batches], torch.cat([labels for _, labels in batches])
         _check_labels(spec, folder, sum(len(part) for part in images), labels)
         return images, labels

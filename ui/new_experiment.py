@@ -12,6 +12,7 @@ switch, say) leaves the job in place, and the next run of this page resumes it (
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -22,6 +23,8 @@ from cup_core.data import DATASETS, dataset_info, parse_indices
 from cup_core.models import ARCHITECTURES, TORCHVISION_PREFIX
 
 from . import components, services
+
+log = logging.getLogger(__name__)
 
 RUN_KEY = "new_running"  # the Job being computed; kept across the reruns that a click causes
 DONE_KEY = "new_done"  # (Job, "finished" | "cancelled"): what the last run ended with
@@ -239,6 +242,11 @@ def check_and_start(request: services.NewExperiment | None, disabled: bool) -> N
             except OSError as err:  # the cache (an upload's folder) or the data cannot be read
                 st.session_state[CHECK_KEY] = (request, None, None, f"cannot read {err.filename or 'a file'} "
                                                                     f"({err.strerror or err})")
+            except Exception as err:  # noqa: BLE001 - a bug, not the user's input: one line, the traceback logged
+                log.exception("the check of %s failed", request)
+                st.session_state[CHECK_KEY] = (request, None, None, f"the check failed unexpectedly "
+                                               f"({type(err).__name__}: {str(err)[:200]}); the server's log has the "
+                                               "details")
     # One slot, emptied at once while a sweep runs: what stood here before would otherwise stay on screen,
     # greyed out, until the run ends (Streamlit keeps a run's old elements until it finishes).
     slot = st.empty()

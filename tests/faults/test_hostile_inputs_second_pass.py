@@ -480,3 +480,25 @@ def test_huge_batch_sizes_epochs_and_points_are_refused_up_front_naming_the_sett
     record("--batch-size, --epochs, --points of 10**23: refused in one line naming the setting, before anything "
            "trains", len(cases), survived, 0)
     assert survived == len(cases)
+
+
+# CIFAR labels beyond any class ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [2**70, -1, 10])
+def test_cifar_labels_beyond_the_classes_are_refused_naming_the_batch_file(tmp_path, label):
+    """A label of 2**70 used to stop the load with "Overflow when unpacking long long", naming no file."""
+    import pickle
+
+    from cup_core.vision import load_vision
+
+    _stand_ins.write_cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    with open(batch, "rb") as file:
+        content = pickle.load(file, encoding="latin1")
+    key = "labels" if "labels" in content else b"labels"
+    content[key] = [label] * len(content[key])
+    with open(batch, "wb") as file:
+        pickle.dump(content, file, protocol=2)
+    with pytest.raises(ValueError, match=f"^{batch} holds labels outside 0..9$"):
+        load_vision("cifar10", tmp_path)
+    record(f"a CIFAR batch with labels of {label}: refused naming the file and the classes' range", 1, 1, 0)

@@ -112,6 +112,18 @@ def test_bad_input_shows_the_error_and_runs_nothing(tmp_cache):
     assert not any(tmp_cache.iterdir())  # nothing written, nothing run
 
 
+def test_a_check_that_fails_unexpectedly_says_so_in_one_line_and_runs_nothing(tmp_cache, monkeypatch):
+    def broken(job):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(services, "estimate", broken)
+    app = _check(_new_page())
+    assert not app.exception
+    [error] = [error.value for error in app.error]
+    assert error.startswith("the check failed unexpectedly (KeyError: 'a bug')") and "\n" not in error
+    assert not any(button.key == "new_start" for button in app.button) and not _experiments(tmp_cache)
+
+
 def test_an_uploaded_checkpoint_is_saved_by_its_hash_and_is_the_original(tmp_cache):
     weights = save(Experiment(default_config("blobs")).new_model().state_dict())
     digest = hashlib.sha256(weights).hexdigest()
