@@ -35,7 +35,7 @@ def main() -> None:
     from cup_core import Experiment, SweepPlan, resolve_device, run_sweep
     from cup_core.config import Sources
     from cup_core.data import default_config, resolve_config
-    from cup_core.sweep import estimate_cost
+    from cup_core.cost import estimate_cost
 
     device = resolve_device("cpu")
     with tempfile.TemporaryDirectory() as work:

@@ -25,7 +25,8 @@ from .export import export_point
 from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
 from .pool import Pool, check_lrs, member_plans, share_references
 from .report import REPORT_COLUMNS, summary
-from .sweep import SweepPlan, missing_points, prepare, resolve_plan, run_sweep
+from .compute import prepare
+from .sweep import SweepPlan, missing_points, resolve_plan, run_sweep
 
 REPORT_FORMATS = ("text", "json", "csv", "latex")  # what `report --format` prints
 

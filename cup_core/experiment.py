@@ -105,7 +105,7 @@ class RecordCheck:
 
 
 class Experiment:
-    """Reads and names everything stored for one ExperimentConfig; computing lives in sweep.py."""
+    """Reads and names everything stored for one ExperimentConfig; computing lives in compute.py."""
 
     def __init__(self, config: ExperimentConfig, cache_dir: str | os.PathLike | None = None):
         self.config = config

@@ -1,6 +1,6 @@
 """Runs a sweep's points as Ray tasks, on this machine or on a cluster, sharing one cache directory.
 
-Each task calls sweep.compute_references or sweep.compute_point, which open the data themselves and
+Each task calls compute.compute_references or compute.compute_point, which open the data themselves and
 write through the cache's per-entry locks and atomic renames; so tasks need nothing from the driver
 but a few strings, any number of them may run at once, and every finished point is on disk whatever
 happens to the rest. Ray is optional (`pip install ray`) and imported only when a sweep runs on it.
@@ -193,16 +193,16 @@ def _connection_kept(address: str | None) -> Iterator[None]:
 
 def _references_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str],
                      device: str) -> list[tuple[str, bool]]:
-    from cup_core import sweep  # imported here: the worker loads the module rather than unpickling it
+    from cup_core import compute  # imported here: the worker loads the module rather than unpickling it
 
-    return sweep.compute_references(config, cache_dir, sources, device)
+    return compute.compute_references(config, cache_dir, sources, device)
 
 
 def _point_task(config: dict[str, Any], cache_dir: str, sources: dict[str, str], method: str, value: float,
                 seed: int, device: str) -> bool:
-    from cup_core import sweep
+    from cup_core import compute
 
-    return sweep.compute_point(config, cache_dir, sources, method, value, seed, device)
+    return compute.compute_point(config, cache_dir, sources, method, value, seed, device)
 
 
 def _import_ray():

@@ -763,8 +763,8 @@ def check_limits():
 
 
 def estimate(job: Job):
-    """sweep.estimate_cost on this machine's device: a few real steps timed (about a second on digits)."""
-    from cup_core.sweep import estimate_cost
+    """cost.estimate_cost on this machine's device: a few real steps timed (about a second on digits)."""
+    from cup_core.cost import estimate_cost
 
     with check_limits():
         return estimate_cost(job.experiment, job.plan, resolve_device(), job.sources)

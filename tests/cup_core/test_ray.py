@@ -102,7 +102,7 @@ def test_a_failing_task_is_named(local_ray, tmp_path, monkeypatch):
     from cup_core.ray_executor import PointFailed
 
     # Inputs that pass the driver's check but not the workers' (a data root that vanished meanwhile).
-    monkeypatch.setattr("cup_core.sweep.prepare", lambda *args: None)
+    monkeypatch.setattr("cup_core.compute.prepare", lambda *args: None)
     experiment = Experiment(replace(default_config("mnist"), split="official files"), tmp_path)
     with pytest.raises(PointFailed, match="the reference models .* failed on Ray: ValueError: .*--data-root"):
         run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"), executor="ray")

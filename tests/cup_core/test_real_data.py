@@ -92,7 +92,7 @@ def test_a_bad_checkpoint_fails_with_one_line_and_nothing_runs(case, tmp_path, c
 
 def test_a_checkpoint_must_be_the_experiments_own(tmp_path, cifar_root):
     from cup_core.data import default_config, resolve_config
-    from cup_core.sweep import prepare
+    from cup_core.compute import prepare
 
     first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     for path, seed in ((first, 0), (second, 1)):

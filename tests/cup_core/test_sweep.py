@@ -264,7 +264,7 @@ def test_equal_values_after_rounding_are_one_point():
 
 
 def test_the_cost_estimate_counts_what_is_missing(tmp_path):
-    from cup_core.sweep import estimate_cost
+    from cup_core.cost import estimate_cost
 
     experiment = Experiment(tiny_config(), tmp_path)
     plan = SweepPlan({"cup": TINY_GRID})
