@@ -39,6 +39,7 @@ def original(tmp_path_factory):
     ("cup", (0.0, 0.3, 1.0)), ("ws", (0.0, 1.5)), ("ga", (1e-3, 1e-2)), ("rl", (1e-3, 3e-3)),
     ("salun", (0.1, 0.5)), ("l1", (0.0, 1e-3)), ("mgda", (0.2, 0.8)), ("cagrad", (0.5,)),
 ])
+@pytest.mark.slow
 def test_batched_runs_equal_sequential_runs(original, method, values):
     experiment, model, data = original
     setups = [get_method(method).setup(v, replace(experiment.config.unlearn, batch_size=128)) for v in values]
@@ -76,6 +77,7 @@ def test_stacked_optimizer_follows_torch_optim(recipe):
     assert torch.equal(stacked["w"][2], weights[2])  # an inactive (diverged) point does not move
 
 
+@pytest.mark.slow
 def test_models_that_cannot_be_batched_say_why_and_the_sweep_falls_back(original, caplog):
     assert batchable(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))).startswith("BatchNorm1d")
     assert batchable(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))) is not None
@@ -85,6 +87,7 @@ def test_models_that_cannot_be_batched_say_why_and_the_sweep_falls_back(original
                         [get_method("cup").setup(0.5, UnlearnRecipe())[0]], [UnlearnRecipe()], 0)
 
 
+@pytest.mark.slow
 def test_chunks_respect_the_memory_budget_and_change_nothing(tmp_path):
     config = tiny_config()
     small = chunk_size(Experiment(config).new_model(), config.unlearn, (2,), max_memory=1)
@@ -97,6 +100,7 @@ def test_chunks_respect_the_memory_budget_and_change_nothing(tmp_path):
     assert one[columns].equals(many[columns])
 
 
+@pytest.mark.slow
 def test_engines_agree_on_a_whole_sweep(tmp_path):
     config = tiny_config()
     plan = SweepPlan({"cup": (0.0, 0.5, 1.0), "neggrad+": (0.2, 0.8)}, seeds=(0, 1))
@@ -148,6 +152,7 @@ def test_stacked_forward_declines_what_it_cannot_stack():
 
 
 @pytest.mark.parametrize("sign, penalised", [(-1.0, False), (1.0, True)])
+@pytest.mark.slow
 def test_stacked_gradients_equal_vmapped_gradients(sign, penalised):
     torch.manual_seed(0)
     models = [SmallCNN() for _ in range(3)]
@@ -209,6 +214,7 @@ def test_batched_digits_runs_equal_sequential_runs(digits):
             assert batched_metrics[name] == sequential_metrics[name]
 
 
+@pytest.mark.slow
 def test_on_one_thread_a_points_numbers_do_not_depend_on_its_chunk(digits):
     """What lets a resumed sweep (fewer points left to batch) give an uninterrupted one's numbers."""
     experiment, model, data = digits
@@ -245,6 +251,7 @@ def test_the_batched_engine_on_cuda_matches_the_sequential_engine_on_the_cpu(dig
         assert (runs["cuda"][column] - runs["cpu"][column]).abs().max() <= two_samples, column
 
 
+@pytest.mark.slow
 def test_a_point_that_diverges_stops_alone_and_the_others_go_on(original):
     """A non-finite loss stops its point at that step, as in the sequential engine; its chunk goes on."""
     experiment, model, data = original

@@ -49,6 +49,7 @@ def test_an_interrupted_sweeps_points_show_without_results_csv_and_damage_counts
     assert missing_points(experiment, SweepPlan({"cup": TINY_GRID})) == [("cup", TINY_GRID[0], 0)]
 
 
+@pytest.mark.slow
 def test_the_experiments_list_and_delete(tmp_cache):
     from cup_core.experiment import list_experiments
 

@@ -116,6 +116,7 @@ def test_penultimate_features_are_the_input_of_the_classifier_head():
     assert penultimate_features(SmallCNN(), torch.randn(3, 1, 8, 8)).shape == (3, 64)
 
 
+@pytest.mark.slow
 def test_projections_are_two_dimensional_and_reproducible():
     features = np.random.default_rng(0).normal(size=(60, 5)) * [10, 3, 1, 1, 1]
     pca = project(features)

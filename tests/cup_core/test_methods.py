@@ -56,6 +56,7 @@ def test_knob_bounds_are_enforced_and_learning_rates_replace_the_recipe():
 
 
 @pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.slow
 def test_every_method_moves_the_model(all_methods, name):
     experiment, results = all_methods
     rows = results[results["method"] == name]
@@ -69,6 +70,7 @@ def test_every_method_moves_the_model(all_methods, name):
         assert all(moved.values())
 
 
+@pytest.mark.slow
 def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_methods):
     experiment, results = all_methods
     report = summary(experiment)
@@ -79,6 +81,7 @@ def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_
         assert method["hypervolume_std"] == 0.0 and method["hypervolume_mean"] == pytest.approx(method["hypervolume"])
 
 
+@pytest.mark.slow
 def test_a_diverging_run_is_recorded_with_its_step_and_the_sweep_goes_on(tmp_path):
     from dataclasses import replace
 

@@ -100,6 +100,7 @@ def test_mia_efficacy_is_the_share_called_non_members():
     assert mia_efficacy(MEMBERS, NON_MEMBERS, targets) == pytest.approx(75.0)
 
 
+@pytest.mark.slow
 def test_mia_efficacy_is_the_literatures_svc_checked_against_a_dual_solved_here():
     """Balanced sets (as many members as non-members, nothing subsampled): the efficacy is the share of targets
     on the non-member side of an RBF SVC with C = 3 and gamma 'auto' (= 1 for one feature), solved here by SLSQP."""
@@ -114,6 +115,7 @@ def test_mia_efficacy_is_the_literatures_svc_checked_against_a_dual_solved_here(
     assert mia_efficacy(members, non_members, targets[clear]) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_mia_efficacy_stands_for_the_larger_side_by_its_quantiles():
     """90 members, 30 non-members: the attacker sees the members' (i + 1/2)/30 quantiles, i.e. sorted
     members 1, 4, 7, …, 88, and every non-member; any order of the members gives the same number."""
@@ -154,6 +156,7 @@ def test_mia_efficacy_of_a_real_model_holds_still_where_the_literatures_draw_mov
     assert mia_efficacy(shuffled["members"], shuffled["non_members"], shuffled["targets"]) == efficacy
 
 
+@pytest.mark.slow
 def test_mia_efficacy_caps_what_the_attacker_fits_on():
     """Beyond MIA_MAX_PER_SIDE samples a side, both sides are represented by that many quantiles."""
     rng = np.random.default_rng(4)

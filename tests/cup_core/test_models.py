@@ -32,12 +32,14 @@ def test_a_model_that_cannot_take_the_inputs_says_so():
         check_fits(MLP(in_features=2), (1, 8, 8), 5, "mlp")
 
 
+@pytest.mark.slow
 def test_a_model_that_asserts_its_input_size_says_so_in_one_line():
     with pytest.raises(ValueError, match=r"vit_b_32 cannot take this data set's inputs of shape \(1, 8, 8\) "
                                          r"\(Wrong image height! Expected 224 but got 8!\)"):
         check_fits(build_model("torchvision:vit_b_32", {"num_classes": 10}), (1, 8, 8), 10, "vit_b_32")
 
 
+@pytest.mark.slow
 def test_cifar_resnet18_and_torchvision_models_by_name():
     model = build_model("resnet18_cifar", {"num_classes": 10})
     assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)

@@ -27,6 +27,7 @@ def cifar_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_mnist_sweep_records_its_split_and_sources(tmp_path, capsys):
     _stand_ins.write_mnist(tmp_path / "data")
     experiment = swept_experiment(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
@@ -69,6 +70,7 @@ def test_a_users_resnet18_checkpoint_is_the_original_and_the_oracle_can_be_skipp
 
 
 @pytest.mark.parametrize("case", ["wrong classes", "corrupt", "pickled code", "missing", "not a state dict"])
+@pytest.mark.slow
 def test_a_bad_checkpoint_fails_with_one_line_and_nothing_runs(case, tmp_path, capsys, cifar_root):
     marker = tmp_path / "pwned"
     path = tmp_path / "model.pt"
@@ -90,6 +92,7 @@ def test_a_bad_checkpoint_fails_with_one_line_and_nothing_runs(case, tmp_path, c
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
+@pytest.mark.slow
 def test_a_checkpoint_must_be_the_experiments_own(tmp_path, cifar_root):
     from cup_core.data import default_config, resolve_config
     from cup_core.compute import prepare
@@ -124,6 +127,7 @@ def test_missing_data_says_how_to_fix_it(args, expected, tmp_path, capsys):
     assert_one_error(code, out, err, expected)
 
 
+@pytest.mark.slow
 def test_a_forget_index_file_is_random_subset_forgetting(tmp_path, capsys):
     indices = tmp_path / "forget.txt"
     indices.write_text("\n".join(str(i) for i in range(0, 400, 4)) + "\n")

@@ -104,6 +104,7 @@ def test_the_alternation_takes_the_authors_share_of_max_epochs():
     assert run.steps == 3 * retain_batches  # weight 0 switches the max-steps off
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_weights_and_another_seed_other_ones():
     forget, retain = _sets()
     states = []

@@ -136,6 +136,7 @@ def test_the_cup_sweep_moves_the_model(tiny_blobs):
 # --- reproducibility and caching -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_reproduce_in_two_caches(tmp_path):
     first, first_results = tiny_sweep(tmp_path / "one")
     second, second_results = tiny_sweep(tmp_path / "two")
@@ -164,6 +165,7 @@ def test_first_run_computes_everything(tmp_path):
 
 
 @pytest.mark.parametrize("engine, kept", [("sequential", [0.0, 0.25]), ("batched", [0.0, 0.25, 0.5, 0.75, 1.0])])
+@pytest.mark.slow
 def test_interrupted_sweep_keeps_finished_points_and_resumes_with_the_rest(tmp_path, engine, kept):
     grid = (0.0, 0.25, 0.5, 0.75, 1.0)
     with pytest.raises(Interrupted):  # after the references and 2 points
@@ -185,6 +187,7 @@ def test_interrupted_sweep_keeps_finished_points_and_resumes_with_the_rest(tmp_p
         assert experiment.point_record("cup", value, 0)["created"] == timestamp  # not recomputed
 
 
+@pytest.mark.slow
 def test_a_broken_point_is_recomputed_alone(tmp_path):
     experiment, results = tiny_sweep(tmp_path)
     (experiment.point_entry("cup", 0.5, 0) / cache.RECORD_FILE).write_text("garbage")
@@ -197,6 +200,7 @@ def test_a_broken_point_is_recomputed_alone(tmp_path):
 # --- random-subset forgetting ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_random_subset_experiment(tmp_path):
     config = tiny_config(forget_fraction=0.1, forget_seed=1)
     experiment, results = tiny_sweep(tmp_path, config=config)
@@ -231,6 +235,7 @@ def test_default_digits_experiment_spans_the_trade_off(tmp_path):
 # --- rounding, the cost estimate, progress within a model ------------------------------------------
 
 
+@pytest.mark.slow
 def test_results_computed_under_an_older_schema_are_never_shown_nor_reused(tmp_path):
     """A cache from before the SVC attack and the authors' blobs (schema 1): its tables' rows and its records
     are refused, the experiment keeps its folder, and the next sweep recomputes everything in it."""

@@ -36,6 +36,7 @@ def test_relative_paths_are_taken_from_the_files_folder(tmp_path):
     assert settings["cache_dir"] == str((tmp_path / "cache").resolve())
 
 
+@pytest.mark.slow
 def test_imagefolder_sweep_from_a_sweep_file(tmp_path, capsys):
     _stand_ins.write_imagefolder_split(tmp_path / "images")
     sweep_file = tmp_path / "sweep.toml"
@@ -51,6 +52,7 @@ def test_imagefolder_sweep_from_a_sweep_file(tmp_path, capsys):
     assert sorted(experiment.results()["value"]) == [0.0, 0.5]
 
 
+@pytest.mark.slow
 def test_the_sweep_file_the_app_writes_reopens_the_same_experiment(tmp_path, capsys):
     _stand_ins.write_mnist(tmp_path / "data")
     experiment = swept_experiment(capsys, "--dataset", "mnist", "--data-root", str(tmp_path / "data"),

@@ -53,6 +53,7 @@ def test_an_unlearning_epoch_has_as_many_steps_as_the_shorter_shuffle():
     assert all(int(forget.max()) < 5 and int(retain.max()) < 20 for forget, retain in steps)
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_learns():
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(200, 2, generator=generator)
@@ -78,6 +79,7 @@ def test_wrong_labels_are_never_the_true_one():
     assert set(drawn.tolist()) == set(range(5)) and drawn.min() >= 0 and drawn.max() < 5
 
 
+@pytest.mark.slow
 def test_random_labels_are_never_the_true_label_and_saliency_keeps_its_share():
     torch.manual_seed(0)
     model = MLP()
@@ -96,6 +98,7 @@ def test_random_labels_are_never_the_true_label_and_saliency_keeps_its_share():
     assert accuracy < 0.2
 
 
+@pytest.mark.slow
 def test_l1_penalty_shrinks_the_weights():
     torch.manual_seed(0)
     data = LabelledSet(torch.randn(64, 2), torch.randint(0, 5, (64,)))

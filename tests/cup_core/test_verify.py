@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from cup_core import Experiment, cache
 from cup_core.cli import main as cli
 from cup_core.verify import verify_experiment
@@ -11,6 +13,7 @@ from cup_core.verify import verify_experiment
 from ._experiments import tiny_config, tiny_sweep
 
 
+@pytest.mark.slow
 def test_verify_finds_damage_that_metadata_cannot_see_and_repairs_it(tmp_path, capsys):
     experiment, clean = tiny_sweep(tmp_path)
     assert verify_experiment(experiment).ok
@@ -28,6 +31,7 @@ def test_verify_finds_damage_that_metadata_cannot_see_and_repairs_it(tmp_path, c
     assert cli(["verify", str(experiment.root)]) == 0
 
 
+@pytest.mark.slow
 def test_a_reference_not_computed_yet_is_missing_not_damage(tmp_path, capsys):
     experiment, _ = tiny_sweep(tmp_path)
     oracle = experiment.reference_entry("oracle")

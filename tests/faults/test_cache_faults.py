@@ -32,6 +32,7 @@ def _edit_record(entry: Path, change) -> None:
     record_file.write_text(json.dumps(data))
 
 
+@pytest.mark.slow
 def test_records_that_pass_the_hash_check_but_lack_fields_are_broken_and_recomputed(tmp_path, caplog, capsys):
     experiment = Experiment(tiny_config(), tmp_path)
     clean = run_sweep(experiment, PLAN, CPU)
@@ -60,6 +61,7 @@ def test_records_that_pass_the_hash_check_but_lack_fields_are_broken_and_recompu
     assert survived == len(harms)
 
 
+@pytest.mark.slow
 def test_a_hostile_config_json_is_skipped_and_reported_and_every_page_still_opens(app_cache):
     hostile = app_cache / "hostile0000"
     hostile.mkdir()

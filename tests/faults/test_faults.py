@@ -109,6 +109,7 @@ def test_two_concurrent_sweeps_compute_every_point_once(tmp_path, uninterrupted)
     pd.testing.assert_frame_equal(results[STABLE_COLUMNS], uninterrupted[STABLE_COLUMNS])
 
 
+@pytest.mark.slow
 def test_damaged_cache_files_are_detected_reported_and_recomputed(tmp_path, caplog):
     experiment = Experiment(tiny_config(), tmp_path)
     plan = SweepPlan({"cup": (0.0, 0.25, 0.5, 0.75, 1.0)})
@@ -174,6 +175,7 @@ def test_the_app_reports_a_full_disk_instead_of_a_traceback(tmp_path, monkeypatc
 @pytest.mark.parametrize("name, value", [("intensity", "abc"), ("intensity", "1e309"), ("intensity", "-1"),
                                          ("experiment", "../../etc/passwd"), ("dataset", "<script>"),
                                          ("forget", "class 99")])
+@pytest.mark.slow
 def test_hostile_urls_never_show_a_traceback(app_cache, name, value):
     from streamlit.testing.v1 import AppTest
 

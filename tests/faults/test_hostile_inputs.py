@@ -72,6 +72,7 @@ QUICK = ("--grid", "0,1", "--epochs", "1", "--device", "cpu", "--quiet")
 
 # 1. Data identified by content --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_different_data_with_the_same_names_and_counts_is_another_experiment(tmp_path, capsys):
     from cup_core.config import Sources
     from cup_core.data import load_unlearning_data
@@ -124,6 +125,7 @@ DIGITS_CONTENT = "dd82963602a00ec7"  # SHA-256 (first 16 hex digits) of digits' 
 
 # 2. Special files, links, unbounded reads ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_special_files_and_link_loops_are_refused_not_read(tmp_path):
     fifo = tmp_path / "pipe.pt"
     os.mkfifo(fifo)
@@ -224,6 +226,7 @@ def test_bad_checkpoints_indices_and_budgets_fail_in_one_line(tmp_path, capsys):
            "JSON, infinite memory budgets: one line, nothing run", len(cases), survived, 0)
 
 
+@pytest.mark.slow
 def test_a_pt_file_damaged_anywhere_is_refused_in_one_line(tmp_path):
     """One byte overwritten (0x00 or 0xff) at every 5th position of a small .pt: the zip reader and the unpickler
     raise KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError, ... depending on where; each must
@@ -384,6 +387,7 @@ def test_the_largest_seed_keeps_its_points_visible(tmp_path):
     assert ok
 
 
+@pytest.mark.slow
 def test_a_forgotten_class_without_test_images_and_empty_sets(tmp_path, capsys):
     root = _mnist(tmp_path / "data", np.arange(60) % 10, 1 + np.arange(30) % 9)  # no test image of class 0
     tables = {}
@@ -408,6 +412,7 @@ def test_a_forgotten_class_without_test_images_and_empty_sets(tmp_path, capsys):
     assert same and refused, err
 
 
+@pytest.mark.slow
 def test_huge_learning_rates_are_recorded_as_diverged(tmp_path, capsys):
     survived = 0
     for engine in ("sequential", "batched"):
@@ -422,6 +427,7 @@ def test_huge_learning_rates_are_recorded_as_diverged(tmp_path, capsys):
     assert survived == 2
 
 
+@pytest.mark.slow
 def test_an_experiment_deleted_while_its_sweep_runs_comes_back_whole(tmp_path):
     from cup_core.experiment import list_experiments
 
@@ -545,6 +551,7 @@ def _compressed_mat(path: Path, images: int, double: bool = False) -> None:
             data = b"".join(parts)
             file.write(struct.pack("<II", 15, len(data)) + data)
 
+@pytest.mark.slow
 def test_files_declaring_huge_sizes_are_refused_before_decoding(tmp_path):
     from cup_core.vision import load_vision
 
@@ -594,6 +601,7 @@ def test_an_svhn_file_whose_images_are_not_uint8_is_refused_from_its_header(tmp_
 
 # Issue 19: a Ray cluster that cannot be reached ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_an_unreachable_ray_cluster_is_named_and_keeps_finished_points(tmp_path, capsys):
     pytest.importorskip("ray")
     cache_dir = tmp_path / "cache"

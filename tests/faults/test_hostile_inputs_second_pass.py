@@ -73,6 +73,7 @@ def _copy(swept: Path, where: Path) -> Experiment:
 
 # B2. Special files inside the cache ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_special_files_in_the_cache_are_refused_or_recomputed_never_waited_on(swept, tmp_path, caplog, capsys):
     """A FIFO or a link to /dev/zero as sources.json, results.csv, references.csv, config.json or a trajectory:
     a sweep, `report`, the tables and opening the experiment answer at once (the file reported and rebuilt, or
@@ -123,6 +124,7 @@ def test_special_files_in_the_cache_are_refused_or_recomputed_never_waited_on(sw
 
 # B3, B4. Hostile keys in a point's record -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_records_whose_key_names_no_computable_point_are_broken_entries(swept, tmp_path, capsys):
     """A point folder whose record (hash intact) names a value of 10**400, an unknown method, a knob outside the
     method's bounds or a seed beyond 2**32 - 1, the folder named to match: `verify` reports it, `report`, the
@@ -218,6 +220,7 @@ def _rendered(app) -> str:
     return "\n".join(str(body) for body in bodies)
 
 
+@pytest.mark.slow
 def test_a_hostile_config_whose_folder_matches_its_hash_is_refused_and_never_rendered(app_cache):
     """config.json files that hash to their folder's name but hold Markdown as the model, the optimizer or the
     epochs, or a batch size of -3: not opened as experiments (each listed with the setting that is wrong), and
@@ -348,6 +351,7 @@ for kind, data in cases.items():
 '''
 
 
+@pytest.mark.slow
 def test_exported_zips_are_checked_against_their_header_before_anything_is_inflated_or_built():
     """A zip of a few hundred bytes whose safetensors header declares the card's shapes but holds no data, and one
     whose header does not fit the card above 100 MB of zeros: ValueError, the process growing by less than 50 MB

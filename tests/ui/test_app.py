@@ -104,6 +104,7 @@ def test_a_bad_intensity_in_the_url_falls_back_to_the_default(app_cache, hostile
     assert f"γ = {default:g}" in _subheaders(app)
 
 
+@pytest.mark.slow
 def test_switching_the_data_set_switches_experiment(app_cache):
     app = new_app().run()
     app.selectbox(key="dataset").set_value("blobs").run()
@@ -112,11 +113,25 @@ def test_switching_the_data_set_switches_experiment(app_cache):
     assert app.select_slider[0].options  # the blob experiment was computed and is shown
 
 
-def test_export_of_the_selected_point_is_a_loadable_zip(app_cache):
+def test_export_of_the_selected_point_is_a_loadable_zip(app_cache, monkeypatch):
+    """The zip is the one the page's export button hands out (its deferred data), not one built here."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    deferred = {}  # file name: the callable the download button runs on a click
+    real = MediaFileManager.add_deferred
+
+    def recording(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        deferred[file_name] = data_callable
+        return real(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
     app = new_app().run()
+    deferred.clear()
     app.select_slider[0].set_value(0.75).run()
     experiment = services.default_experiment("digits", services.default_forget("digits"))
-    model, card = load_exported(io.BytesIO(services.export_zip(experiment, 0.75, 0)))
+    [(file_name, data)] = [(name, data) for name, data in deferred.items() if name.endswith(".zip")]  # not the .toml
+    assert file_name == f"cup-digits-{experiment.id}-intensity0.75-seed0.zip"
+    model, card = load_exported(io.BytesIO(data()))
     assert card["value"] == 0.75 and card["method"] == "cup"
     row = Experiment.open(experiment.root).results().query("value == 0.75").iloc[0]
     assert card["metrics"]["forget_acc"] == pytest.approx(row["forget_acc"])
@@ -135,6 +150,7 @@ def private_cache(warm_cache, tmp_path, monkeypatch):
     return copy
 
 
+@pytest.mark.slow
 def test_an_intensity_between_the_grid_points_is_computed_cached_and_selected(private_cache):
     app = new_app().run()
     before = len(app.select_slider[0].options)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cup_core import cache
 
 from ..conftest import new_app
 
 
+@pytest.mark.slow
 def test_explore_and_compare_reruns_read_no_checkpoint_bytes(app_cache, monkeypatch):
     app = new_app().run()
     assert not app.exception

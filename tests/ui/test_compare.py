@@ -15,6 +15,7 @@ POINTS = 5
 SEEDS = [0, 1]
 
 
+# Its users are marked slow (30 runs and WS's calibration), as are those of the copies in test_paper and test_scrubber.
 @pytest.fixture(scope="module")
 def compared(warm_cache):
     """The default experiment with 3 methods × 5 points × 2 seeds computed (the page computes only on a click)."""
@@ -33,6 +34,7 @@ def _open(app_cache):
     return app.run()
 
 
+@pytest.mark.slow
 def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, compared):
     app = _open(app_cache)
     assert not app.exception
@@ -57,6 +59,7 @@ def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, c
     assert len(recommended) == 3
 
 
+@pytest.mark.slow
 def test_the_page_compares_equal_grids_only(app_cache, compared):
     """The Explore page cached 21 CUP points; Compare judges CUP on the same 5 as the others."""
     experiment, plan = compared
@@ -65,6 +68,7 @@ def test_the_page_compares_equal_grids_only(app_cache, compared):
     assert len(experiment.results().query("method == 'cup'")) > POINTS
 
 
+@pytest.mark.slow
 def test_the_best_point_is_shown_until_a_point_is_clicked(app_cache, compared):
     app = _open(app_cache)
     assert any(header.value.startswith("Best overall (lowest avg gap)") for header in app.subheader)
@@ -76,7 +80,7 @@ def test_the_best_point_is_shown_until_a_point_is_clicked(app_cache, compared):
     assert any(header.value == f"Selected: WS, forget weight = {weight:g}" for header in app.subheader)
 
 
-def test_missing_points_are_offered_not_computed_behind_the_users_back(app_cache, compared):
+def test_missing_points_are_offered_not_computed_behind_the_users_back(app_cache):
     app = new_app()
     app.switch_page("pages/compare.py").run()
     app.multiselect(key="methods").set_value(["cup", "salun"])  # no other test computes SalUn's 21 points

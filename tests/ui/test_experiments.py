@@ -38,6 +38,7 @@ def test_an_empty_cache_says_how_to_make_an_experiment(tmp_cache):
     assert "holds no experiment yet" in app.info[0].value
 
 
+@pytest.mark.slow
 def test_the_list_shows_points_and_size_and_deletes_after_confirmation(tmp_cache):
     kept, doomed = _blobs(tmp_cache), _blobs(tmp_cache, forget_class=1)
     app = _experiments_page()
@@ -83,6 +84,7 @@ def _selected(app) -> list[str]:
     return [box.value for box in app.selectbox if box.key in ("dataset", "forget", "experiment")]
 
 
+@pytest.mark.slow
 def test_a_cli_made_experiment_reopens_from_its_url_with_what_is_cached(cli_experiment):
     app = new_app(experiment=cli_experiment.id).run()
     assert not app.exception
@@ -100,6 +102,7 @@ def test_a_cli_made_experiment_reopens_from_its_url_with_what_is_cached(cli_expe
     assert len(cli_experiment.results()) == 10
 
 
+@pytest.mark.slow
 def test_the_data_root_can_be_set_for_this_machine(cli_experiment, tmp_path):
     app = new_app(experiment=cli_experiment.id).run()
     root = tmp_path / "here"
@@ -112,6 +115,7 @@ def test_the_data_root_can_be_set_for_this_machine(cli_experiment, tmp_path):
     assert len(app.select_slider[0].options) == 21  # Explore's default grid, computed from the data here
 
 
+@pytest.mark.slow
 def test_compare_shows_an_experiment_without_an_oracle(cli_experiment):
     app = new_app(experiment=cli_experiment.id, methods=["CUP", "GA"], points="5")
     app.switch_page("pages/compare.py").run()
@@ -122,6 +126,7 @@ def test_compare_shows_an_experiment_without_an_oracle(cli_experiment):
     assert any("skipped the retrained oracle" in caption.value for caption in app.caption)
 
 
+@pytest.mark.slow
 def test_a_random_subset_experiment_says_its_hypervolume_is_over_forgetting_aware(tmp_cache):
     experiment = _blobs(tmp_cache, forget_fraction=0.1)
     explore = new_app(experiment=experiment.id).run()

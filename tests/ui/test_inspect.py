@@ -46,6 +46,7 @@ def test_the_page_renders_the_default_pins_side_by_side(app_cache):
     assert table.iloc[1]["avg gap"] == 0.0  # the oracle's gap to itself
 
 
+@pytest.mark.slow
 def test_a_link_reopens_its_pins_and_the_counts_match_the_library(app_cache):
     app = _inspect(a="original", b="cup:1:0")
     assert not app.exception
@@ -64,6 +65,7 @@ def test_a_link_reopens_its_pins_and_the_counts_match_the_library(app_cache):
 
 
 @pytest.mark.parametrize("hostile", ["cup:0.33:0", "cup:0.5:9", "../../etc:1:0", "original\n", "x" * 500])
+@pytest.mark.slow
 def test_a_pin_the_experiment_lacks_falls_back_to_the_default(app_cache, hostile):
     default = _inspect().selectbox(key=pins.CHOICE_KEYS["A"]).value
     app = _inspect(a=hostile)
@@ -71,6 +73,7 @@ def test_a_pin_the_experiment_lacks_falls_back_to_the_default(app_cache, hostile
     assert app.selectbox(key=pins.CHOICE_KEYS["A"]).value == default
 
 
+@pytest.mark.slow
 def test_choosing_a_model_updates_the_url(app_cache):
     app = _inspect()
     app.selectbox(key=pins.CHOICE_KEYS["B"]).set_value("original").run()
@@ -79,6 +82,7 @@ def test_choosing_a_model_updates_the_url(app_cache):
     assert app.session_state[pins.PIN_KEYS["B"]] == "original"
 
 
+@pytest.mark.slow
 def test_pin_as_a_and_b_on_explore_open_on_the_a_vs_b_page(app_cache):
     app = new_app().run()
     app.select_slider[0].set_value(0.25).run()

@@ -3,7 +3,12 @@ step, the optimiser switch and presenter mode work."""
 
 from __future__ import annotations
 
+import pytest
+
 from ..conftest import new_app
+
+# every test opens the page, and its first open computes the toy under both optimisers (seconds)
+pytestmark = pytest.mark.slow
 
 
 def _learn(**query):

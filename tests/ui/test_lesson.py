@@ -13,6 +13,7 @@ from ui import lesson, services
 GRID = list(services.LEARN_GRID)
 
 
+# Its users are marked slow: two sweeps and a step record at every intensity of the slider.
 @pytest.fixture(scope="module")
 def learn_runs(tmp_path_factory):
     """Results tables and step records of the Learn page's two experiments (computed here, as the page does), the
@@ -51,6 +52,7 @@ def test_the_two_experiments_differ_only_in_the_base_optimiser():
         services.learn_experiment("rmsprop")
 
 
+@pytest.mark.slow
 def test_every_run_the_page_shows_is_its_cached_point(learn_runs):
     """The sequential re-run behind each step record reproduces the batched sweep's point, under both optimisers
     and at every intensity (Adam's within `same_run`'s rule: it was False at γ = 0, 0.15 and 0.5 under the SGD
@@ -60,6 +62,7 @@ def test_every_run_the_page_shows_is_its_cached_point(learn_runs):
             if not run["matches_cached_point"]} == set()
 
 
+@pytest.mark.slow
 def test_facts_are_read_from_the_tables(learn_runs, facts):
     tables, _ = learn_runs
     for name, table in tables.items():
@@ -67,6 +70,7 @@ def test_facts_are_read_from_the_tables(learn_runs, facts):
         assert facts[name]["kept"] == [float(v) for v in table.sort_values("value").query("retain_acc > 90")["value"]]
 
 
+@pytest.mark.slow
 def test_which_intensities_keep_retain_accuracy_above_90_percent(facts):
     """Tab 4's claim. Plain SGD keeps the retained classes at every intensity; Adam at every one but γ = 1."""
     assert facts["sgd"]["kept"] == GRID
@@ -74,6 +78,7 @@ def test_which_intensities_keep_retain_accuracy_above_90_percent(facts):
     assert all(facts["adam"]["retain"][v] > 95 for v in GRID if v <= 0.95)
 
 
+@pytest.mark.slow
 def test_where_forgetting_starts_under_each_optimiser(facts):
     """Tab 2's claims: γ = 0 keeps the blob under both; one notch above 0 Adam forgets it and SGD does not;
     Adam forgets from γ = 0.025, plain SGD from 0.375."""
@@ -84,6 +89,7 @@ def test_where_forgetting_starts_under_each_optimiser(facts):
     assert facts["sgd"]["forget"][0.35] > lesson.FORGOTTEN
 
 
+@pytest.mark.slow
 def test_below_where_forgetting_starts_part_of_the_blob_is_still_recognised(facts):
     """Tab 6's claim, at every intensity below the threshold under both optimisers: forget accuracy stays above
     FORGOTTEN; under plain SGD it falls from γ = 0 to its lowest, 3.2 % at γ = 0.35, just below 0.375."""
@@ -100,6 +106,7 @@ def test_below_where_forgetting_starts_part_of_the_blob_is_still_recognised(fact
     assert "not forgotten below" not in tab  # the old claim: 3.2 % at γ = 0.35 is all but forgotten
 
 
+@pytest.mark.slow
 def test_both_lesson_texts_say_plain_sgd_steps_by_minus_lr_d(facts):
     for optimizer in services.LEARN_OPTIMIZERS:
         tabs = dict(lesson.lesson_tabs(facts, optimizer, forget_class=2))
@@ -114,6 +121,7 @@ def test_a_cosine_prints_rounding_noise_as_zero(value, text):
     assert lesson.cosine_text(value) == text
 
 
+@pytest.mark.slow
 def test_the_step_caption_holds_at_every_intensity_and_step(learn_runs):
     """The caption under the pivot says both cosines are ≥ 0: on every step the page can show, at every intensity
     of the slider, under both optimisers (at γ = 1 the retain cosine is −8e-6 and printed 0.00)."""
@@ -128,6 +136,7 @@ def test_the_step_caption_holds_at_every_intensity_and_step(learn_runs):
                 assert min(step["cos_direction_forget"], step["cos_direction_retain"]) > -0.005, (name, value)
 
 
+@pytest.mark.slow
 def test_at_gamma_1_the_guarantee_is_about_d_not_about_adams_step(facts):
     """Tab 3's claims: plain SGD's step is −lr·d, so its first-order change is 0 and what the step caused is
     tiny; Adam's rescaled step has a first-order change well above 0 and costs retain accuracy on the way."""
@@ -138,6 +147,7 @@ def test_at_gamma_1_the_guarantee_is_about_d_not_about_adams_step(facts):
     assert adam["one_min_retain"] < 80 and adam["one_end_retain"] < 92
 
 
+@pytest.mark.slow
 def test_sgd_first_order_prediction_is_the_direction_s(learn_runs):
     """The retain-change caption: with plain SGD the two lines coincide, at every intensity."""
     _, runs = learn_runs
@@ -147,6 +157,7 @@ def test_sgd_first_order_prediction_is_the_direction_s(learn_runs):
                                                                       rel=1e-3, abs=1e-7), value
 
 
+@pytest.mark.slow
 def test_the_forget_loss_falls_for_every_positive_intensity(learn_runs):
     """Tab 4's 'try this' on the loss plot, for both optimisers, at every intensity of the slider."""
     _, runs = learn_runs
@@ -157,6 +168,7 @@ def test_the_forget_loss_falls_for_every_positive_intensity(learn_runs):
                 assert steps[-1]["forget_loss"] < steps[0]["forget_loss"], (name, value)
 
 
+@pytest.mark.slow
 def test_why_a_teacher_picks_gamma_0_7(facts):
     """Tab 6: at γ = 0.7 the blob is forgotten and the retained classes kept under both optimisers, and the
     direction keeps a clear retain component at every step."""
@@ -165,6 +177,7 @@ def test_why_a_teacher_picks_gamma_0_7(facts):
         assert facts[name]["teaching_cos_retain"][0] > 0.3
 
 
+@pytest.mark.slow
 def test_the_tabs_say_what_the_facts_say(facts):
     for optimizer in services.LEARN_OPTIMIZERS:
         tabs = dict(lesson.lesson_tabs(facts, optimizer, forget_class=2))

@@ -50,6 +50,7 @@ def _experiments(cache) -> list[str]:
     return sorted(path.parent.name for path in cache.glob("*/config.json"))
 
 
+@pytest.mark.slow
 def test_the_page_checks_the_settings_shows_the_cost_and_computes_the_experiment(tmp_cache):
     app = _new_page(new_forget_kind=new_experiment.FORGET_RANDOM, new_forget_percent=20.0, new_forget_seed=1,
                     new_methods=["cup", "ws"])
@@ -77,6 +78,7 @@ def test_the_page_checks_the_settings_shows_the_cost_and_computes_the_experiment
     assert any(button.label == "Download sweep file (.toml)" for button in app.get("download_button"))
 
 
+@pytest.mark.slow
 def test_the_sweep_file_parses_names_the_experiment_and_the_cli_recomputes_nothing(tmp_cache, tmp_path, capsys):
     app = _check(_new_page())
     app.button(key="new_start").click().run()
@@ -205,6 +207,7 @@ def _interrupted_run(tmp_cache):
     return app, Experiment.open(tmp_cache / experiment_id)
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_sweep_for_good_and_keeps_the_finished_points(tmp_cache, interrupted_compute):
     app, experiment = _interrupted_run(tmp_cache)
     kept = sorted(path.parent.name for path in (experiment.root / "points").glob("*/record.json"))
@@ -219,6 +222,7 @@ def test_cancel_stops_the_sweep_for_good_and_keeps_the_finished_points(tmp_cache
     assert len(interrupted_compute) == 1
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_by_anything_but_cancel_resumes_where_it_stopped(tmp_cache, interrupted_compute):
     app, experiment = _interrupted_run(tmp_cache)
     app.run()  # e.g. the user came back to the page: the job is still there

@@ -54,6 +54,7 @@ def _frontier(experiment, plan):
     return services.compare_view(experiment, services.compare_plan(METHODS, POINTS, [0])).frontier
 
 
+@pytest.mark.slow
 def test_a_constraint_selects_the_point_that_forgets_most_on_the_plot(app_cache, compared):
     experiment, plan = compared
     app = _open()
@@ -72,6 +73,7 @@ def test_a_constraint_selects_the_point_that_forgets_most_on_the_plot(app_cache,
     assert any("Forgets most" in markdown.value for markdown in app.markdown)
 
 
+@pytest.mark.slow
 def test_an_impossible_constraint_says_so(app_cache, compared):
     app = _open()
     app.number_input(key=paper.MIN_RETAIN_KEY).set_value(100.0).run()
@@ -80,6 +82,7 @@ def test_an_impossible_constraint_says_so(app_cache, compared):
     assert any("No point of the methods shown" in warning.value for warning in app.warning)
 
 
+@pytest.mark.slow
 def test_the_hypervolume_table_downloads_as_csv_and_latex(app_cache, compared, downloads):
     experiment, plan = compared
     app = _open()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ui import components, scrubber
 
 from ..conftest import new_app
@@ -45,6 +47,7 @@ def test_a_failure_the_browser_reports_brings_back_the_slider_with_a_notice(app_
     assert any("Live scrubbing is not available here (plotly.js could not be fetched)" in c.value for c in app.caption)
 
 
+@pytest.mark.slow
 def test_a_released_value_rebuilds_no_figure_the_payload_is_built_once_per_results(app_cache, monkeypatch):
     from ui import scrub_payload, services
 
@@ -77,6 +80,7 @@ def test_released_values_are_read_as_a_value_or_a_method_and_value():
     assert scrubber.released(["ws"]) is None and scrubber.released([1, 2]) is None
 
 
+@pytest.mark.slow
 def test_compare_until_live_draws_its_clickable_fronts_and_then_the_scrubber_alone(app_cache, compared):
     app = _open_compare(app_cache)
     assert not app.exception
@@ -93,6 +97,7 @@ def test_compare_until_live_draws_its_clickable_fronts_and_then_the_scrubber_alo
     assert any("Export this model" in str(b.proto.label) for b in app.get("download_button"))
 
 
+@pytest.mark.slow
 def test_compare_picking_a_method_selects_its_point_and_a_release_selects_and_switches(app_cache, compared):
     app = _open_compare(app_cache)
     app.session_state[scrubber.STATUS_KEY] = "ready"
