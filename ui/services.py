@@ -317,6 +317,11 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(_handle(experiment), _stamp(experiment))
 
 
+def explore_key(experiment: Experiment) -> tuple:
+    """What explorer_view's result is a function of: a key for figures built from it (cached_figure, shared)."""
+    return _handle(experiment), _stamp(experiment)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from .scrub_payload import explore_payload
