@@ -70,3 +70,23 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
     keys = [services.compare_key(experiment, services.compare_plan(methods, points, seeds))
             for points, seeds in ((5, [0]), (21, list(range(10))))]
     assert len(repr(keys[0])) == len(repr(keys[1]))
+
+
+def test_explore_slider_moves_rebuild_no_frontier_and_no_bars_seen_before(app_cache, monkeypatch):
+    """The fallback slider's moves ring the frontier built once per view; a value's bars are built once."""
+    from ui import figures
+
+    built = []
+    for name in ("frontier_figure", "per_class_figure"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *args, _real=real, _name=name, **kwargs:
+                            built.append(_name) or _real(*args, **kwargs))
+    app = new_app().run()
+    assert not app.exception
+    opened = built.count("frontier_figure")
+    values = [float(v) for v in app.select_slider(key="intensity").options[:3]]
+    for value in values * 2:
+        app.select_slider(key="intensity").set_value(value).run()
+        assert not app.exception
+    assert built.count("frontier_figure") == opened
+    assert built.count("per_class_figure") <= 1 + len(values)  # the opening value's, then each value's once
