@@ -269,9 +269,10 @@ def explore_static(view, value: float, has_oracle: bool, key: tuple) -> None:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
     st.subheader("Test accuracy per class")
-    st.plotly_chart(services.shared(("per_class", *key, value), lambda: figures.per_class_figure(
+    bars = services.shared(("per_class", *key, value), lambda: figures.per_class_figure(
         view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
-        selected_label=f"CUP γ={value:g}")), key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
+        selected_label=f"CUP γ={value:g}"))
+    st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
 
 
 def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
