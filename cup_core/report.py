@@ -63,20 +63,22 @@ def reference_table(experiment: Experiment) -> pd.DataFrame:
     return references.assign(objective_x=points[:, 0], objective_y=points[:, 1])
 
 
-def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: Pool | None = None) -> dict[str, Any]:
+def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: Pool | None = None,
+            frontier: pd.DataFrame | None = None) -> dict[str, Any]:
     """What `report --json` prints: references, and per method its hypervolumes with their intervals, its
     calibration, its verdict against CUP and its best points (see the README's "Comparing methods").
 
     `results` restricts it to some of the experiment's points (the app compares equal grids). With `pool`, the
     points are the pool's (pool.py: `experiment` is ignored for its first member, whose references are the pool's),
-    each method's solution set the union of its points over the learning rates; `protocol` says which."""
+    each method's solution set the union of its points over the learning rates; `protocol` says which. `frontier`:
+    frontier_table(experiment, results), where the caller has it already (the app: built once per view)."""
     from .pool import single_protocol
 
     if pool is not None:
         experiment = pool.home
     if results is None:
         results = experiment.results() if pool is None else pool.results()
-    frontier = frontier_table(experiment, results)
+    frontier = frontier_table(experiment, results) if frontier is None else frontier
     kind = experiment.config.forget.kind
     oracle_forget = oracle_forget_acc(experiment)
     references = experiment.references()
@@ -196,8 +198,11 @@ def _bootstrap(results: pd.DataFrame, seeds: list[int], kind: str, oracle_forget
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / (counts @ present.T)[..., None]  # (B, V, 2), NaN where no resampled seed has the value
     reference = np.full(2, norm.reference_offset)
-    paper = np.array([hypervolume_2d(-m, np.zeros(2)) / HV_SCALE for m in means])
-    normalised = np.array([hypervolume_2d(norm.minimised(m), reference) for m in means])
+    # A resample's hypervolumes depend only on its counts: each distinct one (at most C(2S-1, S), 126 for 5
+    # seeds, of the 2,000) is swept once, the same means as before, and handed to every resample that drew it.
+    _, first, inverse = np.unique(counts, axis=0, return_index=True, return_inverse=True)
+    paper = np.array([hypervolume_2d(-means[b], np.zeros(2)) / HV_SCALE for b in first])[inverse.reshape(-1)]
+    normalised = np.array([hypervolume_2d(norm.minimised(means[b]), reference) for b in first])[inverse.reshape(-1)]
     return paper, normalised
 
 

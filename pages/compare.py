@@ -56,8 +56,7 @@ def fronts_and_selection() -> None:
                                             shown, selected, services.compare_starts(experiment, plan, shown)))
     with st.container(key=scrubber.COMPARE_FALLBACK):
         if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
-            fronts = services.cached_figure(("fronts", *view_key), lambda: figures.compare_figure(
-                frontier, view.references, labels=labels, axis_titles=view.axis_titles))
+            fronts = services.fronts_figure(view_key, view, shown)
             st.plotly_chart(figures.ring_selected(fronts, frontier, selected), key=components.COMPARE_CHART_KEY,
                             on_select=components.select_compared_point, selection_mode="points",
                             config={"displaylogo": False})
@@ -178,4 +177,4 @@ st.download_button("Download all results (CSV)", lambda: view.results.to_csv(ind
 from ui import paper  # noqa: E402 - the constraint picker (sidebar) and the downloads for a paper
 
 paper.constraint_picker(frontier, labels)
-paper.downloads(experiment, view, frontier, labels, shown)
+paper.downloads(experiment, view, frontier, labels, shown, view_key)

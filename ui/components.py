@@ -250,26 +250,29 @@ def select_clicked_point() -> None:
             return
 
 
-def explore_static(view, value: float, has_oracle: bool) -> None:
+def explore_static(view, value: float, has_oracle: bool, key: tuple) -> None:
     """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
-    (ui/scrubber.py) draws in the browser, for where it cannot."""
+    (ui/scrubber.py) draws in the browser, for where it cannot. `key` names what `view` is a function of
+    (services.explore_key): the frontier is built once per key and ringed at each move, the bars once per value."""
     from . import figures
 
     point = view.point(value)
     original, oracle = view.reference("original"), view.reference("oracle")
     plot_column, cards_column = st.columns([3, 2], gap="medium")
     with plot_column:
+        frontier = services.cached_figure(("explore_frontier", *key), lambda: figures.frontier_figure(
+            view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles))
         st.plotly_chart(
-            figures.frontier_figure(view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles,
-                                    selected_value=value),
+            figures.ring_value(frontier, view.frontier, value),
             key=CHART_KEY, on_select=select_clicked_point, selection_mode="points", config={"displaylogo": False})
     with cards_column:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
     st.subheader("Test accuracy per class")
-    st.plotly_chart(figures.per_class_figure(view.per_class(original), view.per_class(point), view.per_class(oracle),
-                                             view.forget_class, selected_label=f"CUP γ={value:g}"),
-                    key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
+    bars = services.shared(("per_class", *key, value), lambda: figures.per_class_figure(
+        view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
+        selected_label=f"CUP γ={value:g}"))
+    st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
 
 
 def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,

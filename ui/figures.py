@@ -68,16 +68,23 @@ def frontier_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
             hovertemplate=(f"<b>{style['label']}</b><br>retain acc {row['retain_acc']:.1f}%<br>"
                            f"UA {row['ua']:.1f}%<br>test acc {row['test_acc']:.1f}%<extra></extra>"),
         ))
-    if selected_value is not None:
-        chosen = finite[np.isclose(finite["value"], selected_value)]
-        if len(chosen):
-            fig.add_trace(go.Scatter(
-                x=chosen["objective_x"], y=chosen["objective_y"], mode="markers", name="selected",
-                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#ff7f0e")), hoverinfo="skip"))
     fig.update_layout(
         xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=470, margin=dict(l=10, r=10, t=30, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), clickmode="event+select", dragmode="pan",
     )
+    return ring_value(fig, frontier, selected_value)
+
+
+def ring_value(fig: go.Figure, frontier: pd.DataFrame, value: float | None) -> go.Figure:
+    """frontier_figure's `fig` with the point at knob `value` ringed, as the last trace (the figure without the
+    ring can then be built once and ringed at each move of the slider)."""
+    if value is not None:
+        finite = frontier[np.isfinite(frontier[["objective_x", "objective_y"]]).all(axis=1)]
+        chosen = finite[np.isclose(finite["value"], value)]
+        if len(chosen):
+            fig.add_trace(go.Scatter(
+                x=chosen["objective_x"], y=chosen["objective_y"], mode="markers", name="selected",
+                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#ff7f0e")), hoverinfo="skip"))
     return fig
 
 

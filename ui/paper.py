@@ -78,14 +78,23 @@ def paper_figures(view, frontier: pd.DataFrame, labels: dict[str, str], shown: l
     }
 
 
-def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict[str, str], shown: list[str]) -> None:
-    """The hypervolume table as CSV and LaTeX (at once), and the figures as SVG and PDF (built when asked)."""
-    st.subheader("Figures and tables for a paper")
+def _tables(view, frontier: pd.DataFrame, shown: list[str]) -> tuple[str, str, int]:
+    """The hypervolume table as CSV and as LaTeX, and a hash of what the figures show."""
     summary = _summary_of(view.summary, shown)
+    return hypervolume_csv(summary), hypervolume_latex(summary), int(pd.util.hash_pandas_object(
+        frontier[["method", "value", "objective_x", "objective_y", "ua", "retain_acc"]], index=False).sum())
+
+
+def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict[str, str], shown: list[str],
+              key: tuple) -> None:
+    """The hypervolume table as CSV and LaTeX (at once), and the figures as SVG and PDF (built when asked). `key`
+    names what `view` and `shown` are a function of: the tables are made once per key, not on every rerun."""
+    st.subheader("Figures and tables for a paper")
+    csv, latex, shows = services.shared(("paper_tables", *key), lambda: _tables(view, frontier, shown))
     row = st.container(horizontal=True)
-    row.download_button("Hypervolume table (CSV)", data=hypervolume_csv(summary), file_name=f"hypervolume-{experiment.id}.csv",
+    row.download_button("Hypervolume table (CSV)", data=csv, file_name=f"hypervolume-{experiment.id}.csv",
                          mime="text/csv", on_click="ignore", icon=":material/table:", key="hypervolume_csv")
-    row.download_button("Hypervolume table (LaTeX)", data=hypervolume_latex(summary),
+    row.download_button("Hypervolume table (LaTeX)", data=latex,
                           file_name=f"hypervolume-{experiment.id}.tex", mime="application/x-tex", on_click="ignore",
                           icon=":material/functions:", key="hypervolume_latex",
                           help="a booktabs table (\\usepackage{booktabs}): both hypervolumes with their 95 % intervals, "
@@ -95,8 +104,7 @@ def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict
     if problem is not None:
         st.caption(f"SVG and PDF figures: {problem}")
         return
-    built_from = (experiment.id, tuple(shown), int(pd.util.hash_pandas_object(  # what the figures show
-        frontier[["method", "value", "objective_x", "objective_y", "ua", "retain_acc"]], index=False).sum()))
+    built_from = (experiment.id, tuple(shown), shows)  # what the figures show
     prepared = st.session_state.get(PREPARED_KEY)
     if prepared is None or prepared[0] != built_from:
         if st.button("Prepare the figures as SVG and PDF", key="prepare_figures", icon=":material/image:",

@@ -199,16 +199,18 @@ RING = {"type": "scatter", "x": [], "y": [], "mode": "markers", "name": "selecte
 
 
 def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: dict[str, str],
-                    axis_titles: tuple[str, str], has_oracle: bool) -> dict:
+                    axis_titles: tuple[str, str], has_oracle: bool, fronts: go.Figure | None = None) -> dict:
     """Everything the Compare scrubber needs whatever is selected, once per view: the fronts figure (the
     ring trace empty, placed by the browser) and, per method, its knob values in order with their places on
     the slider (log-spaced knobs on a log scale: Method.position) and each value's point and metric cards.
-    The cards' help texts, the same for every point, are sent once (`card_help`)."""
+    The cards' help texts, the same for every point, are sent once (`card_help`). `fronts`: that figure
+    (figures.compare_figure of the same arguments) where the caller has it built already."""
     from cup_core.methods import get_method
 
     original = references.loc["original"] if "original" in references.index else None
     oracle = references.loc["oracle"] if "oracle" in references.index else None
-    figure = figure_json(figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
+    figure = figure_json(fronts if fronts is not None else
+                         figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
     figure["data"].append(copy.deepcopy(RING))
     methods, card_help = {}, []
     for name in labels:

@@ -317,6 +317,11 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(_handle(experiment), _stamp(experiment))
 
 
+def explore_key(experiment: Experiment) -> tuple:
+    """What explorer_view's result is a function of: a key for figures built from it (cached_figure, shared)."""
+    return _handle(experiment), _stamp(experiment)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from .scrub_payload import explore_payload
@@ -356,14 +361,23 @@ class CompareView:
     axis_titles: tuple[str, str]
 
 
+def _digest(value: tuple | SweepPlan) -> str:
+    """A cache key for a plan or a tuple of points, made of plain values its repr states in full: Streamlit
+    hashes a tuple of a hundred points element by element on every call of every cache it keys (tens of ms a
+    Compare rerun, growing with the seeds and points), a string of the same content in one step."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def _compare(handle: tuple[str, str], stamp: tuple[int, int], points: tuple[tuple[str, float, int], ...]) -> CompareView:
-    experiment = _reopen(handle)
+def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
+             _points: tuple[tuple[str, float, int], ...]) -> CompareView:
+    experiment = _reopen(handle)  # _points: keyed by their digest, points_key (see _digest)
     results = experiment.results()
-    wanted = pd.MultiIndex.from_tuples(points, names=["method", "value", "seed"])
+    wanted = pd.MultiIndex.from_tuples(_points, names=["method", "value", "seed"])
     results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
-    report = summary(experiment, results)
-    frontier = run_settings(experiment, frontier_table(experiment, results), results)  # the hover's lr, epochs, seeds
+    frontier = frontier_table(experiment, results)
+    report = summary(experiment, results, frontier=frontier)
+    frontier = run_settings(experiment, frontier, results)  # the hover's lr, epochs, seeds
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
                        references=reference_table(experiment), results=results, summary=report,
                        axis_titles=objective_names(experiment.config.forget.kind))
@@ -372,7 +386,8 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points: tuple[tupl
 def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
     """The plan's points only, so that every method is judged on the same number of values and the same seeds
     (a calibrated method's once its search is cached: see `resolved_plan`)."""
-    return _compare(_handle(experiment), _stamp(experiment), tuple(resolved_plan(experiment, plan).points()))
+    points = tuple(resolved_plan(experiment, plan).points())
+    return _compare(_handle(experiment), _stamp(experiment), _digest(points), points)
 
 
 def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
@@ -384,13 +399,26 @@ def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
 def _compare_payload(experiment: Experiment, plan: SweepPlan, shown: tuple[str, ...]) -> dict:
     from .scrub_payload import compare_payload
 
+    key = (compare_key(experiment, plan), shown)  # the page's view key
+
     def build() -> dict:
         view = compare_view(experiment, plan)
         return compare_payload(view.frontier[view.frontier["method"].isin(shown)], view.references,
                                labels=compare_labels(view, list(shown)), axis_titles=view.axis_titles,
-                               has_oracle=experiment.config.oracle)
+                               has_oracle=experiment.config.oracle, fronts=fronts_figure(key, view, list(shown)))
 
-    return shared(("compare_payload", *compare_key(experiment, plan), shown), build)
+    return shared(("compare_payload", *key), build)
+
+
+def fronts_figure(key: tuple, view: CompareView, shown: list[str]) -> go.Figure:
+    """Compare's fronts of the `shown` methods without the selection's ring, built once per `key` (the page's view
+    key: what `view` and `shown` are a function of), a copy each call: the fallback chart rings it, the
+    scrubber's payload is made from it rather than from a second build."""
+    from .figures import compare_figure
+
+    return cached_figure(("fronts", *key), lambda: compare_figure(
+        view.frontier[view.frontier["method"].isin(shown)], view.references, labels=compare_labels(view, shown),
+        axis_titles=view.axis_titles))
 
 
 def compare_scrub_payload(experiment: Experiment, plan: SweepPlan, shown: list[str], method: str,
@@ -414,15 +442,16 @@ def compare_plan(methods: list[str], points: int, seeds: list[int], calibrate: b
     return SweepPlan.default(tuple(methods), points, tuple(seeds), calibrate=calibrate)
 
 
-@st.cache_data(show_spinner=False, ttl=10, max_entries=16)
-def _siblings(handle: tuple[str, str]) -> list[float]:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _siblings(handle: tuple[str, str], scan: tuple[tuple[str, int], ...]) -> list[float]:
     return sibling_lrs(_reopen(handle))
 
 
 def pool_lrs(experiment: Experiment) -> list[float]:
     """The learning rates of the cached experiments that differ from this one only in the unlearning lr, its own
-    included (pool.sibling_lrs; a scan of the cache's configs, at most once every 10 s)."""
-    return _siblings(_handle(experiment))
+    included (pool.sibling_lrs): their configs read once per change of the cache's folder list (_scan), so a
+    sibling made a moment ago is offered at once."""
+    return _siblings(_handle(experiment), _scan(experiment.root.parent))
 
 
 def compare_members(experiment: Experiment, methods: list[str], points: int, seeds: list[int], calibrate: bool,
@@ -443,14 +472,14 @@ def compare_members(experiment: Experiment, methods: list[str], points: int, see
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...],
-                    points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
-    pool = Pool.around(_reopen(handles[0]), lrs)
+def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...], points_key: str,
+                    _points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
+    pool = Pool.around(_reopen(handles[0]), lrs)  # _points: keyed by their digest, points_key
     results = pool.results()
     keys = pd.MultiIndex.from_frame(results[["method", "value", "seed"]].assign(lr=results["lr"].fillna(-1.0)))
-    results = results[keys.isin(pd.MultiIndex.from_tuples(points))].reset_index(drop=True)
-    report = summary(pool.home, results, pool=pool)
+    results = results[keys.isin(pd.MultiIndex.from_tuples(_points))].reset_index(drop=True)
     frontier = frontier_table(pool.home, results)
+    report = summary(pool.home, results, pool=pool, frontier=frontier)
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
                        references=reference_table(pool.home), results=results, summary=report,
                        axis_titles=objective_names(pool.home.config.forget.kind))
@@ -465,23 +494,24 @@ def _pooled_points(members: list[tuple[Experiment, SweepPlan]]) -> tuple[tuple[s
 def pooled_compare_view(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> CompareView:
     """compare_view over a pool: each method's points at every learning rate as one solution set, restricted
     to the members' plans (equal budgets; summary's `protocol` says "pooled learning rates")."""
+    points = _pooled_points(members)
     return _compare_pooled(tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs),
-                           _pooled_points(members))
+                           _digest(points), points)
 
 
 def pooled_compare_key(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> tuple:
     return tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs), \
-        _pooled_points(members)
+        _digest(_pooled_points(members))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _resolved(handle: tuple[str, str], stamp: tuple[int, int], plan: SweepPlan) -> SweepPlan:
-    return resolve_plan(_reopen(handle), plan)
+def _resolved(handle: tuple[str, str], stamp: tuple[int, int], plan_key: str, _plan: SweepPlan) -> SweepPlan:
+    return resolve_plan(_reopen(handle), _plan)  # _plan: keyed by its digest, plan_key (see _digest)
 
 
 def resolved_plan(experiment: Experiment, plan: SweepPlan) -> SweepPlan:
     """`plan` with the calibrations the cache already answers turned into grids (read once per cache state)."""
-    return _resolved(_handle(experiment), _stamp(experiment), plan) if plan.calibrate else plan
+    return _resolved(_handle(experiment), _stamp(experiment), _digest(plan), plan) if plan.calibrate else plan
 
 
 def pending_calibrations(experiment: Experiment, plan: SweepPlan) -> list[str]:
@@ -539,7 +569,7 @@ def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
 
 def compare_key(experiment: Experiment, plan: SweepPlan) -> tuple:
     """What compare_view's result is a function of: a key for figures built from it (cached_figure)."""
-    return _handle(experiment), _stamp(experiment), tuple(plan.points())
+    return _handle(experiment), _stamp(experiment), _digest(tuple(plan.points()))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -36,6 +36,32 @@ def test_bootstrap_of_two_seeds_spans_each_seeds_hypervolume():
     assert np.mean(np.isclose(paper, mean)) == pytest.approx(0.5, abs=0.05)
 
 
+def test_the_bootstrap_sweeps_each_distinct_resample_once_with_the_same_intervals(monkeypatch):
+    """A resample's hypervolumes depend only on how often it drew each seed: 5 seeds give at most 126 distinct
+    resamples of the 2,000, each swept once per hypervolume, every resample getting what a sweep of its own
+    means gives."""
+    from cup_core import report
+    from cup_core.pareto import HV_SCALE, hypervolume_2d
+
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame({"value": np.repeat(np.linspace(0, 1, 6), 5), "seed": np.tile(range(5), 6),
+                         "retain_acc": rng.uniform(50, 95, 30), "ua": rng.uniform(5, 95, 30)}).iloc[:-1]  # a gap
+    norm = Normalisation(ideal=(100.0, 100.0), nadir=(0.0, 0.0), intervals=5)
+    calls = []
+    monkeypatch.setattr(report, "hypervolume_2d", lambda *args: calls.append(args) or hypervolume_2d(*args))
+    paper, normalised = _bootstrap(rows, list(range(5)), "class", None, norm)
+    assert len(paper) == len(normalised) == BOOTSTRAP_SAMPLES
+    assert len(calls) <= 2 * 126
+    draws = np.random.default_rng(report.BOOTSTRAP_SEED).integers(0, 5, size=(BOOTSTRAP_SAMPLES, 5))
+    grid = rows.pivot_table(index="value", columns="seed", values=["retain_acc", "ua"])
+    for b in (0, 1, 999, BOOTSTRAP_SAMPLES - 1):  # the sweep of each resample's own means
+        means = np.stack([np.nanmean(grid["retain_acc"].to_numpy()[:, draws[b]], axis=1),
+                          np.nanmean(grid["ua"].to_numpy()[:, draws[b]], axis=1)], axis=-1)
+        assert paper[b] == pytest.approx(hypervolume_2d(-means, np.zeros(2)) / HV_SCALE, rel=1e-12)
+        assert normalised[b] == pytest.approx(hypervolume_2d(norm.minimised(means), np.full(2, norm.reference_offset)),
+                                              rel=1e-12)
+
+
 def test_one_seed_gives_no_interval():
     rows = pd.DataFrame({"value": [0.0], "seed": [0], "retain_acc": [90.0], "ua": [20.0]})
     paper, _ = _bootstrap(rows, [0], "class", None, Normalisation((100.0, 100.0), (0.0, 0.0), 1))

@@ -45,3 +45,51 @@ def test_a_point_with_a_damaged_checkpoint_is_counted_missing_and_not_offered_fo
     finally:
         weights.write_bytes(original)
     assert services.missing_count(experiment, plan) == 0
+
+
+def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cache, monkeypatch):
+    """Compare after a change of seeds: a new seed set's view is built once (one frontier table, which the
+    summary reuses), a seed set seen before rebuilds nothing, and the caches' keys do not grow with the plan
+    (Streamlit hashes a key on every call: a key holding every point cost tens of ms a rerun)."""
+    from cup_core import report
+    from ui import components, services
+
+    built = []
+    for module, name in ((services, "frontier_table"), (report, "frontier_table"), (services, "summary")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *args, _real=real, _name=name, **kwargs:
+                            built.append(_name) or _real(*args, **kwargs))
+    services._compare.clear()
+    compare = new_app()
+    compare.switch_page("pages/compare.py").run()
+    assert not compare.exception
+    assert sorted(built) == ["frontier_table", "summary"]  # the default seeds' view
+    for seeds in ([0, 3], [0], [0, 3], [0]):
+        compare.multiselect(key="seeds").set_value(seeds).run()
+        assert not compare.exception
+    assert sorted(built) == ["frontier_table", "frontier_table", "summary", "summary"]  # [0, 3]'s, once
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    methods = components.DEFAULT_COMPARE_METHODS
+    keys = [services.compare_key(experiment, services.compare_plan(methods, points, seeds))
+            for points, seeds in ((5, [0]), (21, list(range(10))))]
+    assert len(repr(keys[0])) == len(repr(keys[1]))
+
+
+def test_explore_slider_moves_rebuild_no_frontier_and_no_bars_seen_before(app_cache, monkeypatch):
+    """The fallback slider's moves ring the frontier built once per view; a value's bars are built once."""
+    from ui import figures
+
+    built = []
+    for name in ("frontier_figure", "per_class_figure"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *args, _real=real, _name=name, **kwargs:
+                            built.append(_name) or _real(*args, **kwargs))
+    app = new_app().run()
+    assert not app.exception
+    opened = built.count("frontier_figure")
+    values = [float(v) for v in app.select_slider(key="intensity").options[:3]]
+    for value in values * 2:
+        app.select_slider(key="intensity").set_value(value).run()
+        assert not app.exception
+    assert built.count("frontier_figure") == opened
+    assert built.count("per_class_figure") <= 1 + len(values)  # the opening value's, then each value's once
