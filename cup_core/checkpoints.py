@@ -104,5 +104,11 @@ def _fitted(path: str | os.PathLike, model: nn.Module, state: dict[str, Tensor],
                     f"shape {'; '.join(mismatched[:5])}" if mismatched else ""]
         raise ValueError(f"{path}: the weights do not fit {architecture}{hint}: "
                          + "; ".join(p for p in problems if p))
+    # load_state_dict would cast bool or integer tensors into the float weights without a word.
+    not_float = next((name for name, tensor in expected.items()
+                      if tensor.is_floating_point() and not state[name].is_floating_point()), None)
+    if not_float is not None:
+        raise ValueError(f"{path}: tensor {not_float!r} holds {str(state[not_float].dtype).removeprefix('torch.')} "
+                         f"values where {architecture} has floating-point weights; save the model's own weights")
     model.load_state_dict(state)
     return model.eval()

@@ -40,6 +40,19 @@ def test_wrong_number_of_classes_says_so(tmp_path, mlp_state):
         load_checkpoint(tmp_path / "w.safetensors", "small_cnn", {"num_classes": 5})
 
 
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.uint8])
+def test_weights_that_are_not_floating_point_are_refused_not_cast(tmp_path, mlp_state, dtype):
+    state = {**mlp_state, "net.0.weight": mlp_state["net.0.weight"].to(dtype)}
+    path = tmp_path / "odd.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(ValueError, match=rf"tensor 'net.0.weight' holds {str(dtype)[6:]} values where mlp has "
+                                         "floating-point weights"):
+        load_checkpoint(path, "mlp", MLP_KWARGS)
+    half = {**mlp_state, "net.0.weight": mlp_state["net.0.weight"].half()}  # a lower precision is still weights
+    save_file(half, str(tmp_path / "half.safetensors"))
+    load_checkpoint(tmp_path / "half.safetensors", "mlp", MLP_KWARGS)
+
+
 def test_corrupt_and_unknown_files_are_refused(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 40)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
