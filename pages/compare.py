@@ -39,8 +39,7 @@ if not shown:
 labels = services.compare_labels(view, shown)
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 # What the figures below are functions of:
-view_key = (services.pooled_compare_key(members, lrs) if lrs else services.compare_key(experiment, plan),
-            tuple(shown))
+view_key = (view.key, tuple(shown))
 
 
 @st.fragment

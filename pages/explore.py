@@ -36,8 +36,7 @@ def selection(experiment, view) -> None:
     part only (the sidebar, the title and the cache's status are not recomputed, nor redrawn in the browser)."""
     with st.container(key=scrubber.EXPLORE_FALLBACK):
         value = components.intensity_slider(view.values, view.recommended_value, view.knob)
-        components.explore_static(view, value, has_oracle=experiment.config.oracle,
-                                  key=services.explore_key(experiment))
+        components.explore_static(view, value, has_oracle=experiment.config.oracle)
     notes(experiment, view)
     export(experiment, view, value)
 

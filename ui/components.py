@@ -250,17 +250,17 @@ def select_clicked_point() -> None:
             return
 
 
-def explore_static(view, value: float, has_oracle: bool, key: tuple) -> None:
+def explore_static(view, value: float, has_oracle: bool) -> None:
     """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
-    (ui/scrubber.py) draws in the browser, for where it cannot. `key` names what `view` is a function of
-    (services.explore_key): the frontier is built once per key and ringed at each move, the bars once per value."""
+    (ui/scrubber.py) draws in the browser, for where it cannot. The frontier is built once per view (its `key`)
+    and ringed at each move, the bars once per value."""
     from . import figures
 
     point = view.point(value)
     original, oracle = view.reference("original"), view.reference("oracle")
     plot_column, cards_column = st.columns([3, 2], gap="medium")
     with plot_column:
-        frontier = services.cached_figure(("explore_frontier", *key), lambda: figures.frontier_figure(
+        frontier = services.cached_figure(("explore_frontier", *view.key), lambda: figures.frontier_figure(
             view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles))
         st.plotly_chart(
             figures.ring_value(frontier, view.frontier, value),
@@ -269,7 +269,7 @@ def explore_static(view, value: float, has_oracle: bool, key: tuple) -> None:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
     st.subheader("Test accuracy per class")
-    bars = services.shared(("per_class", *key, value), lambda: figures.per_class_figure(
+    bars = services.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
         view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
         selected_label=f"CUP γ={value:g}"))
     st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place

@@ -243,7 +243,8 @@ def check_and_start(request: services.NewExperiment | None, disabled: bool) -> N
                 st.session_state[CHECK_KEY] = (request, None, None, f"cannot read {err.filename or 'a file'} "
                                                                     f"({err.strerror or err})")
             except Exception as err:  # noqa: BLE001 - a bug, not the user's input: one line, the traceback logged
-                log.exception("the check of %s failed", request)
+                log.exception("the New experiment page's check failed (data set %s, model %s)", request.dataset,
+                              request.model)
                 st.session_state[CHECK_KEY] = (request, None, None, f"the check failed unexpectedly "
                                                f"({type(err).__name__}: {str(err)[:200]}); the server's log has the "
                                                "details")

@@ -250,6 +250,7 @@ class ExplorerView:
     knob: str
     axis_titles: tuple[str, str]
     forget_class: int | None
+    key: tuple = ()  # what the view is a function of (the experiment and its files' stamp): figures built from it
 
     @property
     def values(self) -> list[float]:
@@ -309,17 +310,12 @@ def _view(handle: tuple[str, str], stamp: tuple[int, int]) -> ExplorerView:
     return ExplorerView(
         frontier=frontier, references=reference_table(experiment), results=results,
         knob=get_method(EXPLORE_METHOD).knob, axis_titles=objective_names(experiment.config.forget.kind),
-        forget_class=experiment.config.forget.forget_class,
+        forget_class=experiment.config.forget.forget_class, key=(handle, stamp),
     )
 
 
 def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(_handle(experiment), _stamp(experiment))
-
-
-def explore_key(experiment: Experiment) -> tuple:
-    """What explorer_view's result is a function of: a key for figures built from it (cached_figure, shared)."""
-    return _handle(experiment), _stamp(experiment)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -359,6 +355,9 @@ class CompareView:
     results: pd.DataFrame  # every point of every method (the CSV download)
     summary: dict  # report.summary: hypervolumes, controllability, recommended points
     axis_titles: tuple[str, str]
+    # What the view is a function of (the experiments' stamps, the points' digest), read once with it: a key for
+    # the figures built from it that cannot name other files or points than the view's own.
+    key: tuple = ()
 
 
 def _digest(value: tuple | SweepPlan) -> str:
@@ -380,14 +379,16 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
     frontier = run_settings(experiment, frontier, results)  # the hover's lr, epochs, seeds
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
                        references=reference_table(experiment), results=results, summary=report,
-                       axis_titles=objective_names(experiment.config.forget.kind))
+                       axis_titles=objective_names(experiment.config.forget.kind), key=(handle, stamp, points_key))
 
 
 def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
     """The plan's points only, so that every method is judged on the same number of values and the same seeds
     (a calibrated method's once its search is cached: see `resolved_plan`)."""
-    points = tuple(resolved_plan(experiment, plan).points())
-    return _compare(_handle(experiment), _stamp(experiment), _digest(points), points)
+    handle, stamp = _handle(experiment), _stamp(experiment)
+    resolved = _resolved(handle, stamp, _digest(plan), plan) if plan.calibrate else plan
+    points = tuple(resolved.points())
+    return _compare(handle, stamp, _digest(points), points)
 
 
 def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
@@ -399,10 +400,10 @@ def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
 def _compare_payload(experiment: Experiment, plan: SweepPlan, shown: tuple[str, ...]) -> dict:
     from .scrub_payload import compare_payload
 
-    key = (compare_key(experiment, plan), shown)  # the page's view key
+    view = compare_view(experiment, plan)
+    key = (view.key, shown)  # the page's view key
 
     def build() -> dict:
-        view = compare_view(experiment, plan)
         return compare_payload(view.frontier[view.frontier["method"].isin(shown)], view.references,
                                labels=compare_labels(view, list(shown)), axis_titles=view.axis_titles,
                                has_oracle=experiment.config.oracle, fronts=fronts_figure(key, view, list(shown)))
@@ -482,7 +483,8 @@ def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tu
     report = summary(pool.home, results, pool=pool, frontier=frontier)
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
                        references=reference_table(pool.home), results=results, summary=report,
-                       axis_titles=objective_names(pool.home.config.forget.kind))
+                       axis_titles=objective_names(pool.home.config.forget.kind),
+                       key=(handles, stamps, lrs, points_key))
 
 
 def _pooled_points(members: list[tuple[Experiment, SweepPlan]]) -> tuple[tuple[str, float, int, float], ...]:
@@ -497,11 +499,6 @@ def pooled_compare_view(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[
     points = _pooled_points(members)
     return _compare_pooled(tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs),
                            _digest(points), points)
-
-
-def pooled_compare_key(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> tuple:
-    return tuple(_handle(m) for m, _ in members), tuple(_stamp(m) for m, _ in members), tuple(lrs), \
-        _digest(_pooled_points(members))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -565,11 +562,6 @@ def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
     """The seeds to offer when intervals are too wide to separate methods: up to `wanted`, the given ones kept."""
     extra = [seed for seed in range(max(seeds, default=0) + wanted + 1) if seed not in seeds]
     return sorted(seeds + extra[:max(0, wanted - len(seeds))])
-
-
-def compare_key(experiment: Experiment, plan: SweepPlan) -> tuple:
-    """What compare_view's result is a function of: a key for figures built from it (cached_figure)."""
-    return _handle(experiment), _stamp(experiment), _digest(tuple(plan.points()))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -70,9 +70,30 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
     assert sorted(built) == ["frontier_table", "frontier_table", "summary", "summary"]  # [0, 3]'s, once
     experiment = services.default_experiment("digits", services.default_forget("digits"))
     methods = components.DEFAULT_COMPARE_METHODS
-    keys = [services.compare_key(experiment, services.compare_plan(methods, points, seeds))
+    keys = [services.compare_view(experiment, services.compare_plan(methods, points, seeds)).key
             for points, seeds in ((5, [0]), (21, list(range(10))))]
-    assert len(repr(keys[0])) == len(repr(keys[1]))
+    assert keys[0] != keys[1] and len(repr(keys[0])) == len(repr(keys[1]))
+
+
+def test_views_of_calibrated_methods_alone_have_their_own_keys_per_seeds_and_points(app_cache, monkeypatch):
+    """A view's key (what the Compare figures are cached under) names the view's own points: calibrated methods
+    have none in the plan itself, so a key made from the plan gave every seed set the same figures."""
+    import numpy as np
+
+    from cup_core import SweepPlan
+    from ui import services
+
+    def calibrated(experiment, plan):  # as when the cache holds the methods' searches
+        return SweepPlan({name: tuple(np.geomspace(1e-4, 1e-2, points)) for name, points in plan.calibrate.items()},
+                         plan.seeds)
+
+    monkeypatch.setattr(services, "resolve_plan", calibrated)
+    services._resolved.clear()
+    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    plans = [services.compare_plan(["ga", "rl"], points, seeds) for points, seeds in ((5, [0]), (5, [0, 1]), (3, [0]))]
+    assert not any(plan.points() for plan in plans)  # nothing but calibrations
+    assert len({services.compare_view(experiment, plan).key for plan in plans}) == 3
+    services._resolved.clear()
 
 
 def test_explore_slider_moves_rebuild_no_frontier_and_no_bars_seen_before(app_cache, monkeypatch):
