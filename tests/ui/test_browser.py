@@ -22,6 +22,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from cup_core import load_exported
+from ui import scrubber
 
 from ..conftest import REPO
 
@@ -195,10 +196,14 @@ def test_compare_computes_on_request_and_a_click_selects_a_point(server, page):
     for text in ("Normalised hypervolume", "Paper's hypervolume", "needs no calibration"):
         assert page.get_by_text(text, exact=False).count() >= 1, text
 
-    frontier = page.locator(".js-plotly-plot").first
-    points = frontier.locator(".scatterlayer .trace .point")
-    target = points.nth(points.count() // 2)
-    box = target.bounding_box()
+    # The live scrubber's fronts, once they replace the server-drawn chart (a point of that one can vanish
+    # between finding it and clicking it).
+    page.wait_for_selector(".cup-compare [role=slider]")
+    page.wait_for_function("fallback => !document.querySelector(fallback)",
+                           arg=f".st-key-{scrubber.COMPARE_FALLBACK} .js-plotly-plot")
+    _wait_until_idle(page)
+    points = page.locator(".cup-compare .js-plotly-plot .scatterlayer .trace .point")
+    box = _steady_box(page, points.nth(points.count() // 2))
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("h3:has-text('Selected: ')")
     _wait_until_idle(page)
