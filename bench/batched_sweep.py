@@ -21,7 +21,7 @@ from _common import REPO, save
 from torch.nn import functional as F
 
 import cup_core.device
-from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
+from cup_core import Experiment, SweepPlan, SweepSettings, default_config, resolve_device, run_sweep
 from cup_core.batched import bytes_per_point, chunk_size, loss_gradients
 from cup_core.data import load_unlearning_data
 from cup_core.methods import get_method
@@ -62,7 +62,7 @@ def time_sweeps(experiment: Experiment, device: torch.device) -> dict:
                 shutil.rmtree(experiment.root / "points", ignore_errors=True)
                 with every_thread() if all_threads else nullcontext():
                     start = clock()
-                    run_sweep(experiment, SweepPlan.default(points=k), device, engine=engine)
+                    run_sweep(experiment, SweepPlan.default(points=k), device, settings=SweepSettings(engine=engine))
                     samples[name].append(clock() - start)
         row = {f"{name}_s": sorted(values)[len(values) // 2] for name, values in samples.items()}
         row["speedup"] = row["sequential_s"] / row["batched_s"]
@@ -176,10 +176,10 @@ def sweep_in_a_fresh_process(engine: str, max_memory: int | None = None) -> dict
     memory = "" if max_memory is None else f", max_memory={max_memory}"
     with tempfile.TemporaryDirectory() as cache_dir:
         code = ("import resource, sys, time; sys.path.insert(0, %r)\n"
-                "from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep\n"
+                "from cup_core import Experiment, SweepPlan, SweepSettings, default_config, resolve_device, run_sweep\n"
                 "start = time.perf_counter()\n"
                 "run_sweep(Experiment(default_config('digits'), %r), SweepPlan.default(), resolve_device('cpu'),"
-                " engine=%r%s)\n"
+                " settings=SweepSettings(engine=%r%s))\n"
                 "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
                 ) % (str(REPO), cache_dir, engine, memory)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -21,7 +21,9 @@ def main() -> None:
 
     os.environ.pop("RAY_ADDRESS", None)  # the instance below is a new one on this machine, never a cluster named there
 
-    from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep
+    from cup_core import Experiment, SweepPlan, SweepSettings, default_config, resolve_device, run_sweep
+
+    RAY_CPU = SweepSettings(executor="ray", device="cpu")
 
     plan = SweepPlan.default(("cup",), 11, (0, 1))
     device = resolve_device("cpu")
@@ -36,17 +38,17 @@ def main() -> None:
                          runtime_env={"py_modules": [str(REPO / "cup_core")]})
                 timings["ray_init_s"] = time.perf_counter() - start
             start = time.perf_counter()
-            run_sweep(experiment, plan, device, executor=executor, ray_device="cpu")
+            run_sweep(experiment, plan, device, settings=SweepSettings(executor=executor, device="cpu"))
             timings[f"{executor}_sweep_s"] = time.perf_counter() - start
             if executor == "ray":
                 start = time.perf_counter()
-                run_sweep(experiment, plan, device, executor="ray", ray_device="cpu")
+                run_sweep(experiment, plan, device, settings=RAY_CPU)
                 timings["ray_cached_rerun_s"] = time.perf_counter() - start
                 # The same sweep of another forget class, on workers that have imported torch already.
                 warm = Experiment(default_config("blobs", forget_class=3), Path(work) / executor)
-                run_sweep(warm, SweepPlan({"cup": (0.0,)}, (9,)), device, executor="ray", ray_device="cpu")
+                run_sweep(warm, SweepPlan({"cup": (0.0,)}, (9,)), device, settings=RAY_CPU)
                 start = time.perf_counter()
-                run_sweep(warm, plan, device, executor="ray", ray_device="cpu")
+                run_sweep(warm, plan, device, settings=RAY_CPU)
                 timings["ray_warm_sweep_s"] = time.perf_counter() - start
                 start = time.perf_counter()
                 ray.shutdown()

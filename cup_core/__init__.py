@@ -10,10 +10,11 @@ from .experiment import Experiment
 from .export import export_point, load_exported
 from .methods import METHODS, get_method
 from .report import frontier_table, summary
+from .settings import SettingError, SweepSettings
 from .sweep import SweepPlan, SweepProgress, run_sweep
 
 __all__ = [
     "METHODS", "Experiment", "ExperimentConfig", "ForgetSet", "SweepPlan", "SweepProgress", "TrainRecipe",
     "UnlearnRecipe", "default_config", "export_point", "frontier_table", "get_method", "load_exported",
-    "resolve_device", "run_sweep", "summary",
+    "SettingError", "SweepSettings", "resolve_device", "run_sweep", "summary",
 ]

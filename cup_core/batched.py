@@ -27,12 +27,12 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from .config import UnlearnRecipe
+from .settings import DEFAULT_MAX_MEMORY
 from .labelled import LabelledSet
 from .models import LayerChain
 from .boundary import boundary_labels
 from .training import Procedure, Unlearner, UnlearnRun, saliency_mask, wrong_labels, zipped_batches
 
-DEFAULT_MAX_MEMORY = 2 * 1024**3  # bytes the stacked models, gradients and optimiser states may take
 # How close a batched point's weights are to the sequential engine's: float32 sums in another order, ~1e-7
 # relative per operation, stay far below this over a few dozen steps (the default digits sweep: within it).
 ENGINES_AGREE = {"rtol": 1e-4, "atol": 1e-5}

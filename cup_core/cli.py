@@ -13,16 +13,16 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from . import cache
-from .config import Sources
+from .config import OPTIMIZERS, Sources
 from .data import DATASETS
 from .models import ARCHITECTURES
 from .ray_executor import failure_kind
-from .sweep_file import SETTINGS, experiment_config, read_sweep_file
-from .batched import DEFAULT_MAX_MEMORY
+from .settings import CLI_NAMES, DEFAULT_POINTS, ENGINES, EXECUTORS, SettingError, SweepSettings, memory_size
+from .sweep_file import read_sweep_file
 from .device import resolve_device
 from .experiment import Experiment, made_from_other_content
 from .export import export_point
-from .methods import DEFAULT_POINTS, METHODS, get_method, parse_methods
+from .methods import METHODS, get_method
 from .pool import Pool, check_lrs, member_plans, share_references
 from .report import REPORT_COLUMNS, summary
 from .compute import prepare
@@ -64,15 +64,10 @@ def _lrs(text: str) -> tuple[float, ...]:
 
 
 def _memory(text: str) -> int:
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
     try:
-        number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
-        value = int(float(number) * unit)  # inf: OverflowError; nan: ValueError
-    except (ValueError, IndexError, OverflowError):
-        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 4G, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"the memory budget must be positive, got {text!r}")
-    return value
+        return memory_size(text)
+    except SettingError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--max-memory: ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="compute an experiment's missing points (cached ones are reused)")
-    # Defaults live in _SWEEP_DEFAULTS, not here: None means "not given", so a --config file's value stands.
+    # Defaults live in settings.SweepSettings, not here: None means "not given", so a --config file's value stands.
     sweep.add_argument("--config", metavar="FILE", help="read these settings from a TOML file (sweep_file.py); "
                                                        "options given here override it")
     sweep.add_argument("--dataset", help=f"one of: {', '.join(DATASETS)} (default digits)")
@@ -119,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "experiment per learning rate (see pool.py and the README); prints each one's folder, the "
                          "first learning rate's last")
     sweep.add_argument("--batch-size", type=int, help="unlearning batch size (forget and retain batches)")
-    sweep.add_argument("--optimizer", choices=("sgd", "adam"), help="unlearning base optimiser")
+    sweep.add_argument("--optimizer", choices=OPTIMIZERS, help="unlearning base optimiser")
     sweep.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
-    sweep.add_argument("--engine", choices=("auto", "batched", "sequential"),
+    sweep.add_argument("--engine", choices=ENGINES,
                        help="batched: a method's grid points train together; sequential: one at a time; "
                             "auto (default): batched, or sequential (with a warning saying why) for a model "
                             "that cannot be batched (batch norm, dropout)")
-    sweep.add_argument("--executor", choices=("local", "ray"),
+    sweep.add_argument("--executor", choices=EXECUTORS,
                        help="local (default): this process; ray: one Ray task per point (pip install ray)")
     sweep.add_argument("--ray-address", help="the Ray cluster to join (HOST:PORT, ray://HOST:PORT, auto), or local "
                                              "to start one here (default: $RAY_ADDRESS, else a cluster `ray start` "
@@ -162,74 +157,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SWEEP_DEFAULTS: dict[str, Any] = {"dataset": "digits", "download": False, "split_seed": 0, "forget_seed": 0,
-                                   "oracle": True, "methods": "cup", "seeds": (0,), "calibrate": True, "device": "auto",
-                                   "engine": "auto", "executor": "local", "max_memory": DEFAULT_MAX_MEMORY}
+# A CLI option of one of these groups replaces the --config file's whole group (a forget set, a grid, a learning rate).
+OPTION_GROUPS = (("forget_class", "forget_fraction", "forget_indices"), ("grid", "points"), ("lr", "lrs"))
 
 
-def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The defaults, then the --config file, then the options given on the command line."""
+def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
+    """The defaults, then the --config file, then the options given on the command line, checked once."""
     from_file = read_sweep_file(args.config) if args.config else {}
     given = {name: value for name, value in vars(args).items()
-             if value is not None and name in SETTINGS and name not in ("train", "unlearn")}
-    for group in (("forget_class", "forget_fraction", "forget_indices"), ("grid", "points"), ("lr", "lrs")):
-        if any(name in given for name in group):  # a forget set or grid given here replaces the file's
+             if value is not None and name in SweepSettings.__dataclass_fields__}
+    for group in OPTION_GROUPS:
+        if any(name in given for name in group):
             for name in group:
                 from_file.pop(name, None)
-    settings = {**_SWEEP_DEFAULTS, **from_file, **given}
-    if isinstance(settings["methods"], list):
-        settings["methods"] = ",".join(settings["methods"])
-    if isinstance(settings["seeds"], int):
-        settings["seeds"] = (settings["seeds"],)
-    if settings.get("lrs") is not None:
-        if settings.get("lr") is not None:
-            raise UsageError("give lr or lrs, not both (lrs pools several learning rates)")
-        try:
-            settings["lrs"] = check_lrs(settings["lrs"])
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    if isinstance(settings["max_memory"], str):
-        try:
-            settings["max_memory"] = _memory(settings["max_memory"])
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"max_memory: {err}") from None
-    for name, choices in (("engine", ("auto", "batched", "sequential")), ("executor", ("local", "ray")),
-                          ("optimizer", ("sgd", "adam"))):
-        if name in settings and settings[name] not in choices:
-            raise UsageError(f"{name} must be one of {', '.join(choices)}, got {settings[name]!r}")
-    return settings
+    try:
+        return SweepSettings.from_mapping({**from_file, **given})
+    except SettingError as err:  # named as the user gave it: a sweep file's key or an option
+        raise UsageError(err.worded(_Named(set(from_file)))) from None
+
+
+class _Named:
+    """A setting's name as the user gave it: the sweep file's key where the file set it, else the option."""
+
+    def __init__(self, from_file: set[str]) -> None:
+        self.from_file = from_file
+
+    def __getattr__(self, name: str) -> str:
+        return name if name in self.from_file else getattr(CLI_NAMES, name)
 
 
 def _sweep(args: argparse.Namespace) -> int:
     settings = _sweep_settings(args)
-    sources = Sources(data_root=settings.get("data_root"), checkpoint=settings.get("checkpoint"),
-                      download=settings["download"])
-    config = experiment_config(settings, sources)
-    methods = parse_methods(settings["methods"])
-    if not methods:
-        raise UsageError("--methods is empty; name at least one of: " + ", ".join(METHODS) + ", or all")
-    grid, seeds = None, tuple(settings["seeds"])
-    if settings.get("grid") is not None:
-        if len(methods) != 1:
-            raise UsageError("--grid applies to a single method; use --points with several")
-        if not settings["grid"]:
-            raise UsageError("--grid is empty; give comma-separated values such as 0,0.5,1")
-        grid = tuple(settings["grid"])
-    points = settings.get("points", DEFAULT_POINTS)
+    sources = settings.sources
+    config = settings.experiment_config(sources)
     # On Ray, the tasks pick their device (a GPU where the cluster has them); this process only checks inputs.
-    device = resolve_device("auto" if settings["executor"] == "ray" else settings["device"])
-    experiment = Experiment(config, settings.get("cache_dir"))
-    if settings.get("lrs") is None:
-        plan = (SweepPlan({methods[0]: grid}, seeds) if grid is not None
-                else SweepPlan.default(methods, points, seeds, calibrate=settings["calibrate"]))
-        _sweep_experiment(experiment, plan, sources, device, settings, args.quiet)
+    device = resolve_device("auto" if settings.executor == "ray" else settings.device)
+    experiment = Experiment(config, settings.cache_dir)
+    if settings.lrs is None:
+        _sweep_experiment(experiment, settings.plan(), sources, device, settings, args.quiet)
         print(experiment.root)
         return 0
     # A pool (pool.py): one experiment per learning rate, the first's references copied into the others. Their
     # folders are printed as they finish, the first's last: it holds the methods that run once, and a script that
     # takes the last line gets a folder that `report --lrs` opens.
-    pool = Pool.around(experiment, settings["lrs"])
-    plans = member_plans(methods, points, seeds, pool.lrs, settings["calibrate"], grid)
+    pool = Pool.around(experiment, settings.lrs)
+    plans = member_plans(settings.methods, settings.points, settings.seeds, pool.lrs, settings.calibrate, settings.grid)
     print(f"pool over learning rates {', '.join(f'{lr:g}' for lr in pool.lrs)}: one experiment each", file=sys.stderr)
     for index, (member, plan) in enumerate(zip(pool.members, plans)):
         if plan is None:  # every method runs once, in the first
@@ -243,7 +215,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources, device, settings: dict[str, Any],
+def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources, device, settings: SweepSettings,
                       quiet: bool) -> None:
     config = experiment.config
     with experiment.threads(device):
@@ -257,19 +229,17 @@ def _sweep_experiment(experiment: Experiment, plan: SweepPlan, sources: Sources,
         print(f"note: the files at {sources.data_root} changed since experiment {', '.join(changed)} was made from "
               "them (their content hashes differ): this is a new experiment, the earlier one stays cached",
               file=sys.stderr)
-    lr = f", lr {config.unlearn.lr:g}" if settings.get("lrs") is not None else ""
+    lr = f", lr {config.unlearn.lr:g}" if settings.lrs is not None else ""
     print(f"experiment {experiment.id}: {config.dataset}, forget {config.forget.describe()}{lr}, "
           f"{plan.total()} points ({todo_text}) on "
-          f"{'Ray, device ' + settings['device'] if settings['executor'] == 'ray' else device}", file=sys.stderr)
+          f"{'Ray, device ' + settings.device if settings.executor == 'ray' else device}", file=sys.stderr)
     with tqdm(total=plan.total() + len(experiment.roles), unit="pt", disable=quiet,
               file=sys.stderr) as bar:
         def on_progress(progress):
             bar.update(progress.done - bar.n)
             bar.set_postfix_str(progress.label)
 
-        run_sweep(experiment, plan, device, on_progress, engine=settings["engine"],
-                  max_memory=settings["max_memory"], sources=sources, executor=settings["executor"],
-                  ray_address=settings.get("ray_address"), ray_device=settings["device"], prepared=data)
+        run_sweep(experiment, plan, device, on_progress, settings, sources=sources, prepared=data)
 
 
 def _report(args: argparse.Namespace) -> int:

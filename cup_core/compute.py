@@ -26,6 +26,7 @@ from .checkpoints import file_sha256, load_checkpoint
 from .device import resolve_device
 from .experiment import Experiment, Role
 from .models import check_fits
+from .settings import SettingError
 from .methods import get_method
 from .metrics import avg_gap, evaluate, evaluated_sets, metrics_from
 from .training import train_model, unlearn
@@ -47,8 +48,8 @@ def _checkpoint_model(experiment: Experiment, sources: Sources) -> torch.nn.Modu
     """The user's original, after checking that the file is the one the experiment was made with."""
     expected = experiment.config.original_sha256
     if not sources.checkpoint:
-        raise ValueError(f"this experiment's original is a user's checkpoint (sha256 {expected[:12]}…) that is not "
-                         "cached yet; give its file with --checkpoint")
+        raise SettingError("this experiment's original is a user's checkpoint (sha256 {sha}…) that is not cached "
+                           "yet; give its file with {setting.checkpoint}", sha=expected[:12])
     actual = file_sha256(sources.checkpoint)
     if actual != expected:
         raise ValueError(f"{sources.checkpoint} is not this experiment's checkpoint (sha256 {actual[:12]}…, "

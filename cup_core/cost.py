@@ -15,11 +15,12 @@ import torch
 from .config import Sources
 from .data import UnlearningData
 from .labelled import LabelledSet
-from .batched import DEFAULT_MAX_MEMORY, batchable, chunk_size, predict_proba_batched, unlearn_batched
+from .batched import batchable, chunk_size, predict_proba_batched, unlearn_batched
 from .compute import evaluation_rows, prepare
 from .experiment import Experiment, Role
 from .metrics import evaluated_sets
-from .sweep import Engine, SweepPlan, missing_points, resolve_engine, resolve_plan
+from .settings import SweepSettings
+from .sweep import SweepPlan, missing_points, resolve_engine, resolve_plan
 from .training import train_model, unlearn
 
 
@@ -45,15 +46,17 @@ PROBE_STEPS = 3  # timed steps per probe, after one untimed step that warms up t
 
 
 def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device, sources: Sources | None = None,
-                  engine: Engine = "auto", max_memory: int = DEFAULT_MAX_MEMORY) -> CostEstimate:
+                  settings: SweepSettings | None = None) -> CostEstimate:
     """Times a few training and unlearning steps (CUP: two gradients, the costlier kind) and one evaluation
     pass on a fresh model, and scales them by the steps the recipes take. With the batched engine the
     unlearning steps are timed for as many points together as the sweep will train at once, and each point
-    is charged its share. ValueError as `prepare`."""
+    is charged its share; `settings`' engine and max_memory are the sweep's (default: SweepSettings()).
+    ValueError as `prepare`."""
     from .rules import CUP
     from .training import Procedure
 
     sources = experiment.sources() if sources is None else sources
+    settings = SweepSettings() if settings is None else settings
     train, unlearn_recipe = experiment.config.train, experiment.config.unlearn
     with experiment.threads(device):
         data = prepare(experiment, sources, device)
@@ -74,8 +77,8 @@ def estimate_cost(experiment: Experiment, plan: SweepPlan, device: torch.device,
     groups = collections.Counter((method, seed) for method, _, seed in missing)
     groups.update({(method, seed): points for method, points in plan.calibrate.items() for seed in plan.seeds})
     together = min(max(groups.values(), default=1), chunk_size(model, unlearn_recipe, experiment.info.input_shape,
-                                                               max_memory))
-    batched = resolve_engine(engine) == "batched" and batchable(model) is None
+                                                               settings.max_memory))
+    batched = resolve_engine(settings.engine) == "batched" and batchable(model) is None
     together = together if batched else 1
     one_epoch = dataclasses.replace(unlearn_recipe, epochs=1)
     with experiment.threads(device, models=together):

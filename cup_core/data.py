@@ -17,6 +17,7 @@ from torch import Tensor
 from ._files import MiB, read_regular
 from .config import ExperimentConfig, ForgetSet, Sources
 from .labelled import LabelledSet
+from .settings import SettingError
 from .vision import VISION_DATASETS, preprocessing
 
 
@@ -187,25 +188,28 @@ def load_train_test(config: ExperimentConfig, sources: Sources | None = None) ->
         return load_split(config.dataset, config.split_seed)
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
     if config.classes is not None and split.classes != config.classes:
-        raise ValueError(f"the ImageFolder at {sources.data_root} has classes {', '.join(split.classes)}, but this "
-                         f"experiment was made with {', '.join(config.classes)}; point --data-root at its folder")
+        raise SettingError("the ImageFolder at {root} has classes {found}, but this experiment was made with "
+                           "{recorded}; point {setting.data_root} at its folder", root=sources.data_root,
+                           found=", ".join(split.classes), recorded=", ".join(config.classes))
     if config.split is not None and split.split != config.split:
         # Other files (images added to a folder, another copy of the data set) are another experiment.
-        raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: it has "
-                         f"{split.split!r}, the experiment recorded {config.split!r}; point --data-root at the "
-                         "original files, or make a new experiment from these")
+        raise SettingError("the data at {root} is not what this experiment was made with: it has {found!r}, the "
+                           "experiment recorded {recorded!r}; point {setting.data_root} at the original files, or "
+                           "make a new experiment from these", root=sources.data_root, found=split.split,
+                           recorded=config.split)
     if config.data_sha256 is not None and split.content_sha256 != config.data_sha256:
-        raise ValueError(f"the data at {sources.data_root} is not what this experiment was made with: the files' "
-                         f"content changed since (they hash to {split.content_sha256[:12]}…, the experiment recorded "
-                         f"{config.data_sha256[:12]}…; relabelled, cleaned or replaced files are another "
-                         "experiment); point --data-root at the original files, or make a new experiment from these")
+        raise SettingError("the data at {root} is not what this experiment was made with: the files' content "
+                           "changed since (they hash to {found}…, the experiment recorded {recorded}…; relabelled, "
+                           "cleaned or replaced files are another experiment); point {setting.data_root} at the "
+                           "original files, or make a new experiment from these", root=sources.data_root,
+                           found=split.content_sha256[:12], recorded=config.data_sha256[:12])
     return split.train, split.test
 
 
 def _vision_arguments(config: ExperimentConfig, sources: Sources) -> tuple[str, bool, int | None, int]:
     if not sources.data_root:
-        raise ValueError(f"{config.dataset} is read from a local folder: give it with --data-root DIR (add "
-                         "--download to fetch it there, which needs internet)")
+        raise SettingError("{dataset} is read from a local folder: give it with {setting.data_root} (add "
+                           "{setting.download} to fetch it there, which needs internet)", dataset=config.dataset)
     return str(Path(sources.data_root).expanduser().resolve()), sources.download, config.image_size, config.split_seed
 
 
@@ -247,7 +251,7 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
     if dataset_info(config.dataset).embedded:
         return config
     if config.dataset == "imagefolder" and config.image_size is None:
-        raise ValueError("an ImageFolder experiment needs an image size (--image-size, e.g. 32 or 224)")
+        raise SettingError("an ImageFolder experiment needs an image size ({setting.image_size}, e.g. 32 or 224)")
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
     if config.dataset == "imagefolder":
         return replace(config, split=split.split, classes=split.classes, data_sha256=split.content_sha256)

@@ -14,12 +14,12 @@ from typing import Callable, Literal
 import numpy as np
 
 from .config import FLOAT32_MAX, UnlearnRecipe, canonical_value
+from .settings import DEFAULT_POINTS
 from .rules import CUP, FT, GA, MGDA, NGDiff, CAGrad, GradientRule, NegGradPlus, PCGrad, WeightedSum
 from .scrub import Scrub
 from .ssd import DAMPENING, SelectiveDampening
 from .training import Procedure, Unlearner
 
-DEFAULT_POINTS = 21  # grid points per method when the user does not say
 # Knobs that accept any non-negative value (weights, penalties, learning rates) that float32, in which the weights
 # and gradients are, holds: beyond it a rate or a weight is infinite, and the engines would not agree on the run.
 UNBOUNDED = (0.0, FLOAT32_MAX)

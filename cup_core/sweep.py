@@ -21,9 +21,10 @@ from .config import Sources, check_seed
 from .data import UnlearningData
 from .calibration import Calibration, Criteria, Response, budget, criteria, search
 from .calibration import values as calibration_values
-from .batched import DEFAULT_MAX_MEMORY, batchable, batchable_procedure
+from .batched import batchable, batchable_procedure
 from .experiment import Experiment, Role
-from .methods import DEFAULT_POINTS, MAX_GRID_POINTS, get_method
+from .methods import MAX_GRID_POINTS, get_method
+from .settings import DEFAULT_POINTS, ENGINES, SweepSettings
 
 log = logging.getLogger(__name__)
 
@@ -162,39 +163,34 @@ Engine = Literal["auto", "batched", "sequential"]
 def resolve_engine(engine: Engine) -> Literal["batched", "sequential"]:
     """auto: batched, on CPU as on CUDA (a model it cannot batch falls back, saying why, in `run_sweep`).
     On these 2 CPU cores a digits sweep of 21 points ran 2.0 to 2.3× faster batched (bench/batched_sweep.py)."""
-    if engine not in ("auto", "batched", "sequential"):
-        raise ValueError(f"unknown engine {engine!r}; choose auto, batched or sequential")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose {', '.join(ENGINES)}")
     return "batched" if engine == "auto" else engine
 
 
-Executor = Literal["local", "ray"]
-
-
 def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
-              on_progress: ProgressCallback | None = None, engine: Engine = "auto",
-              max_memory: int = DEFAULT_MAX_MEMORY, sources: Sources | None = None,
-              executor: Executor = "local", ray_address: str | None = None, ray_device: str = "auto",
-              prepared: UnlearningData | None = None) -> pd.DataFrame:
+              on_progress: ProgressCallback | None = None, settings: SweepSettings | None = None,
+              sources: Sources | None = None, prepared: UnlearningData | None = None) -> pd.DataFrame:
     """Computes every reference model and point of `plan` that is not cached yet; returns results.csv.
 
     `sources` says where the data and the user's checkpoint are (default: where the last sweep of this
     experiment found them). Everything is checked before anything trains: the data, the forget set, that the
     model takes the data's inputs, and that the checkpoint is the experiment's and fits the model.
 
-    The batched engine trains the missing points of each (method, seed) together (see batched.py),
-    falling back to one at a time, with a warning saying why, for a model it cannot batch and for a method that
-    is not one rule step over zipped batches (SCRUB, SSD: `batched.batchable_procedure`). The Ray
-    executor runs every point as one task of a Ray cluster instead (see ray_executor.py), on `ray_device`:
-    auto asks each task for a GPU when the cluster has them (`device` is then only where this process
-    checks the inputs). `prepared` is what `compute.prepare` returned for these sources when the caller has already
+    How it computes is `settings`' engine, max_memory, executor, ray_address and device (the rest of them
+    made the experiment and the plan; default: SweepSettings()). The batched engine trains the missing points of
+    each (method, seed) together (see batched.py), falling back to one at a time, with a warning saying why, for
+    a model it cannot batch and for a method that is not one rule step over zipped batches (SCRUB, SSD:
+    `batched.batchable_procedure`). The Ray executor runs every point as one task of a Ray cluster instead (see
+    ray_executor.py), on `settings.device`: auto asks each task for a GPU when the cluster has them (`device` is
+    then only where this process checks the inputs). `prepared` is what `compute.prepare` returned for these sources when the caller has already
     checked them (the CLI, before its first line of output), so that nothing is read twice. Each finished point
     is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an `on_progress`
     that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment share the work
     through per-entry locks.
     """
-    if executor not in ("local", "ray"):
-        raise ValueError(f"unknown executor {executor!r}; choose local or ray")
-    engine = resolve_engine(engine)
+    settings = SweepSettings() if settings is None else settings
+    engine = resolve_engine(settings.engine)
     experiment.refuse_links()  # before anything trains: nothing is written through a link in the cache
     sources = experiment.sources() if sources is None else sources
     if prepared is None:
@@ -207,12 +203,12 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     try:
         if plan.calibrate:  # here, on Ray too: each run of a search depends on the one before
             plan = _calibrate(experiment, plan, device, data, sources, tracker)
-        if executor == "ray":
+        if settings.executor == "ray":
             del data  # the tasks load their own
             # Fetched once, here: the workers only read (each would otherwise ask torchvision again).
-            return _run_on_ray(experiment, plan, ray_device, dataclasses.replace(sources, download=False),
-                               tracker, ray_address)
-        return _run(experiment, plan, device, data, sources, tracker, engine, max_memory)
+            return _run_on_ray(experiment, plan, settings.device, dataclasses.replace(sources, download=False),
+                               tracker, settings.ray_address)
+        return _run(experiment, plan, device, data, sources, tracker, engine, settings.max_memory)
     finally:
         _relist_if_deleted(experiment)
 

@@ -10,7 +10,6 @@ Options given on the command line override the file.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import tomllib
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 
 from ._files import MiB, read_regular
 from .config import ExperimentConfig, Sources, TrainRecipe, UnlearnRecipe
+from .settings import SweepSettings
 
-# Each setting's accepted TOML types; a float setting also takes an integer.
+# Each setting's accepted TOML types (a float setting also takes an integer); what they mean: settings.py.
 SETTINGS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "data_root": (str,), "download": (bool,), "image_size": (int,), "split_seed": (int,),
     "forget_class": (int,), "forget_fraction": (float,), "forget_seed": (int,), "forget_indices": (str, list),
@@ -67,6 +67,11 @@ def read_sweep_file(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def load_sweep_file(path: str | os.PathLike) -> SweepSettings:
+    """The file's settings, checked."""
+    return SweepSettings.from_mapping(read_sweep_file(path))
+
+
 def _check_type(path: Path, key: str, value: Any, accepted: tuple[type, ...]) -> None:
     ok = any(_is(value, kind) for kind in accepted)
     if not ok:
@@ -86,36 +91,6 @@ def _is(value: Any, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float))
     return isinstance(value, kind)
-
-
-def experiment_config(settings: dict[str, Any], sources: Sources) -> ExperimentConfig:
-    """The experiment that sweep settings (a sweep file's keys, the CLI's options, the New experiment page's
-    fields) describe, with what its data files decide recorded; ValueError says which setting is wrong.
-
-    Unset keys take the data set's defaults; `forget_indices` is a file's path or the indices themselves."""
-    from .checkpoints import file_sha256
-    from .data import dataset_info, default_config, read_indices, resolve_config
-
-    dataset_info(settings.get("dataset", "digits"))  # an unknown data set is the first thing to say
-    indices = settings.get("forget_indices")
-    if isinstance(indices, (str, os.PathLike)):
-        indices = read_indices(indices)
-    chosen = [name for name in ("forget_class", "forget_fraction") if settings.get(name) is not None]
-    if indices is not None:
-        chosen.append("forget_indices")
-    if len(chosen) > 1:
-        raise ValueError(f"give one forget set, not {' and '.join(chosen)}")
-    config = default_config(settings.get("dataset", "digits"), forget_class=settings.get("forget_class"),
-                            forget_fraction=settings.get("forget_fraction"), forget_seed=settings.get("forget_seed", 0),
-                            forget_indices=None if indices is None else tuple(indices), model=settings.get("model"),
-                            original_sha256=file_sha256(sources.checkpoint) if sources.checkpoint else None,
-                            oracle=settings.get("oracle", True), image_size=settings.get("image_size"))
-    recipes = {table: dataclasses.replace(getattr(config, table), **settings.get(table, {})) for table in RECIPES}
-    overrides = {name: settings[name] for name in ("epochs", "lr", "batch_size", "optimizer")
-                 if settings.get(name) is not None}
-    recipes["unlearn"] = dataclasses.replace(recipes["unlearn"], **overrides)  # each recipe checks its settings
-    config = dataclasses.replace(config, split_seed=settings.get("split_seed", 0), **recipes)
-    return resolve_config(config, sources)
 
 
 def sweep_file_text(config: ExperimentConfig, sources: Sources, methods: list[str], points: int,

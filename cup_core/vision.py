@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ._files import GiB, check_regular, open_regular, sha256_regular
 from .labelled import LabelledSet
+from .settings import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +129,9 @@ def load_vision(name: str, root: str | os.PathLike, *, download: bool = False, i
     if download and not root.exists():
         root.mkdir(parents=True)  # torchvision would create it anyway
     if not root.is_dir():
-        hint = "" if name == "imagefolder" else "; --download (needs internet) creates it and fetches the files"
-        raise ValueError(f"data root {root} is not a folder; {spec.title} expects under it: {spec.layout}{hint}")
+        hint = "" if name == "imagefolder" else "; {setting.download} (needs internet) creates it and fetches the files"
+        raise SettingError("data root {root} is not a folder; {title} expects under it: {layout}" + hint, root=root,
+                           title=spec.title, layout=spec.layout)
     if download:
         _download(spec, root)
     if name in ("mnist", "fashion-mnist"):
@@ -223,8 +225,9 @@ def _require(spec: VisionSpec, root: Path, paths: list[Path]) -> None:
     """Every path exists and is a regular file (a FIFO, a device or a link to one is refused, not read)."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
-        raise ValueError(f"{spec.title} not found: missing {', '.join(missing)}. Expected under {root}: "
-                         f"{spec.layout}. Pass --download (needs internet) to fetch the official files there.")
+        raise SettingError("{title} not found: missing {missing}. Expected under {root}: {layout}. Pass "
+                           "{setting.download} (needs internet) to fetch the official files there.", title=spec.title,
+                           missing=", ".join(missing), root=root, layout=spec.layout)
     for path in paths:
         check_regular(path, f"{spec.title} file", MAX_DATA_FILE_BYTES)
     _within_limits(str(root), sum(4 * path.stat().st_size for path in paths))  # float32: 4 bytes a pixel byte

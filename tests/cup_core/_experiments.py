@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import torch
 
-from cup_core import Experiment, ExperimentConfig, SweepPlan, default_config, run_sweep
+from cup_core import Experiment, ExperimentConfig, SweepPlan, SweepSettings, default_config, run_sweep
 
 TINY_TRAIN_EPOCHS = 50  # full-batch Adam steps; the original reaches 96 % (the authors' blobs overlap a little)
 TINY_UNLEARN_EPOCHS = 5  # full-batch steps; enough for γ to change the outcome
@@ -25,4 +25,4 @@ def tiny_sweep(cache_dir, config: ExperimentConfig | None = None, grid=TINY_GRID
     """(experiment, results table) of a CUP sweep over `grid` on `config` (the tiny class-wise blobs by default)."""
     experiment = Experiment(config or tiny_config(), cache_dir)
     return experiment, run_sweep(experiment, SweepPlan({"cup": tuple(grid)}, tuple(seeds)), CPU, on_progress,
-                                 engine=engine)
+                                 SweepSettings(engine=engine))

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from cup_core import Experiment, SweepPlan, default_config, run_sweep
+from cup_core import Experiment, SweepPlan, SweepSettings, default_config, run_sweep
 from cup_core.batched import (ENGINES_AGREE, _StackedOptimizer, batchable, chunk_size, loss_gradients,
                               predict_proba_batched, stacked_forward, unlearn_batched)
 from cup_core.config import UnlearnRecipe
@@ -93,9 +93,10 @@ def test_chunks_respect_the_memory_budget_and_change_nothing(tmp_path):
     small = chunk_size(Experiment(config).new_model(), config.unlearn, (2,), max_memory=1)
     assert small == 1
     grid = (0.0, 0.5, 1.0)
-    one = run_sweep(Experiment(config, tmp_path / "one"), SweepPlan({"cup": grid}), CPU, engine="batched",
-                    max_memory=1)
-    many = run_sweep(Experiment(config, tmp_path / "many"), SweepPlan({"cup": grid}), CPU, engine="batched")
+    one = run_sweep(Experiment(config, tmp_path / "one"), SweepPlan({"cup": grid}), CPU,
+                    settings=SweepSettings(engine="batched", max_memory=1))
+    many = run_sweep(Experiment(config, tmp_path / "many"), SweepPlan({"cup": grid}), CPU,
+                     settings=SweepSettings(engine="batched"))
     columns = ["forget_acc", "retain_acc", "test_acc", "ua"]
     assert one[columns].equals(many[columns])
 
@@ -104,8 +105,9 @@ def test_chunks_respect_the_memory_budget_and_change_nothing(tmp_path):
 def test_engines_agree_on_a_whole_sweep(tmp_path):
     config = tiny_config()
     plan = SweepPlan({"cup": (0.0, 0.5, 1.0), "neggrad+": (0.2, 0.8)}, seeds=(0, 1))
-    batched = run_sweep(Experiment(config, tmp_path / "b"), plan, CPU, engine="batched")
-    sequential = run_sweep(Experiment(config, tmp_path / "s"), plan, CPU, engine="sequential")
+    batched = run_sweep(Experiment(config, tmp_path / "b"), plan, CPU, settings=SweepSettings(engine="batched"))
+    sequential = run_sweep(Experiment(config, tmp_path / "s"), plan, CPU,
+                           settings=SweepSettings(engine="sequential"))
     columns = ["forget_acc", "retain_acc", "test_acc", "forget_test_acc", "ua", "steps"]
     assert batched[columns].equals(sequential[columns])
     assert resolve_engine("auto") == "batched" and resolve_engine("sequential") == "sequential"
@@ -191,7 +193,7 @@ def digits(tmp_path_factory):
     config = default_config("digits")
     config = replace(config, train=replace(config.train, epochs=3), unlearn=replace(config.unlearn, epochs=4))
     experiment = Experiment(config, tmp_path_factory.mktemp("digits"))
-    run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, engine="sequential")
+    run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, settings=SweepSettings(engine="sequential"))
     return experiment, experiment.load_reference_model("original"), load_unlearning_data(experiment.config)
 
 
@@ -245,7 +247,8 @@ def test_the_batched_engine_on_cuda_matches_the_sequential_engine_on_the_cpu(dig
     for device, engine in ((torch.device("cuda"), "batched"), (CPU, "sequential")):
         root = tmp_path / device.type / experiment.id  # the same original and oracle, trained on the CPU
         shutil.copytree(experiment.root, root, ignore=shutil.ignore_patterns("points"))
-        runs[device.type] = run_sweep(Experiment(experiment.config, root.parent), plan, device, engine=engine)
+        runs[device.type] = run_sweep(Experiment(experiment.config, root.parent), plan, device,
+                                      settings=SweepSettings(engine=engine))
     two_samples = 100 * 2 / len(data.forget)
     for column in ("forget_acc", "retain_acc", "test_acc"):
         assert (runs["cuda"][column] - runs["cpu"][column]).abs().max() <= two_samples, column

@@ -14,7 +14,7 @@ from cup_core.config import Sources
 from cup_core.pareto import hypervolume, objectives
 from cup_core.pool import Pool, check_lrs, lr_free, member_config, member_plans, share_references, sibling_lrs
 from cup_core.report import summary
-from cup_core.sweep_file import experiment_config, read_sweep_file, sweep_file_text
+from cup_core.sweep_file import load_sweep_file, read_sweep_file, sweep_file_text
 
 from ._cli import QUICK, assert_one_error, sweep
 from ._experiments import CPU, tiny_config
@@ -121,7 +121,7 @@ def test_a_pooled_sweep_file_reads_back_as_the_same_pool(tmp_path):
     path.write_text(text)
     settings = read_sweep_file(path)
     assert settings["lrs"] == [1e-3, 1e-4]
-    assert experiment_config(settings, Sources()).experiment_id == config.experiment_id
+    assert load_sweep_file(path).experiment_config(Sources()).experiment_id == config.experiment_id
     assert all(member_config(config, lr).experiment_id in text.splitlines()[0] for lr in (1e-3, 1e-4))
 
 

@@ -85,27 +85,27 @@ def test_a_sweep_on_ray_matches_the_local_executor(local_ray, tmp_path, capsys):
 
 
 def test_a_second_ray_sweep_computes_nothing(local_ray, tmp_path, capsys):
-    from cup_core import SweepPlan, resolve_device, run_sweep
+    from cup_core import SweepPlan, SweepSettings, resolve_device, run_sweep
 
     first = swept(capsys, tmp_path, "--executor", "ray")
     reports = []
     run_sweep(first, SweepPlan.default(("cup", "ga"), 3, (0, 1)), resolve_device("cpu"), reports.append,
-              executor="ray", ray_device="cpu")
+              SweepSettings(executor="ray", device="cpu"))
     assert reports[-1].done == reports[-1].total == 2 + 12 and reports[-1].computed == 0
 
 
 def test_a_failing_task_is_named(local_ray, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from cup_core import SweepPlan, resolve_device, run_sweep
+    from cup_core import SweepPlan, SweepSettings, resolve_device, run_sweep
     from cup_core.data import default_config
     from cup_core.ray_executor import PointFailed
 
     # Inputs that pass the driver's check but not the workers' (a data root that vanished meanwhile).
     monkeypatch.setattr("cup_core.compute.prepare", lambda *args: None)
     experiment = Experiment(replace(default_config("mnist"), split="official files"), tmp_path)
-    with pytest.raises(PointFailed, match="the reference models .* failed on Ray: ValueError: .*--data-root"):
-        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"), executor="ray")
+    with pytest.raises(PointFailed, match="the reference models .* failed on Ray: SettingError: .*--data-root"):
+        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), resolve_device("cpu"), settings=SweepSettings(executor="ray"))
     assert not experiment.reference_entry("original").exists()
 
 

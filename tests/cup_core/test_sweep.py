@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cup_core import Experiment, SweepPlan, SweepProgress, default_config, run_sweep, summary
+from cup_core import Experiment, SweepPlan, SweepProgress, SweepSettings, default_config, run_sweep, summary
 from cup_core import cache
 from cup_core.experiment import RESULT_COLUMNS
 from cup_core.metrics import GAP_METRICS
@@ -277,7 +277,7 @@ def test_the_cost_estimate_counts_what_is_missing(tmp_path):
     assert before.references == 2 and before.points == len(TINY_GRID)
     assert before.reference_seconds > 0 and before.point_seconds > 0
     assert before.total_seconds == pytest.approx(before.reference_seconds + 3 * before.point_seconds)
-    sequential = estimate_cost(experiment, plan, CPU, engine="sequential")  # one point at a time, timed so
+    sequential = estimate_cost(experiment, plan, CPU, settings=SweepSettings(engine="sequential"))  # one point at a time, timed so
     assert sequential.points == len(TINY_GRID) and sequential.point_seconds > 0
     run_sweep(experiment, SweepPlan({"cup": TINY_GRID[:1]}), CPU)
     after = estimate_cost(experiment, plan, CPU)

@@ -9,7 +9,7 @@ import pytest
 from cup_core import Experiment
 from cup_core.config import Sources
 from cup_core.data import default_config
-from cup_core.sweep_file import experiment_config, read_sweep_file, sweep_file_text
+from cup_core.sweep_file import load_sweep_file, read_sweep_file, sweep_file_text
 
 from . import _stand_ins
 from ._cli import QUICK, assert_one_error, sweep, swept_experiment
@@ -23,7 +23,7 @@ def test_a_written_sweep_file_reads_back_as_the_same_experiment(tmp_path):
     settings = read_sweep_file(path)
     assert (settings["methods"], settings["points"], settings["seeds"]) == (["cup", "ws"], 7, [0, 2])
     assert (settings["forget_fraction"], settings["forget_seed"]) == (0.25, 3) and "forget_class" not in settings
-    assert experiment_config(settings, Sources()).experiment_id == config.experiment_id
+    assert load_sweep_file(path).experiment_config(Sources()).experiment_id == config.experiment_id
     assert f"(experiment {config.experiment_id})" in text.splitlines()[0]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from cup_core import Experiment, SweepPlan, run_sweep
+from cup_core import Experiment, SweepPlan, SweepSettings, run_sweep
 from cup_core import cache as cache_module
 from cup_core.cli import main
 
@@ -30,6 +30,8 @@ from ..conftest import REPO, new_app
 from ..cup_core import _stand_ins
 from ..cup_core._experiments import CPU, tiny_config
 from .conftest import record
+
+SEQUENTIAL = SweepSettings(engine="sequential")
 
 pytestmark = pytest.mark.faults
 
@@ -441,7 +443,7 @@ def test_an_experiment_deleted_while_its_sweep_runs_comes_back_whole(tmp_path):
         elif progress.done == 4:  # the next point is written: the app sees the experiment again, mid-sweep
             listed.extend(item.experiment.id for item in list_experiments(tmp_path))
 
-    run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_once, engine="sequential")
+    run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_once, SEQUENTIAL)
     ok = bool(deleted) and (experiment.root / "config.json").is_file() and listed == [experiment.id]
     record("an experiment deleted while its sweep runs: the sweep's next entry brings its config back, the app lists "
            "it", 1, int(ok), 0)
@@ -468,7 +470,7 @@ def test_an_experiment_deleted_then_cancelled_mid_point_is_listed_and_can_be_del
             raise Cancelled(progress.label)  # inside the next point, its lock taken: nothing but locks there
 
     with pytest.raises(Cancelled):
-        run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_then_cancel, engine="sequential")
+        run_sweep(experiment, SweepPlan({"cup": (0.0, 0.5, 1.0)}), CPU, delete_then_cancel, SEQUENTIAL)
     listed = [item.experiment.id for item in list_experiments(tmp_path)]
     if listed:
         Experiment.open(experiment.root).delete()
