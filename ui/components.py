@@ -12,10 +12,11 @@ import streamlit as st
 from cup_core import METHODS, Experiment, SweepProgress
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
-from . import services
+from . import formatting
 from .glossary import GLOSSARY
 from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
+from .services import caching, catalogue, compare, explore, new, selected_point, sweeps
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
 # autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
@@ -66,21 +67,21 @@ def experiment_picker() -> Experiment:
     _follow_linked_experiment()
     # Each list starts with its default (index 0): a URL leaves defaults out, and a linked experiment may have
     # set the value through session_state, which Streamlit accepts quietly only for a widget at its first option.
-    names = services.datasets()
+    names = catalogue.datasets()
     dataset = st.sidebar.selectbox("Data set", names, key="dataset",
                                    bind="query-params",
                                    help="blobs: the paper's 2-D toy (MLP); digits: scikit-learn's 8×8 digits (small "
                                         "CNN); other data sets appear once an experiment on them is cached")
-    choices = services.forget_choices(dataset)
+    choices = catalogue.forget_choices(dataset)
     forget = choices[st.sidebar.selectbox(
         "Forget", list(choices), key="forget",
         bind="query-params", help="a whole class (class-wise forgetting), a seeded random subset or listed samples")]
-    candidates = services.experiments_for(dataset, forget)
+    candidates = catalogue.experiments_for(dataset, forget)
     by_id = {experiment.id: experiment for experiment in candidates}
     chosen = st.sidebar.selectbox("Experiment", list(by_id), key="experiment", bind="query-params",
                                   help="an embedded data set's default recipe first; experiments made with other "
                                        "settings (on the New experiment page or by the CLI) follow")
-    st.sidebar.caption(services.describe_variant(by_id[chosen]))
+    st.sidebar.caption(catalogue.describe_variant(by_id[chosen]))
     return by_id[chosen]
 
 
@@ -90,10 +91,10 @@ def _follow_linked_experiment() -> None:
     requested = st.query_params.get("experiment")
     if not requested or requested == st.session_state.get("experiment"):
         return
-    experiment = services.find_experiment(requested)
+    experiment = catalogue.find_experiment(requested)
     if experiment is None:
         return  # unknown or hostile: the sidebar's defaults stand
-    values = {"dataset": experiment.config.dataset, "forget": services.forget_label(experiment.config.forget),
+    values = {"dataset": experiment.config.dataset, "forget": catalogue.forget_label(experiment.config.forget),
               "experiment": experiment.id}
     for key, value in values.items():
         st.session_state[key] = value
@@ -111,7 +112,7 @@ def data_root_editor(experiment: Experiment) -> None:
                              help="the folder the experiment's data set is read from when missing points are "
                                   "computed here; it is not part of the experiment's id")
         if root.strip() != (sources.data_root or "") and st.button("Use this folder", key="save_data_root"):
-            services.save_data_root(experiment, root.strip())
+            sweeps.save_data_root(experiment, root.strip())
             st.rerun()
 
 
@@ -119,7 +120,7 @@ def sweep_file_button(experiment: Experiment, methods: list[str], points: int, s
                       calibrate: bool = True) -> None:
     """Sidebar: the sweep settings of the experiment on screen as TOML, to run with the CLI elsewhere."""
     st.sidebar.download_button(
-        "Download sweep file (.toml)", data=lambda: services.sweep_file(experiment, methods, points, seeds, calibrate),
+        "Download sweep file (.toml)", data=lambda: sweeps.sweep_file(experiment, methods, points, seeds, calibrate),
         file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
         icon=":material/description:", key="sweep_file",
         help="`python -m cup_core sweep --config FILE` recomputes this experiment (same id) with these methods, "
@@ -134,18 +135,18 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
 
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,
-                     text=f"{progress.done}/{progress.total} models · {services.format_seconds(progress.eta_s)} "
+                     text=f"{progress.done}/{progress.total} models · {formatting.format_seconds(progress.eta_s)} "
                           f"· {progress.label}")
 
     try:
-        services.compute(experiment, plan, on_progress, sources)
+        sweeps.compute(experiment, plan, on_progress, sources)
     except ValueError as err:
         bar.empty()
         if after_error is None:
             after_error = "What is cached is shown below." + (
                 "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
         st.error(f"Cannot compute the missing models on this machine: "
-                 f"{as_text(services.form_message(str(err)).rstrip('.'))}. "
+                 f"{as_text(new.form_message(str(err)).rstrip('.'))}. "
                  f"{after_error}",
                  icon=":material/error:")
         return False
@@ -230,11 +231,11 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
     with st.popover("Compute another intensity", icon=":material/add:"):
         value = st.number_input("Intensity γ", min_value=0.0, max_value=1.0, value=0.33, step=0.01, format="%.3f",
                                 key="another_intensity")
-        value = services.canonical_intensity(value)
+        value = explore.canonical_intensity(value)
         if value in values:
             st.caption(f"γ = {value:g} is already computed.")
         elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
-            if compute_with_progress(experiment, services.single_point_plan(value)):
+            if compute_with_progress(experiment, explore.single_point_plan(value)):
                 st.session_state[PENDING_KEY] = value
                 st.rerun()
 
@@ -260,7 +261,7 @@ def explore_static(view, value: float, has_oracle: bool) -> None:
     original, oracle = view.reference("original"), view.reference("oracle")
     plot_column, cards_column = st.columns([3, 2], gap="medium")
     with plot_column:
-        frontier = services.cached_figure(("explore_frontier", *view.key), lambda: figures.frontier_figure(
+        frontier = caching.cached_figure(("explore_frontier", *view.key), lambda: figures.frontier_figure(
             view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles))
         st.plotly_chart(
             figures.ring_value(frontier, view.frontier, value),
@@ -269,7 +270,7 @@ def explore_static(view, value: float, has_oracle: bool) -> None:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
     st.subheader("Test accuracy per class")
-    bars = services.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
+    bars = caching.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
         view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
         selected_label=f"CUP γ={value:g}"))
     st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
@@ -306,7 +307,7 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
     names = list(METHODS)
     methods = st.sidebar.multiselect("Methods", names, default=DEFAULT_COMPARE_METHODS, key="methods",
                                      format_func=lambda name: METHODS[name].label, bind="query-params")
-    points = st.sidebar.select_slider("Runs per method", list(services.COMPARE_POINTS), value=11, key="points",
+    points = st.sidebar.select_slider("Runs per method", list(compare.COMPARE_POINTS), value=11, key="points",
                                       bind="query-params", help="knob values per method, calibration runs included: "
                                                                 "every method gets the same number")
     seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key="seeds", bind="query-params",
@@ -327,7 +328,7 @@ def pool_control(experiment: Experiment) -> tuple[float, ...]:
     """Sidebar: other unlearning learning rates to pool each method's points over (pool.py); () keeps the single
     recipe, else this experiment's lr first. Those with an experiment in the cache are marked and offered first."""
     own = experiment.config.unlearn.lr
-    cached = [lr for lr in services.pool_lrs(experiment) if lr != own]
+    cached = [lr for lr in compare.pool_lrs(experiment) if lr != own]
     options = cached + [lr for lr in LR_CHOICES if lr != own and lr not in cached]
     chosen = st.sidebar.multiselect(
         "Pool learning rates", options, default=[], key="pool_lrs",
@@ -341,7 +342,7 @@ def pool_control(experiment: Experiment) -> tuple[float, ...]:
 
 def add_seeds(seeds: list[int]) -> None:
     """on_click of "compute more seeds": the seeds control takes the next ones."""
-    st.session_state["seeds"] = services.more_seeds(seeds)
+    st.session_state["seeds"] = compare.more_seeds(seeds)
 
 
 def select_compared_point() -> None:
@@ -384,7 +385,7 @@ def compare_method_picker(shown: list[str], selected: tuple[str, float] | None, 
     elif current not in choices:
         st.session_state[COMPARE_METHOD_KEY] = "cup" if "cup" in choices else choices[0]
     column, _ = st.columns([1, 2])
-    return column.selectbox("Scrub the knob of", choices, key=COMPARE_METHOD_KEY, format_func=services.method_label,
+    return column.selectbox("Scrub the knob of", choices, key=COMPARE_METHOD_KEY, format_func=catalogue.method_label,
                             on_change=_select_compared_method, args=(starts,),
                             help="the slider below moves along this method's knob values; the ring and the cards "
                                  "follow in your browser, and the selection is set when you let go")
@@ -425,7 +426,7 @@ def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
             "[{:.4f}, {:.4f}]".format(*paper_ci),
             "calibration runs": 0 if calibration is None else calibration["runs"],
             "calibration s": 0.0 if calibration is None else calibration["seconds"],
-            "calibration": services.describe_calibration(calibration),
+            "calibration": formatting.describe_calibration(calibration),
             "moves": method["moves"], "seeds": len(method["seeds"]), "points": method["points"],
             "knob ρ(value, UA)": control["spearman_value_ua"], "UA span": control["ua_span"],
             "s / point": method["mean_seconds"]})
@@ -477,7 +478,7 @@ def selected_point_export(experiment: Experiment, view, selected: tuple[str, flo
     if selected is None:
         return
     method, value = selected
-    seeds = services.seeds_at(view.results, method, value)
+    seeds = selected_point.seeds_at(view.results, method, value)
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
     export_button(experiment, method, value, seed, "Export this model (.zip)",
                   f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip")
@@ -486,10 +487,11 @@ def selected_point_export(experiment: Experiment, view, selected: tuple[str, flo
 def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
     """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it),
     then "Pin as A / Pin as B" for the A vs B page (Explore's and Compare's selected point both end here)."""
-    if not services.point_is_cached(experiment, method, value, seed):
+    if not selected_point.point_is_cached(experiment, method, value, seed):
         st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
                    "experiment again recomputes it.", icon=":material/warning:")
         return
-    st.download_button(label, data=lambda: services.export_zip(experiment, value, seed, method), file_name=file_name,
-                       mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")
+    st.download_button(label, data=lambda: selected_point.export_zip(experiment, value, seed, method),
+                       file_name=file_name, mime="application/zip", icon=":material/download:", type="primary",
+                       on_click="ignore")
     pin_buttons(experiment, method, value, seed)  # the selected point's other action: compare it on A vs B
