@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cup_core import METHODS, Experiment, SweepProgress
+from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
 from . import formatting
@@ -205,7 +204,7 @@ def _grid_value(text: str | None, values: list[float]) -> float | None:
         value = float(text)
     except (TypeError, ValueError):
         return None
-    return next((v for v in values if math.isfinite(value) and abs(v - value) < 1e-9), None)
+    return next((v for v in values if same_knob(v, value)), None)
 
 
 def select_intensity(value: float, key: str = INTENSITY_KEY) -> None:
@@ -394,7 +393,7 @@ def compare_method_picker(shown: list[str], selected: tuple[str, float] | None, 
 def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
     """The clicked point if it is still shown, else the overall best point by avg gap."""
     chosen = st.session_state.get(SELECTED_KEY)
-    if chosen and ((frontier["method"] == chosen[0]) & np.isclose(frontier["value"], chosen[1])).any():
+    if chosen and ((frontier["method"] == chosen[0]) & same_knob(frontier["value"], chosen[1])).any():
         return chosen
     finite = frontier[frontier["avg_gap"].notna()]
     if finite.empty:
@@ -440,7 +439,7 @@ def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -
         method = summary["methods"].get(name)
         if method is None or method["recommended_value"] is None:
             continue
-        knee = frontier[(frontier["method"] == name) & np.isclose(frontier["value"], method["recommended_value"])].iloc[0]
+        knee = frontier[(frontier["method"] == name) & same_knob(frontier["value"], method["recommended_value"])].iloc[0]
         best = method["best_avg_gap"]
         rows.append({"method": method["label"], "knob": method["knob"], "knee value": knee["value"],
                      "knee retain acc": knee["retain_acc"], "knee UA": knee["ua"],
@@ -464,7 +463,7 @@ def selected_point_cards(experiment: Experiment, view, selected: tuple[str, floa
     if selected is None:
         return
     method, value = selected
-    row = view.frontier[(view.frontier["method"] == method) & np.isclose(view.frontier["value"], value)].iloc[0]
+    row = view.frontier[(view.frontier["method"] == method) & same_knob(view.frontier["value"], value)].iloc[0]
     label = METHODS[method].label
     st.subheader(f"{'Selected' if clicked else 'Best overall (lowest avg gap)'}: {label}, {row['knob']} = {value:g}")
     references = view.references

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import Experiment, SweepPlan
+from cup_core.config import same_knob
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.report import frontier_table, reference_table
@@ -64,7 +65,7 @@ class ExplorerView:
         return float(self.frontier["value"].iloc[len(self.frontier) // 2])
 
     def point(self, value: float) -> pd.Series:
-        return self.frontier.loc[self.frontier["value"].sub(value).abs().idxmin()]
+        return self.frontier[same_knob(self.frontier["value"], value)].iloc[0]
 
     def reference(self, role: str) -> pd.Series | None:
         return self.references.loc[role] if role in self.references.index else None

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import Experiment
+from cup_core.config import same_knob
 from cup_core.methods import get_method
 
 from .caching import experiment_handle, reopen
@@ -100,6 +101,6 @@ def pinned_metrics(experiment: Experiment, pin) -> pd.Series | None:
         row["avg_gap"] = avg_gap(row, references.loc["oracle"]) if "oracle" in references.index else float("nan")
         return row
     results = experiment.results()
-    rows = results[(results["method"] == pin.method) & (results["value"] - pin.value).abs().lt(1e-12)
+    rows = results[(results["method"] == pin.method) & same_knob(results["value"], pin.value)
                    & (results["seed"] == pin.seed)]
     return rows.iloc[0] if len(rows) else None

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from cup_core import Experiment
+from cup_core.config import same_knob
 from cup_core.export import export_bytes
 
 from .caching import experiment_handle, reopen, results_stamp
@@ -13,7 +14,7 @@ from .caching import experiment_handle, reopen, results_stamp
 
 def seeds_at(results: pd.DataFrame, method: str, value: float) -> list[int]:
     """The seeds computed for one point (a value computed on demand may have fewer than the grid)."""
-    chosen = (results["method"] == method) & (results["value"] - value).abs().lt(1e-12)
+    chosen = (results["method"] == method) & same_knob(results["value"], value)
     return sorted(int(seed) for seed in results.loc[chosen, "seed"])
 
 
