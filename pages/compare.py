@@ -47,8 +47,8 @@ view_key = (view.key, tuple(shown))
 def fronts_and_selection() -> None:
     """The fronts, the selection's ring and the selected point: a click, a scrubber's release or a seed picked
     for export reruns this part only, not the hypervolumes and tables below (a fragment)."""
-    selected = components.compare_selection(frontier)
-    clicked = components.was_clicked(selected)
+    selected = components.compare_selection(frontier, key=components.SELECTED_KEY)
+    clicked = components.was_clicked(selected, key=components.SELECTED_KEY)
     # The scrubber sends this experiment's own points: a pooled view (several learning rates) keeps the chart.
     live = not lrs and scrubber.compare(experiment, plan, shown, selected, clicked,
                                         on_value=components.select_compared_value,
@@ -150,7 +150,8 @@ if ties:
                                                                   if len(seeds) == 1 else "")
             + (". More seeds narrow the intervals." if few else "."))
     if few:
-        st.button(f"Use {len(compare.more_seeds(seeds))} seeds", on_click=components.add_seeds, args=(seeds,),
+        st.button(f"Use {len(compare.more_seeds(seeds))} seeds", on_click=components.add_seeds,
+                  args=(seeds, components.SEEDS_KEY),
                   icon=":material/add:", help="adds seeds to the sidebar's choice; the missing models are then "
                                               "offered for computing above")
 

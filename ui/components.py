@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
@@ -160,14 +161,14 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
 PENDING_KEY = "pending_intensity"  # a value just computed, to select before the slider is drawn
 
 
-def intensity_slider(values: list[float], default: float, knob: str) -> float:
-    """The knob's slider over the cached values; returns the chosen value."""
-    if PENDING_KEY in st.session_state:
-        st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
-    if st.session_state.get(INTENSITY_KEY) not in values:
-        st.session_state.pop(INTENSITY_KEY, None)  # a value from another experiment's grid
+def intensity_slider(values: list[float], default: float, knob: str, key: str = INTENSITY_KEY) -> float:
+    """The knob's slider over the cached values, its state under `key`; returns the chosen value."""
+    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
+        st.session_state[key] = st.session_state.pop(PENDING_KEY)
+    if st.session_state.get(key) not in values:
+        st.session_state.pop(key, None)  # a value from another experiment's grid
     return st.select_slider(
-        f"Intensity γ ({knob})", options=values, value=default, key=INTENSITY_KEY, bind="query-params",
+        f"Intensity γ ({knob})", options=values, value=default, key=key, bind="query-params",
         format_func=lambda v: f"{v:g}",
         help="γ = 0: every step is pure retain progress; γ = 1: pure forgetting, orthogonal to the retain gradient. "
              "Click a point in the plot to jump to it.")
@@ -239,21 +240,21 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
                 st.rerun()
 
 
-def select_clicked_point() -> None:
-    """on_select callback of the frontier chart: a clicked point moves the slider."""
+def select_clicked_point(key: str = INTENSITY_KEY) -> None:
+    """on_select callback of the frontier chart: a clicked point moves the slider whose state is under `key`."""
     selection = st.session_state.get(CHART_KEY)
     points = getattr(selection, "selection", {}).get("points", []) if selection else []
     for point in points:
         data = point.get("customdata")  # a list, or a dict keyed "0", "1", ... as the browser sends it
         if data:
-            st.session_state[INTENSITY_KEY] = float(data["0"] if isinstance(data, dict) else data[0])
+            st.session_state[key] = float(data["0"] if isinstance(data, dict) else data[0])
             return
 
 
-def explore_static(view, value: float, has_oracle: bool) -> None:
+def explore_static(view, value: float, has_oracle: bool, key: str = INTENSITY_KEY) -> None:
     """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
     (ui/scrubber.py) draws in the browser, for where it cannot. The frontier is built once per view (its `key`)
-    and ringed at each move, the bars once per value."""
+    and ringed at each move, the bars once per value; a click on a point sets the slider's state under `key`."""
     from . import figures
 
     point = view.point(value)
@@ -264,7 +265,8 @@ def explore_static(view, value: float, has_oracle: bool) -> None:
             view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles))
         st.plotly_chart(
             figures.ring_value(frontier, view.frontier, value),
-            key=CHART_KEY, on_select=select_clicked_point, selection_mode="points", config={"displaylogo": False})
+            key=CHART_KEY, on_select=functools.partial(select_clicked_point, key), selection_mode="points",
+            config={"displaylogo": False})
     with cards_column:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
@@ -309,7 +311,7 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
     points = st.sidebar.select_slider("Runs per method", list(compare.COMPARE_POINTS), value=11, key="points",
                                       bind="query-params", help="knob values per method, calibration runs included: "
                                                                 "every method gets the same number")
-    seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key="seeds", bind="query-params",
+    seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key=SEEDS_KEY, bind="query-params",
                                    help="unlearning seeds (batch order); the plot shows their mean and spread, the "
                                         "intervals resample them")
     calibrate = st.sidebar.toggle("Calibrate knobs on this experiment", value=True, key="calibrate",
@@ -320,6 +322,7 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
 
 
 SEED_CHOICES = list(range(10))
+SEEDS_KEY = "seeds"  # compare_controls' seeds, which add_seeds extends
 LR_CHOICES = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)  # learning rates offered to add to a pool
 
 
@@ -339,9 +342,9 @@ def pool_control(experiment: Experiment) -> tuple[float, ...]:
     return (own, *chosen) if chosen else ()
 
 
-def add_seeds(seeds: list[int]) -> None:
-    """on_click of "compute more seeds": the seeds control takes the next ones."""
-    st.session_state["seeds"] = compare.more_seeds(seeds)
+def add_seeds(seeds: list[int], key: str = SEEDS_KEY) -> None:
+    """on_click of "compute more seeds": the seeds control whose state is under `key` takes the next ones."""
+    st.session_state[key] = compare.more_seeds(seeds)
 
 
 def select_compared_point() -> None:
@@ -390,9 +393,9 @@ def compare_method_picker(shown: list[str], selected: tuple[str, float] | None, 
                                  "follow in your browser, and the selection is set when you let go")
 
 
-def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
-    """The clicked point if it is still shown, else the overall best point by avg gap."""
-    chosen = st.session_state.get(SELECTED_KEY)
+def compare_selection(frontier: pd.DataFrame, key: str = SELECTED_KEY) -> tuple[str, float] | None:
+    """The clicked point (its state under `key`) if it is still shown, else the overall best point by avg gap."""
+    chosen = st.session_state.get(key)
     if chosen and ((frontier["method"] == chosen[0]) & same_knob(frontier["value"], chosen[1])).any():
         return chosen
     finite = frontier[frontier["avg_gap"].notna()]
@@ -448,8 +451,8 @@ def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -
     return pd.DataFrame(rows)
 
 
-def was_clicked(selected: tuple[str, float] | None) -> bool:
-    return selected is not None and st.session_state.get(SELECTED_KEY) == selected
+def was_clicked(selected: tuple[str, float] | None, key: str = SELECTED_KEY) -> bool:
+    return selected is not None and st.session_state.get(key) == selected
 
 
 def selected_point_panel(experiment: Experiment, view, selected: tuple[str, float] | None, clicked: bool) -> None:
