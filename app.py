@@ -18,8 +18,8 @@ navigation = st.navigation([
     st.Page("pages/new.py", title="New experiment", icon=":material/add_circle:"),
     st.Page("pages/experiments.py", title="Experiments", icon=":material/inventory_2:"),
 ])
-if "ui.services" not in sys.modules:  # a fresh server's first page imports PyTorch and the library: seconds
+if "ui.services.catalogue" not in sys.modules:  # a fresh server's first page imports PyTorch and the library: seconds
     loading = st.progress(0.0, text="Loading PyTorch and the library (once per server start)…")
-    import ui.services  # noqa: F401
+    import ui.components  # noqa: F401  (every page's widgets: the services and, through them, the library)
     loading.empty()
 navigation.run()

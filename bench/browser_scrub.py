@@ -170,10 +170,10 @@ def compute_compared(cache: Path) -> None:
     os.environ["CUP_CACHE_DIR"] = str(cache)
     sys.path.insert(0, str(REPO))
     from cup_core import resolve_device, run_sweep
-    from ui import services
+    from ui.services import catalogue, compare
 
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
-    run_sweep(experiment, services.compare_plan(list(COMPARE_METHODS), COMPARE_POINTS, [0]), resolve_device("cpu"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
+    run_sweep(experiment, compare.compare_plan(list(COMPARE_METHODS), COMPARE_POINTS, [0]), resolve_device("cpu"))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Where the first open on an empty cache spends its time, beside bench/default_experiment.py's compute.
 
 Two fresh processes, one after the other (run it twice to see the machine's noise):
-1. the app's path: import streamlit and ui.services (what a fresh server's first page imports), then the
+1. the app's path: import streamlit and ui.components (what a fresh server's first page imports), then the
    first run of app.py through AppTest on an empty cache (computing the default experiment, then the
    page drawn from the cache), its script thread under cProfile: the time inside run_sweep, and the rest
    by function (AppTest's own wait and component scan, on its main thread, are outside the profile);
@@ -24,7 +24,7 @@ from _common import REPO, save
 APP = r"""
 import cProfile, io, json, os, pstats, sys, time
 start = time.perf_counter()
-import streamlit, ui.services, torch
+import streamlit, ui.components, torch
 imported = time.perf_counter()
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest

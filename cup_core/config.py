@@ -303,3 +303,11 @@ def canonical_value(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"a knob value must be a finite number, got {value!r}")
     return float(f"{value:.6g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def same_knob(values, value: float):
+    """Where `values` (a knob value, or a table's column of them: canonical, as every table holds them) is the
+    knob value `value`: exact equality once `value` is canonical, the one way knob values are matched. A value
+    that is no knob value (NaN, infinite) matches nothing."""
+    value = float(value)
+    return values == (canonical_value(value) if math.isfinite(value) else value)

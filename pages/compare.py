@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import components, figures, scrubber, services
+from ui import components, figures, formatting, scrubber
+from ui.services import caching, catalogue, compare, sweeps
 
 components.use_app_navigation()
 
@@ -15,14 +16,14 @@ components.sweep_file_button(experiment, methods, points, seeds, calibrate)
 components.data_root_editor(experiment)
 
 st.title("Compare unlearning methods")
-st.caption(f"{services.describe_experiment(experiment)} · every method runs the same recipe "
+st.caption(f"{catalogue.describe_experiment(experiment)} · every method runs the same recipe "
            f"({config.unlearn.describe()}) and sweeps its own knob · experiment `{experiment.id}`")
-plan = services.compare_plan(methods, points, seeds, calibrate)
-members = services.compare_members(experiment, methods, points, seeds, calibrate, lrs)
-missing = sum(services.missing_count(member, member_plan) for member, member_plan in members)
+plan = compare.compare_plan(methods, points, seeds, calibrate)
+members = compare.compare_members(experiment, methods, points, seeds, calibrate, lrs)
+missing = sum(sweeps.missing_count(member, member_plan) for member, member_plan in members)
 if missing:
-    pending = services.pending_calibrations(experiment, plan)
-    searching = (f" First, {', '.join(services.method_label(name) for name in pending)} "
+    pending = sweeps.pending_calibrations(experiment, plan)
+    searching = (f" First, {', '.join(catalogue.method_label(name) for name in pending)} "
                  f"{'is' if len(pending) == 1 else 'are'} calibrated on this experiment by a few runs each; "
                  "the count is then an upper bound." if pending else "")
     st.info(f"{missing} of the models these methods, runs and seeds need are not cached yet "
@@ -31,12 +32,12 @@ if missing:
         if all(components.compute_with_progress(member, member_plan) for member, member_plan in members):
             st.rerun()
 
-view = services.pooled_compare_view(members, lrs) if lrs else services.compare_view(experiment, plan)
+view = compare.pooled_compare_view(members, lrs) if lrs else compare.compare_view(experiment, plan)
 shown = [name for name in methods if name in set(view.frontier["method"])]
 if not shown:
     st.warning("None of the chosen methods has a computed point yet: compute them above.")
     st.stop()
-labels = services.compare_labels(view, shown)
+labels = compare.compare_labels(view, shown)
 frontier = view.frontier[view.frontier["method"].isin(shown)]
 # What the figures below are functions of:
 view_key = (view.key, tuple(shown))
@@ -46,16 +47,16 @@ view_key = (view.key, tuple(shown))
 def fronts_and_selection() -> None:
     """The fronts, the selection's ring and the selected point: a click, a scrubber's release or a seed picked
     for export reruns this part only, not the hypervolumes and tables below (a fragment)."""
-    selected = components.compare_selection(frontier)
-    clicked = components.was_clicked(selected)
+    selected = components.compare_selection(frontier, key=components.SELECTED_KEY)
+    clicked = components.was_clicked(selected, key=components.SELECTED_KEY)
     # The scrubber sends this experiment's own points: a pooled view (several learning rates) keeps the chart.
     live = not lrs and scrubber.compare(experiment, plan, shown, selected, clicked,
                                         on_value=components.select_compared_value,
                                         pick=lambda: components.compare_method_picker(
-                                            shown, selected, services.compare_starts(experiment, plan, shown)))
+                                            shown, selected, compare.compare_starts(experiment, plan, shown)))
     with st.container(key=scrubber.COMPARE_FALLBACK):
         if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
-            fronts = services.fronts_figure(view_key, view, shown)
+            fronts = compare.fronts_figure(view_key, view, shown)
             st.plotly_chart(figures.ring_selected(fronts, frontier, selected), key=components.COMPARE_CHART_KEY,
                             on_select=components.select_compared_point, selection_mode="points",
                             config={"displaylogo": False})
@@ -74,11 +75,11 @@ fronts_and_selection()
 
 st.subheader("Hypervolume")
 summary = view.summary
-table = services.shared(("hypervolume_table", *view_key), lambda: components.hypervolume_table(summary, shown))
+table = caching.shared(("hypervolume_table", *view_key), lambda: components.hypervolume_table(summary, shown))
 norm = summary["normalisation"]
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(services.shared(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
+    st.plotly_chart(caching.shared(("hypervolume", *view_key), lambda: figures.hypervolume_figure(
         table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
         maximum=None if norm is None else norm["reference_normalised"][0] ** 2)), config={"displaylogo": False})
 with right:
@@ -115,7 +116,7 @@ st.caption(f"**Paper's hypervolume** (spec §5): the same seed-averaged points i
            f"{reference['objectives'][1]}), both maximised, reference point ({reference['reference_point'][0]:g}, "
            f"{reference['reference_point'][1]:g}), divided by 100 · 100. Near 1 for every method that keeps retain "
            "accuracy, it rarely tells methods apart; it is kept so that numbers can be put beside the paper's.")
-st.caption(f"**Protocol: {services.describe_protocol(summary['protocol'], points)}**. "
+st.caption(f"**Protocol: {formatting.describe_protocol(summary['protocol'], points)}**. "
            "Every method gets the same number of runs "
            f"({points * max(1, len(lrs))} knob values × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}). "
            + ("CUP's intensity (and the preferences λ, β of the multi-objective baselines) has an intrinsic range "
@@ -128,16 +129,16 @@ if config.forget.kind == "random":
                "their objectives are retain acc and "
                "100 − |forget acc − the retrained oracle's forget acc|, so a method that forgets more of the subset "
                "than the oracle does loses hypervolume instead of gaining it.")
-still = [services.method_label(name) for name in shown if summary["methods"][name]["moves"] is False]
+still = [catalogue.method_label(name) for name in shown if summary["methods"][name]["moves"] is False]
 if still:
     st.warning(f"{', '.join(still)} {'does' if len(still) == 1 else 'do'} not move the model from this original at "
                "any knob value (its points sit on the original); MGDA does this from a Pareto-stationary start, "
                "where no common descent direction exists.", icon=":material/block:")
-for line in services.range_notes(summary, shown):
+for line in compare.range_notes(summary, shown):
     st.info(line, icon=":material/tune:")
-ties = [services.method_label(name) for name in shown
+ties = [catalogue.method_label(name) for name in shown
         if (summary["methods"][name]["versus_cup"] or {}).get("verdict") == "tie"]
-deterministic = [services.method_label(name) for name in shown
+deterministic = [catalogue.method_label(name) for name in shown
                  if "why" in (summary["methods"][name]["versus_cup"] or {})]
 if deterministic:
     st.info(f"{', '.join(deterministic)}: every seed gave the same points as CUP's did (the seed changes nothing "
@@ -149,18 +150,19 @@ if ties:
                                                                   if len(seeds) == 1 else "")
             + (". More seeds narrow the intervals." if few else "."))
     if few:
-        st.button(f"Use {len(services.more_seeds(seeds))} seeds", on_click=components.add_seeds, args=(seeds,),
+        st.button(f"Use {len(compare.more_seeds(seeds))} seeds", on_click=components.add_seeds,
+                  args=(seeds, components.SEEDS_KEY),
                   icon=":material/add:", help="adds seeds to the sidebar's choice; the missing models are then "
                                               "offered for computing above")
 
 st.subheader("Controllability: how each knob moves the model")
-st.plotly_chart(services.shared(("controllability", *view_key), lambda: figures.controllability_figure(
-    frontier, labels, services.knob_positions(frontier, shown))), config={"displaylogo": False})
+st.plotly_chart(caching.shared(("controllability", *view_key), lambda: figures.controllability_figure(
+    frontier, labels, compare.knob_positions(frontier, shown))), config={"displaylogo": False})
 with st.expander("What each method does"):
-    st.markdown("\n".join(f"- {services.method_about(name)}" for name in shown))
+    st.markdown("\n".join(f"- {catalogue.method_about(name)}" for name in shown))
 
 st.subheader("Recommended points")
-st.dataframe(services.shared(("recommendations", *view_key), lambda: components.recommendations(
+st.dataframe(caching.shared(("recommendations", *view_key), lambda: components.recommendations(
     view.summary, frontier, shown)), hide_index=True, width="stretch",
              column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in
                             ("knee value", "closest to oracle: value")} | {

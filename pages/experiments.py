@@ -4,7 +4,8 @@ import datetime
 
 import streamlit as st
 
-from ui import components, services
+from ui import components, formatting
+from ui.services import catalogue
 
 components.use_app_navigation()
 
@@ -14,8 +15,8 @@ DELETED_KEY = "deleted_notice"  # what the last deletion removed, said once afte
 st.title("Experiments")
 if notice := st.session_state.pop(DELETED_KEY, None):
     st.success(notice, icon=":material/delete:")
-cached = services.list_cached()
-if unreadable := services.unreadable_experiments():
+cached = catalogue.list_cached()
+if unreadable := catalogue.unreadable_experiments():
     st.warning(f"{len(unreadable)} folder{'s' if len(unreadable) > 1 else ''} of the cache could not be read as an "
                "experiment and {} skipped (delete or fix {} by hand):".format(
                    "are" if len(unreadable) > 1 else "is", "them" if len(unreadable) > 1 else "it"),
@@ -27,8 +28,8 @@ if not cached:
     st.page_link("pages/new.py", label="New experiment", icon=":material/add_circle:")
     st.stop()
 
-st.caption(f"{len(cached)} experiment{'s' if len(cached) > 1 else ''} in `{services.cache_root()}`, "
-           f"{services.human_size(sum(item.size_bytes for item in cached))} in all; newest first.")
+st.caption(f"{len(cached)} experiment{'s' if len(cached) > 1 else ''} in `{catalogue.cache_root()}`, "
+           f"{formatting.human_size(sum(item.size_bytes for item in cached))} in all; newest first.")
 
 for item in cached:
     experiment = item.experiment
@@ -37,16 +38,16 @@ for item in cached:
         info, actions = st.columns([3, 2], vertical_alignment="center")
         with info:
             # Strings from a config.json (checked when it opened, shown as text all the same: it may come from elsewhere)
-            st.markdown(f"**{components.as_text(services.dataset_title(config.dataset))} · forget "
+            st.markdown(f"**{components.as_text(catalogue.dataset_title(config.dataset))} · forget "
                         f"{components.as_text(config.forget.describe())}** · `{experiment.id}`")
             changed = datetime.datetime.fromtimestamp(item.modified).strftime("%Y-%m-%d %H:%M")
-            training = components.as_text(services.describe_training(experiment))
-            st.caption(f"model {components.as_text(services.describe_model(experiment))} · "
+            training = components.as_text(catalogue.describe_training(experiment))
+            st.caption(f"model {components.as_text(catalogue.describe_model(experiment))} · "
                        f"{'retrained oracle' if config.oracle else 'no oracle'} · unlearning "
                        f"{components.as_text(config.unlearn.describe())}{f' · {training}' if training else ''}  \n"
                        f"**{item.points} point{'s' if item.points != 1 else ''}** · "
-                       f"**{services.human_size(item.size_bytes)}** · last change {changed} "
-                       f"({services.human_age(item.modified)})")
+                       f"**{formatting.human_size(item.size_bytes)}** · last change {changed} "
+                       f"({formatting.human_age(item.modified)})")
         with actions, st.container(horizontal=True, horizontal_alignment="right", vertical_alignment="center"):
             st.page_link("pages/explore.py", label="Explore", icon=":material/scatter_plot:",
                          query_params={"experiment": experiment.id})
@@ -56,19 +57,19 @@ for item in cached:
                 st.session_state[CONFIRM_KEY] = experiment.id
         if st.session_state.get(CONFIRM_KEY) == experiment.id:
             st.warning(f"Delete experiment `{experiment.id}`: its {item.points} points, reference models and "
-                       f"results ({services.human_size(item.size_bytes)})? This cannot be undone; computing it "
+                       f"results ({formatting.human_size(item.size_bytes)})? This cannot be undone; computing it "
                        "again starts from scratch.", icon=":material/warning:")
             with st.container(horizontal=True):
                 if st.button("Delete for good", key=f"confirm_delete_{experiment.id}", type="primary",
                              icon=":material/delete_forever:"):
                     try:
-                        services.delete_experiment(experiment.id)
+                        catalogue.delete_experiment(experiment.id)
                     except OSError as err:
                         st.error(f"Cannot delete {experiment.root} ({err.strerror or err}).", icon=":material/error:")
                     else:
                         st.session_state.pop(CONFIRM_KEY, None)
                         st.session_state[DELETED_KEY] = (f"Deleted experiment `{experiment.id}` "
-                                                          f"({services.human_size(item.size_bytes)} freed).")
+                                                          f"({formatting.human_size(item.size_bytes)} freed).")
                         st.rerun()
                 if st.button("Keep it", key=f"keep_{experiment.id}"):
                     st.session_state.pop(CONFIRM_KEY, None)

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import components, scrubber, services
+from ui import components, scrubber
+from ui.services import catalogue, explore, sweeps
 
 
 
@@ -14,7 +15,7 @@ def notes(experiment, view) -> None:
                "direction of every step, not the end point: where a run lands also depends on the learning rate, "
                "epochs and batch size fixed for this experiment.")
     if config.forget.kind == "random":
-        st.caption(services.RANDOM_SUBSET_NOTE)
+        st.caption(explore.RANDOM_SUBSET_NOTE)
     if not config.oracle:
         st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
     components.compute_another_intensity(experiment, view.values)
@@ -24,7 +25,7 @@ def export(experiment, view, value: float) -> None:
     config = experiment.config
     seeds = view.seeds_at(value)
     seed = st.selectbox("Seed to export", seeds) if len(seeds) > 1 else seeds[0]
-    components.export_button(experiment, services.EXPLORE_METHOD, value, seed,
+    components.export_button(experiment, explore.EXPLORE_METHOD, value, seed,
                              "Export this model (.zip: safetensors + model card)",
                              f"cup-{config.dataset}-{experiment.id}-intensity{value:g}-seed{seed}.zip")
 
@@ -35,8 +36,9 @@ def selection(experiment, view) -> None:
     and everything it changes, in one fragment, so a slider step or a click on a point reruns and redraws this
     part only (the sidebar, the title and the cache's status are not recomputed, nor redrawn in the browser)."""
     with st.container(key=scrubber.EXPLORE_FALLBACK):
-        value = components.intensity_slider(view.values, view.recommended_value, view.knob)
-        components.explore_static(view, value, has_oracle=experiment.config.oracle)
+        value = components.intensity_slider(view.values, view.recommended_value, view.knob,
+                                            key=components.INTENSITY_KEY)
+        components.explore_static(view, value, has_oracle=experiment.config.oracle, key=components.INTENSITY_KEY)
     notes(experiment, view)
     export(experiment, view, value)
 
@@ -45,16 +47,16 @@ components.use_app_navigation()
 
 experiment = components.experiment_picker()
 config = experiment.config
-plan = services.explore_plan()
-components.sweep_file_button(experiment, list(plan.grids), len(plan.grids[services.EXPLORE_METHOD]), list(plan.seeds))
+plan = explore.explore_plan()
+components.sweep_file_button(experiment, list(plan.grids), len(plan.grids[explore.EXPLORE_METHOD]), list(plan.seeds))
 components.data_root_editor(experiment)
 
 st.title("Explore the forget / retain trade-off")
-st.caption(f"{components.as_text(services.describe_experiment(experiment))} · CUP, "
+st.caption(f"{components.as_text(catalogue.describe_experiment(experiment))} · CUP, "
            f"{components.as_text(config.unlearn.describe())} · "
            f"experiment `{experiment.id}`")
 
-missing = services.missing_count(experiment, plan)
+missing = sweeps.missing_count(experiment, plan)
 if missing and experiment.info.embedded:
     st.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the original, "
             f"{'the retrained oracle, ' if config.oracle else ''}one unlearning run per grid point). Finished ones "
@@ -68,7 +70,7 @@ elif missing:  # a real data set: computing may take long and needs the data her
         if components.compute_with_progress(experiment, plan):
             st.rerun()
 
-view = services.explorer_view(experiment)
+view = explore.explorer_view(experiment)
 if view.frontier.empty:
     st.warning("This experiment has no CUP point yet: compute them above, or see its other methods on "
                "**Compare methods**.")

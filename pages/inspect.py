@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from cup_core.cache import BrokenEntry
-from ui import components, figures, pins, services
+from ui import components, figures, pins
+from ui.services import catalogue, inspect, new
 
 components.use_app_navigation()
 
@@ -13,16 +14,16 @@ config = experiment.config
 components.data_root_editor(experiment)
 
 st.title("A vs B: explain a point")
-st.caption(f"{services.describe_experiment(experiment)} · two cached models side by side: what each still knows "
+st.caption(f"{catalogue.describe_experiment(experiment)} · two cached models side by side: what each still knows "
            f"of the forget set, what the membership attack sees, how its features are arranged · experiment "
            f"`{experiment.id}`")
 
-choices = services.pin_choices(experiment)
+choices = inspect.pin_choices(experiment)
 if "original" not in choices:
     st.info("This experiment has no cached model yet: open **Explore** or **Compare methods** to compute it, then "
             "pin points here (or with *Pin as A / Pin as B* under a selected point).")
     st.stop()
-a, b = pins.pin_pickers(choices, services.default_pins(experiment, choices))
+a, b = pins.pin_pickers(choices, inspect.default_pins(experiment, choices))
 projection = st.segmented_control("Embedding projection", ["pca", "tsne"], default="pca", key="projection",
                                   format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get, bind="query-params",
                                   help="how the penultimate layer's features are drawn in 2-D (scikit-learn; seeded)")
@@ -30,23 +31,23 @@ projection = projection or "pca"
 
 try:
     with st.spinner("Reading both models from the cache (once per checkpoint; then instant)…"):
-        explained = {"A": services.explained(experiment, a, projection), "B": services.explained(experiment, b, projection)}
-        samples = services.forget_samples(experiment)
+        explained = {"A": inspect.explained(experiment, a, projection), "B": inspect.explained(experiment, b, projection)}
+        samples = inspect.forget_samples(experiment)
 except BrokenEntry as err:
     st.error(f"A pinned model's checkpoint is missing or damaged ({components.as_text(str(err))}); computing the "
              "experiment again recomputes it.", icon=":material/error:")
     st.stop()
 except ValueError as err:
-    st.error(f"Cannot read this experiment's data here: {components.as_text(services.form_message(str(err)))}",
+    st.error(f"Cannot read this experiment's data here: {components.as_text(new.form_message(str(err)))}",
              icon=":material/error:")
     st.stop()
 
-labels = {"A": services.pin_label(a), "B": services.pin_label(b)}
+labels = {"A": inspect.pin_label(a), "B": inspect.pin_label(b)}
 forget_class = config.forget.forget_class
 
 rows = {}
 for slot, pinned in (("A", a), ("B", b)):
-    metrics = services.pinned_metrics(experiment, pinned)
+    metrics = inspect.pinned_metrics(experiment, pinned)
     if metrics is not None:
         rows[f"{slot}: {labels[slot]}"] = {name: metrics.get(column) for name, column in (
             ("forget acc", "forget_acc"), ("retain acc", "retain_acc"), ("test acc", "test_acc"), ("UA", "ua"),

@@ -4,7 +4,8 @@ import math
 
 import streamlit as st
 
-from ui import components, figures, lesson, scrubber, services
+from ui import components, figures, lesson, scrubber
+from ui.services import learn, sweeps
 
 components.use_app_navigation()
 from ui.glossary import GLOSSARY
@@ -13,12 +14,12 @@ LEARN_KEY = "learn_intensity"  # the intensity's session key and URL parameter
 LEARN_DEFAULT = lesson.TEACHING_INTENSITY  # the paper's figure: see the lesson's last tab
 presenter = st.query_params.get("presenter") == "1"  # for slides: no lesson text, no glossary
 st.title("Learn: unlearning on five blobs")
-optimizer = st.radio("Base optimiser", list(services.LEARN_OPTIMIZERS), horizontal=True, key="learn_optimizer",
-                     bind="query-params", format_func=services.LEARN_OPTIMIZERS.get,
+optimizer = st.radio("Base optimiser", list(learn.LEARN_OPTIMIZERS), horizontal=True, key="learn_optimizer",
+                     bind="query-params", format_func=learn.LEARN_OPTIMIZERS.get,
                      captions=["as in the paper's toy", "plain: θ ← θ − lr·d, no momentum"],
                      help="What consumes CUP's direction d each step: Adam, as in the paper's toy, or plain SGD "
                           "(θ ← θ − lr·d). Both runs are cached over the same intensities.")
-experiments = {name: services.learn_experiment(name) for name in services.LEARN_OPTIMIZERS}
+experiments = {name: learn.learn_experiment(name) for name in learn.LEARN_OPTIMIZERS}
 experiment = experiments[optimizer]
 config = experiment.config
 if not presenter:
@@ -28,8 +29,8 @@ if not presenter:
                f"{config.unlearn.epochs} full-batch steps of {base}, lr {config.unlearn.lr:g}. Every picture "
                "comes from real runs, cached.")
 
-plan = services.learn_plan()
-missing = sum(services.missing_count(e, plan) for e in experiments.values())
+plan = learn.learn_plan()
+missing = sum(sweeps.missing_count(e, plan) for e in experiments.values())
 if missing:
     st.info(f"Computing the toy once, with both optimisers: {missing} small models (a few seconds).")
     if not all(components.compute_with_progress(e, plan) for e in experiments.values()):
@@ -37,19 +38,19 @@ if missing:
     st.rerun()
 
 if not presenter:
-    tabs = lesson.lesson_tabs(services.learn_lesson_facts(), optimizer, config.forget.forget_class)
+    tabs = lesson.lesson_tabs(learn.learn_lesson_facts(), optimizer, config.forget.forget_class)
     for tab, (_, text) in zip(st.tabs([title for title, _ in tabs]), tabs):
         with tab:
             st.markdown(text)
 
-intensity = components.chosen_intensity(list(services.LEARN_GRID), LEARN_DEFAULT, key=LEARN_KEY)
+intensity = components.chosen_intensity(list(learn.LEARN_GRID), LEARN_DEFAULT, key=LEARN_KEY)
 live = scrubber.learn(experiment, intensity, on_value=lambda value: components.select_intensity(value, key=LEARN_KEY))
 with st.container(key=scrubber.LEARN_FALLBACK):
     if not live:  # today's widgets: until the browser has drawn the scrubber, or where it cannot
-        intensity = st.select_slider("Intensity γ", options=list(services.LEARN_GRID), value=LEARN_DEFAULT,
+        intensity = st.select_slider("Intensity γ", options=list(learn.LEARN_GRID), value=LEARN_DEFAULT,
                                      key=LEARN_KEY, bind="query-params", format_func=lambda v: f"{v:g}",
                                      help=GLOSSARY["Intensity γ"])
-        regions = services.learn_regions(experiment)
+        regions = learn.learn_regions(experiment)
         num_classes = experiment.info.num_classes
         columns = st.columns(3)
         for column, (title, grid) in zip(columns, (
@@ -61,18 +62,18 @@ with st.container(key=scrubber.LEARN_FALLBACK):
 if live:
     components.intensity_in_url(intensity, LEARN_DEFAULT, key=LEARN_KEY)
 
-run = services.learn_trajectory(experiment, intensity)
+run = learn.learn_trajectory(experiment, intensity)
 steps = run["steps"]
 st.subheader("The pivot, drawn from the run")
 choices = {"first": 0, "middle": len(steps) // 2, "last": len(steps) - 1}
 which = st.radio("Step", list(choices), horizontal=True, key="step", bind="query-params")
 step = steps[choices[which]]
 if live:  # the arrow and ψ turn in the browser with the scrubber above
-    scrubber.pivot(step, intensity, services.pivot_sweep(step["plane"]), run_value=intensity)
+    scrubber.pivot(step, intensity, learn.pivot_sweep(step["plane"]), run_value=intensity)
 else:
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(figures.pivot_figure(step["plane"], intensity, services.pivot_sweep(step["plane"])),
+        st.plotly_chart(figures.pivot_figure(step["plane"], intensity, learn.pivot_sweep(step["plane"])),
                         config={"displayModeBar": False})
     with right:
         st.metric("angle between the gradients φ", f"{math.degrees(step['phi']):.1f}°")
@@ -82,12 +83,12 @@ st.caption(lesson.step_caption(step, len(steps), intensity))
 
 st.subheader("What each step did to the retain loss")
 st.plotly_chart(figures.retain_change_figure(steps, run["path"], f"γ = {intensity:g}, "
-                                             f"{services.LEARN_OPTIMIZERS[optimizer]}"),
+                                             f"{learn.LEARN_OPTIMIZERS[optimizer]}"),
                 config={"displayModeBar": False})
 st.caption(lesson.retain_change_caption(optimizer))
 
 st.subheader("Trajectories")
-runs = {value: services.learn_trajectory(experiment, value)["steps"] for value in services.LEARN_RUNS}
+runs = {value: learn.learn_trajectory(experiment, value)["steps"] for value in learn.LEARN_RUNS}
 st.plotly_chart(figures.losses_figure(runs), config={"displayModeBar": False})
 st.plotly_chart(figures.path_animation(run["path"], experiment.references(), intensity),
                 config={"displayModeBar": False})

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
+import functools
 import re
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cup_core import METHODS, Experiment, SweepProgress
+from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
-from . import services
+from . import formatting
 from .glossary import GLOSSARY
 from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
+from .services import caching, catalogue, compare, explore, new, selected_point, sweeps
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
 # autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
@@ -66,21 +67,21 @@ def experiment_picker() -> Experiment:
     _follow_linked_experiment()
     # Each list starts with its default (index 0): a URL leaves defaults out, and a linked experiment may have
     # set the value through session_state, which Streamlit accepts quietly only for a widget at its first option.
-    names = services.datasets()
+    names = catalogue.datasets()
     dataset = st.sidebar.selectbox("Data set", names, key="dataset",
                                    bind="query-params",
                                    help="blobs: the paper's 2-D toy (MLP); digits: scikit-learn's 8×8 digits (small "
                                         "CNN); other data sets appear once an experiment on them is cached")
-    choices = services.forget_choices(dataset)
+    choices = catalogue.forget_choices(dataset)
     forget = choices[st.sidebar.selectbox(
         "Forget", list(choices), key="forget",
         bind="query-params", help="a whole class (class-wise forgetting), a seeded random subset or listed samples")]
-    candidates = services.experiments_for(dataset, forget)
+    candidates = catalogue.experiments_for(dataset, forget)
     by_id = {experiment.id: experiment for experiment in candidates}
     chosen = st.sidebar.selectbox("Experiment", list(by_id), key="experiment", bind="query-params",
                                   help="an embedded data set's default recipe first; experiments made with other "
                                        "settings (on the New experiment page or by the CLI) follow")
-    st.sidebar.caption(services.describe_variant(by_id[chosen]))
+    st.sidebar.caption(catalogue.describe_variant(by_id[chosen]))
     return by_id[chosen]
 
 
@@ -90,10 +91,10 @@ def _follow_linked_experiment() -> None:
     requested = st.query_params.get("experiment")
     if not requested or requested == st.session_state.get("experiment"):
         return
-    experiment = services.find_experiment(requested)
+    experiment = catalogue.find_experiment(requested)
     if experiment is None:
         return  # unknown or hostile: the sidebar's defaults stand
-    values = {"dataset": experiment.config.dataset, "forget": services.forget_label(experiment.config.forget),
+    values = {"dataset": experiment.config.dataset, "forget": catalogue.forget_label(experiment.config.forget),
               "experiment": experiment.id}
     for key, value in values.items():
         st.session_state[key] = value
@@ -111,7 +112,7 @@ def data_root_editor(experiment: Experiment) -> None:
                              help="the folder the experiment's data set is read from when missing points are "
                                   "computed here; it is not part of the experiment's id")
         if root.strip() != (sources.data_root or "") and st.button("Use this folder", key="save_data_root"):
-            services.save_data_root(experiment, root.strip())
+            sweeps.save_data_root(experiment, root.strip())
             st.rerun()
 
 
@@ -119,7 +120,7 @@ def sweep_file_button(experiment: Experiment, methods: list[str], points: int, s
                       calibrate: bool = True) -> None:
     """Sidebar: the sweep settings of the experiment on screen as TOML, to run with the CLI elsewhere."""
     st.sidebar.download_button(
-        "Download sweep file (.toml)", data=lambda: services.sweep_file(experiment, methods, points, seeds, calibrate),
+        "Download sweep file (.toml)", data=lambda: sweeps.sweep_file(experiment, methods, points, seeds, calibrate),
         file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
         icon=":material/description:", key="sweep_file",
         help="`python -m cup_core sweep --config FILE` recomputes this experiment (same id) with these methods, "
@@ -134,18 +135,18 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
 
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,
-                     text=f"{progress.done}/{progress.total} models · {services.format_seconds(progress.eta_s)} "
+                     text=f"{progress.done}/{progress.total} models · {formatting.format_seconds(progress.eta_s)} "
                           f"· {progress.label}")
 
     try:
-        services.compute(experiment, plan, on_progress, sources)
+        sweeps.compute(experiment, plan, on_progress, sources)
     except ValueError as err:
         bar.empty()
         if after_error is None:
             after_error = "What is cached is shown below." + (
                 "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
         st.error(f"Cannot compute the missing models on this machine: "
-                 f"{as_text(services.form_message(str(err)).rstrip('.'))}. "
+                 f"{as_text(new.form_message(str(err)).rstrip('.'))}. "
                  f"{after_error}",
                  icon=":material/error:")
         return False
@@ -160,14 +161,14 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
 PENDING_KEY = "pending_intensity"  # a value just computed, to select before the slider is drawn
 
 
-def intensity_slider(values: list[float], default: float, knob: str) -> float:
-    """The knob's slider over the cached values; returns the chosen value."""
-    if PENDING_KEY in st.session_state:
-        st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
-    if st.session_state.get(INTENSITY_KEY) not in values:
-        st.session_state.pop(INTENSITY_KEY, None)  # a value from another experiment's grid
+def intensity_slider(values: list[float], default: float, knob: str, key: str = INTENSITY_KEY) -> float:
+    """The knob's slider over the cached values, its state under `key`; returns the chosen value."""
+    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
+        st.session_state[key] = st.session_state.pop(PENDING_KEY)
+    if st.session_state.get(key) not in values:
+        st.session_state.pop(key, None)  # a value from another experiment's grid
     return st.select_slider(
-        f"Intensity γ ({knob})", options=values, value=default, key=INTENSITY_KEY, bind="query-params",
+        f"Intensity γ ({knob})", options=values, value=default, key=key, bind="query-params",
         format_func=lambda v: f"{v:g}",
         help="γ = 0: every step is pure retain progress; γ = 1: pure forgetting, orthogonal to the retain gradient. "
              "Click a point in the plot to jump to it.")
@@ -204,7 +205,7 @@ def _grid_value(text: str | None, values: list[float]) -> float | None:
         value = float(text)
     except (TypeError, ValueError):
         return None
-    return next((v for v in values if math.isfinite(value) and abs(v - value) < 1e-9), None)
+    return next((v for v in values if same_knob(v, value)), None)
 
 
 def select_intensity(value: float, key: str = INTENSITY_KEY) -> None:
@@ -230,46 +231,47 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
     with st.popover("Compute another intensity", icon=":material/add:"):
         value = st.number_input("Intensity γ", min_value=0.0, max_value=1.0, value=0.33, step=0.01, format="%.3f",
                                 key="another_intensity")
-        value = services.canonical_intensity(value)
+        value = explore.canonical_intensity(value)
         if value in values:
             st.caption(f"γ = {value:g} is already computed.")
         elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
-            if compute_with_progress(experiment, services.single_point_plan(value)):
+            if compute_with_progress(experiment, explore.single_point_plan(value)):
                 st.session_state[PENDING_KEY] = value
                 st.rerun()
 
 
-def select_clicked_point() -> None:
-    """on_select callback of the frontier chart: a clicked point moves the slider."""
+def select_clicked_point(key: str = INTENSITY_KEY) -> None:
+    """on_select callback of the frontier chart: a clicked point moves the slider whose state is under `key`."""
     selection = st.session_state.get(CHART_KEY)
     points = getattr(selection, "selection", {}).get("points", []) if selection else []
     for point in points:
         data = point.get("customdata")  # a list, or a dict keyed "0", "1", ... as the browser sends it
         if data:
-            st.session_state[INTENSITY_KEY] = float(data["0"] if isinstance(data, dict) else data[0])
+            st.session_state[key] = float(data["0"] if isinstance(data, dict) else data[0])
             return
 
 
-def explore_static(view, value: float, has_oracle: bool) -> None:
+def explore_static(view, value: float, has_oracle: bool, key: str = INTENSITY_KEY) -> None:
     """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
     (ui/scrubber.py) draws in the browser, for where it cannot. The frontier is built once per view (its `key`)
-    and ringed at each move, the bars once per value."""
+    and ringed at each move, the bars once per value; a click on a point sets the slider's state under `key`."""
     from . import figures
 
     point = view.point(value)
     original, oracle = view.reference("original"), view.reference("oracle")
     plot_column, cards_column = st.columns([3, 2], gap="medium")
     with plot_column:
-        frontier = services.cached_figure(("explore_frontier", *view.key), lambda: figures.frontier_figure(
+        frontier = caching.cached_figure(("explore_frontier", *view.key), lambda: figures.frontier_figure(
             view.frontier, view.references, knob=view.knob, axis_titles=view.axis_titles))
         st.plotly_chart(
             figures.ring_value(frontier, view.frontier, value),
-            key=CHART_KEY, on_select=select_clicked_point, selection_mode="points", config={"displaylogo": False})
+            key=CHART_KEY, on_select=functools.partial(select_clicked_point, key), selection_mode="points",
+            config={"displaylogo": False})
     with cards_column:
         st.subheader(f"γ = {value:g}")
         metric_cards(point, original, oracle, has_oracle=has_oracle)
     st.subheader("Test accuracy per class")
-    bars = services.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
+    bars = caching.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
         view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
         selected_label=f"CUP γ={value:g}"))
     st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
@@ -306,10 +308,10 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
     names = list(METHODS)
     methods = st.sidebar.multiselect("Methods", names, default=DEFAULT_COMPARE_METHODS, key="methods",
                                      format_func=lambda name: METHODS[name].label, bind="query-params")
-    points = st.sidebar.select_slider("Runs per method", list(services.COMPARE_POINTS), value=11, key="points",
+    points = st.sidebar.select_slider("Runs per method", list(compare.COMPARE_POINTS), value=11, key="points",
                                       bind="query-params", help="knob values per method, calibration runs included: "
                                                                 "every method gets the same number")
-    seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key="seeds", bind="query-params",
+    seeds = st.sidebar.multiselect("Seeds", SEED_CHOICES, default=[0], key=SEEDS_KEY, bind="query-params",
                                    help="unlearning seeds (batch order); the plot shows their mean and spread, the "
                                         "intervals resample them")
     calibrate = st.sidebar.toggle("Calibrate knobs on this experiment", value=True, key="calibrate",
@@ -320,6 +322,7 @@ def compare_controls() -> tuple[list[str], int, list[int], bool]:
 
 
 SEED_CHOICES = list(range(10))
+SEEDS_KEY = "seeds"  # compare_controls' seeds, which add_seeds extends
 LR_CHOICES = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)  # learning rates offered to add to a pool
 
 
@@ -327,7 +330,7 @@ def pool_control(experiment: Experiment) -> tuple[float, ...]:
     """Sidebar: other unlearning learning rates to pool each method's points over (pool.py); () keeps the single
     recipe, else this experiment's lr first. Those with an experiment in the cache are marked and offered first."""
     own = experiment.config.unlearn.lr
-    cached = [lr for lr in services.pool_lrs(experiment) if lr != own]
+    cached = [lr for lr in compare.pool_lrs(experiment) if lr != own]
     options = cached + [lr for lr in LR_CHOICES if lr != own and lr not in cached]
     chosen = st.sidebar.multiselect(
         "Pool learning rates", options, default=[], key="pool_lrs",
@@ -339,9 +342,9 @@ def pool_control(experiment: Experiment) -> tuple[float, ...]:
     return (own, *chosen) if chosen else ()
 
 
-def add_seeds(seeds: list[int]) -> None:
-    """on_click of "compute more seeds": the seeds control takes the next ones."""
-    st.session_state["seeds"] = services.more_seeds(seeds)
+def add_seeds(seeds: list[int], key: str = SEEDS_KEY) -> None:
+    """on_click of "compute more seeds": the seeds control whose state is under `key` takes the next ones."""
+    st.session_state[key] = compare.more_seeds(seeds)
 
 
 def select_compared_point() -> None:
@@ -384,16 +387,16 @@ def compare_method_picker(shown: list[str], selected: tuple[str, float] | None, 
     elif current not in choices:
         st.session_state[COMPARE_METHOD_KEY] = "cup" if "cup" in choices else choices[0]
     column, _ = st.columns([1, 2])
-    return column.selectbox("Scrub the knob of", choices, key=COMPARE_METHOD_KEY, format_func=services.method_label,
+    return column.selectbox("Scrub the knob of", choices, key=COMPARE_METHOD_KEY, format_func=catalogue.method_label,
                             on_change=_select_compared_method, args=(starts,),
                             help="the slider below moves along this method's knob values; the ring and the cards "
                                  "follow in your browser, and the selection is set when you let go")
 
 
-def compare_selection(frontier: pd.DataFrame) -> tuple[str, float] | None:
-    """The clicked point if it is still shown, else the overall best point by avg gap."""
-    chosen = st.session_state.get(SELECTED_KEY)
-    if chosen and ((frontier["method"] == chosen[0]) & np.isclose(frontier["value"], chosen[1])).any():
+def compare_selection(frontier: pd.DataFrame, key: str = SELECTED_KEY) -> tuple[str, float] | None:
+    """The clicked point (its state under `key`) if it is still shown, else the overall best point by avg gap."""
+    chosen = st.session_state.get(key)
+    if chosen and ((frontier["method"] == chosen[0]) & same_knob(frontier["value"], chosen[1])).any():
         return chosen
     finite = frontier[frontier["avg_gap"].notna()]
     if finite.empty:
@@ -425,7 +428,7 @@ def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
             "[{:.4f}, {:.4f}]".format(*paper_ci),
             "calibration runs": 0 if calibration is None else calibration["runs"],
             "calibration s": 0.0 if calibration is None else calibration["seconds"],
-            "calibration": services.describe_calibration(calibration),
+            "calibration": formatting.describe_calibration(calibration),
             "moves": method["moves"], "seeds": len(method["seeds"]), "points": method["points"],
             "knob ρ(value, UA)": control["spearman_value_ua"], "UA span": control["ua_span"],
             "s / point": method["mean_seconds"]})
@@ -439,7 +442,7 @@ def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -
         method = summary["methods"].get(name)
         if method is None or method["recommended_value"] is None:
             continue
-        knee = frontier[(frontier["method"] == name) & np.isclose(frontier["value"], method["recommended_value"])].iloc[0]
+        knee = frontier[(frontier["method"] == name) & same_knob(frontier["value"], method["recommended_value"])].iloc[0]
         best = method["best_avg_gap"]
         rows.append({"method": method["label"], "knob": method["knob"], "knee value": knee["value"],
                      "knee retain acc": knee["retain_acc"], "knee UA": knee["ua"],
@@ -448,8 +451,8 @@ def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -
     return pd.DataFrame(rows)
 
 
-def was_clicked(selected: tuple[str, float] | None) -> bool:
-    return selected is not None and st.session_state.get(SELECTED_KEY) == selected
+def was_clicked(selected: tuple[str, float] | None, key: str = SELECTED_KEY) -> bool:
+    return selected is not None and st.session_state.get(key) == selected
 
 
 def selected_point_panel(experiment: Experiment, view, selected: tuple[str, float] | None, clicked: bool) -> None:
@@ -463,7 +466,7 @@ def selected_point_cards(experiment: Experiment, view, selected: tuple[str, floa
     if selected is None:
         return
     method, value = selected
-    row = view.frontier[(view.frontier["method"] == method) & np.isclose(view.frontier["value"], value)].iloc[0]
+    row = view.frontier[(view.frontier["method"] == method) & same_knob(view.frontier["value"], value)].iloc[0]
     label = METHODS[method].label
     st.subheader(f"{'Selected' if clicked else 'Best overall (lowest avg gap)'}: {label}, {row['knob']} = {value:g}")
     references = view.references
@@ -477,7 +480,7 @@ def selected_point_export(experiment: Experiment, view, selected: tuple[str, flo
     if selected is None:
         return
     method, value = selected
-    seeds = services.seeds_at(view.results, method, value)
+    seeds = selected_point.seeds_at(view.results, method, value)
     seed = st.selectbox("Seed to export", seeds, key="compare_export_seed") if len(seeds) > 1 else seeds[0]
     export_button(experiment, method, value, seed, "Export this model (.zip)",
                   f"{method}-{experiment.config.dataset}-{experiment.id}-{value:g}-seed{seed}.zip")
@@ -486,10 +489,11 @@ def selected_point_export(experiment: Experiment, view, selected: tuple[str, flo
 def export_button(experiment: Experiment, method: str, value: float, seed: int, label: str, file_name: str) -> None:
     """The download of a point's zip, or a warning when its checkpoint is broken (the next sweep recomputes it),
     then "Pin as A / Pin as B" for the A vs B page (Explore's and Compare's selected point both end here)."""
-    if not services.point_is_cached(experiment, method, value, seed):
+    if not selected_point.point_is_cached(experiment, method, value, seed):
         st.warning("This point's checkpoint is missing or damaged, so it cannot be exported; computing the "
                    "experiment again recomputes it.", icon=":material/warning:")
         return
-    st.download_button(label, data=lambda: services.export_zip(experiment, value, seed, method), file_name=file_name,
-                       mime="application/zip", icon=":material/download:", type="primary", on_click="ignore")
+    st.download_button(label, data=lambda: selected_point.export_zip(experiment, value, seed, method),
+                       file_name=file_name, mime="application/zip", icon=":material/download:", type="primary",
+                       on_click="ignore")
     pin_buttons(experiment, method, value, seed)  # the selected point's other action: compare it on A vs B

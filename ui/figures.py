@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cup_core.config import same_knob
 from cup_core.pareto import staircase
 
 POINTS_TRACE = "points"  # the name of the clickable trace; its customdata[0] is the knob value
@@ -80,7 +81,7 @@ def ring_value(fig: go.Figure, frontier: pd.DataFrame, value: float | None) -> g
     ring can then be built once and ringed at each move of the slider)."""
     if value is not None:
         finite = frontier[np.isfinite(frontier[["objective_x", "objective_y"]]).all(axis=1)]
-        chosen = finite[np.isclose(finite["value"], value)]
+        chosen = finite[same_knob(finite["value"], value)]
         if len(chosen):
             fig.add_trace(go.Scatter(
                 x=chosen["objective_x"], y=chosen["objective_y"], mode="markers", name="selected",
@@ -180,7 +181,7 @@ def ring_selected(fig: go.Figure, frontier: pd.DataFrame, selected: tuple[str, f
     """`fig` with a ring around the selected (method, value) point, as the last trace (a figure without the ring
     can then be built once and ringed at each click)."""
     if selected is not None:
-        rows = frontier[(frontier["method"] == selected[0]) & np.isclose(frontier["value"], selected[1])]
+        rows = frontier[(frontier["method"] == selected[0]) & same_knob(frontier["value"], selected[1])]
         if len(rows):
             fig.add_trace(go.Scatter(x=rows["objective_x"], y=rows["objective_y"], mode="markers", name="selected",
                                      marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#111")),

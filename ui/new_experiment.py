@@ -22,7 +22,8 @@ from cup_core.config import UnlearnRecipe
 from cup_core.data import DATASETS, dataset_info, parse_indices
 from cup_core.models import ARCHITECTURES, TORCHVISION_PREFIX
 
-from . import components, services
+from . import components, formatting
+from .services import catalogue, compare, new, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def is_running() -> bool:
     return RUN_KEY in st.session_state
 
 
-def settings_form(disabled: bool) -> services.NewExperiment | None:
+def settings_form(disabled: bool) -> new.NewExperiment | None:
     """Every setting of a new experiment; None (with the reason shown) while an input cannot be read yet."""
     left, right = st.columns(2, gap="large")
     with left:
@@ -50,14 +51,14 @@ def settings_form(disabled: bool) -> services.NewExperiment | None:
     with right:  # drawn even while the left half is incomplete, so its widgets keep their values
         rest = _right_half(st.session_state["new_dataset"], st.session_state["new_forget_kind"] == FORGET_CLASS,
                            disabled)
-    return None if chosen is None else services.NewExperiment(**chosen, **rest)
+    return None if chosen is None else new.NewExperiment(**chosen, **rest)
 
 
 def _left_half(disabled: bool) -> dict | None:
     """Data, model and forget set; None while an upload or index list is missing or unreadable."""
     st.subheader("1 · Data")
     names = list(DATASETS)
-    dataset = st.selectbox("Data set", names, index=names.index(services.DEFAULT_DATASET), key="new_dataset",
+    dataset = st.selectbox("Data set", names, index=names.index(catalogue.DEFAULT_DATASET), key="new_dataset",
                            disabled=disabled, format_func=_dataset_label)
     info = dataset_info(dataset)
     data_root, download, image_size = None, False, None
@@ -147,7 +148,7 @@ def _right_half(dataset: str, class_wise: bool, disabled: bool) -> dict:
                              format_func=lambda name: METHODS[name].label,
                              help="each sweeps its own knob over an evenly spaced grid")
     left, right = st.columns(2)
-    points = left.select_slider("Grid points per method", list(services.COMPARE_POINTS), value=11, key="new_points",
+    points = left.select_slider("Grid points per method", list(compare.COMPARE_POINTS), value=11, key="new_points",
                                 disabled=disabled)
     seeds = right.multiselect("Seeds", [0, 1, 2, 3, 4], default=[0], key="new_seeds", disabled=disabled,
                               help="unlearning seeds (batch order)")
@@ -172,7 +173,7 @@ def _right_half(dataset: str, class_wise: bool, disabled: bool) -> dict:
 
 def _dataset_label(name: str) -> str:
     info = DATASETS[name]
-    return f"{services.dataset_title(name)} ({'embedded' if info.embedded else 'from a folder'})"
+    return f"{catalogue.dataset_title(name)} ({'embedded' if info.embedded else 'from a folder'})"
 
 
 def _model_choice(dataset: str, default: str, disabled: bool) -> str | None:
@@ -182,7 +183,7 @@ def _model_choice(dataset: str, default: str, disabled: bool) -> str | None:
         others = [name for name in ARCHITECTURES if name != default]
         return st.selectbox("Built-in architecture", others, key="new_builtin", disabled=disabled)
     if kind == kinds[2]:
-        names = services.torchvision_models()
+        names = new.torchvision_models()
         name = st.selectbox("torchvision architecture (untrained; its classifier sized to the data set)", names,
                             index=names.index("resnet18") if "resnet18" in names else 0, key="new_torchvision",
                             disabled=disabled, help="torchvision.models.list_models(); most expect 3-channel images")
@@ -195,7 +196,7 @@ def _saved_upload(uploaded) -> str | None:
     saved = st.session_state.setdefault(UPLOADED_KEY, {})
     if uploaded.file_id not in saved:
         try:
-            saved[uploaded.file_id] = str(services.save_upload(uploaded.getvalue(), uploaded.name))
+            saved[uploaded.file_id] = str(new.save_upload(uploaded.getvalue(), uploaded.name))
         except ValueError as err:
             st.error(components.as_text(str(err)), icon=":material/error:")
             return None
@@ -218,7 +219,7 @@ def _listed_indices(disabled: bool) -> tuple[int, ...] | None:
                                    help="a file wins over the typed list")
     try:
         if uploaded is not None:
-            return services.read_index_upload(uploaded.getvalue(), uploaded.name)
+            return new.read_index_upload(uploaded.getvalue(), uploaded.name)
         if not text.strip():
             st.info("List the samples to forget to go on.", icon=":material/list:")
             return None
@@ -228,17 +229,17 @@ def _listed_indices(disabled: bool) -> tuple[int, ...] | None:
         return None
 
 
-def check_and_start(request: services.NewExperiment | None, disabled: bool) -> None:
+def check_and_start(request: new.NewExperiment | None, disabled: bool) -> None:
     """The check button (builds the experiment, reads the data, times a few steps), its verdict, and Start."""
     st.subheader("Cost and start")
     if st.button("Check the settings and estimate the cost", key="new_check", icon=":material/fact_check:",
                  disabled=disabled or request is None):
         with st.spinner("Reading the data and timing a few real steps…"):
             try:
-                job = services.make_job(request)
-                st.session_state[CHECK_KEY] = (request, job, services.estimate(job), None)
+                job = new.make_job(request)
+                st.session_state[CHECK_KEY] = (request, job, new.estimate(job), None)
             except ValueError as err:  # the library's refusals: bad settings, files or data, or the check's limits
-                st.session_state[CHECK_KEY] = (request, None, None, services.form_message(str(err)))
+                st.session_state[CHECK_KEY] = (request, None, None, new.form_message(str(err)))
             except OSError as err:  # the cache (an upload's folder) or the data cannot be read
                 st.session_state[CHECK_KEY] = (request, None, None, f"cannot read {err.filename or 'a file'} "
                                                                     f"({err.strerror or err})")
@@ -258,7 +259,7 @@ def check_and_start(request: services.NewExperiment | None, disabled: bool) -> N
         _verdict(request)
 
 
-def _verdict(request: services.NewExperiment | None) -> None:
+def _verdict(request: new.NewExperiment | None) -> None:
     """What the last check of these settings found: the library's error, or the cost and Start."""
     checked = st.session_state.get(CHECK_KEY)
     if checked is None or request is None:
@@ -278,29 +279,29 @@ def _verdict(request: services.NewExperiment | None) -> None:
         what = {"original": "the original" + (" (your checkpoint, evaluated)" if job.request.checkpoint else ""),
                 "oracle": "the retrained oracle"}
         parts.append(f"make {' and '.join(what[role] for role in roles)} "
-                     f"({services.format_duration(cost.reference_seconds)})")
+                     f"({formatting.format_duration(cost.reference_seconds)})")
     if cost.points:
         parts.append(f"compute {cost.points} point{'s' if cost.points > 1 else ''} "
-                     f"({services.format_duration(cost.point_seconds)} each)")
+                     f"({formatting.format_duration(cost.point_seconds)} each)")
     if not parts:
         st.success(f"Everything is cached already: experiment `{job.experiment.id}`.", icon=":material/check:")
         result_links(job)
         return
-    changed = services.earlier_experiments_of_other_content(job)
+    changed = new.earlier_experiments_of_other_content(job)
     if changed:
         st.info(f"The files in the data root changed since experiment {', '.join(f'`{id}`' for id in changed)} was "
                 "made from them: these settings make a new experiment; the earlier one stays cached.",
                 icon=":material/difference:")
     left, right = st.columns([1, 3])
-    left.metric("Estimated time", services.format_duration(cost.total_seconds))
-    right.markdown(f"Experiment `{job.experiment.id}`: {services.describe_experiment(job.experiment)}.  \n"
-                   f"This will {' and '.join(parts)} on {services.device_name()}"
+    left.metric("Estimated time", formatting.format_duration(cost.total_seconds))
+    right.markdown(f"Experiment `{job.experiment.id}`: {catalogue.describe_experiment(job.experiment)}.  \n"
+                   f"This will {' and '.join(parts)} on {new.device_name()}"
                    f"{f'; {cached} of the {total} models are cached already' if cached else ''}.")
     right.caption("Measured from a few real steps on this machine; the sweep shows the time left as it goes.")
     st.button("Start", key="new_start", type="primary", icon=":material/play_arrow:", on_click=_start, args=(job,))
 
 
-def _start(job: services.Job) -> None:
+def _start(job: new.Job) -> None:
     st.session_state[RUN_KEY] = job
     st.session_state.pop(DONE_KEY, None)
     st.session_state.pop(CHECK_KEY, None)  # its estimate is spent; the report replaces it
@@ -317,7 +318,7 @@ def run_and_report() -> None:
     """Runs the started job (with progress and Cancel) and then says what came of it, with links and the TOML."""
     job = st.session_state.get(RUN_KEY)
     if job is not None:
-        st.markdown(f"Computing experiment `{job.experiment.id}`: {services.describe_experiment(job.experiment)}.")
+        st.markdown(f"Computing experiment `{job.experiment.id}`: {catalogue.describe_experiment(job.experiment)}.")
         st.button("Cancel", key="new_cancel", on_click=_cancel, icon=":material/stop_circle:",
                   help="stops at the end of the current training epoch or unlearning step; the model being made is "
                        "dropped, finished points stay in the cache")
@@ -333,7 +334,7 @@ def run_and_report() -> None:
         return
     job, outcome = done
     total = job.plan.total()
-    kept = total - services.missing_points_count(job.experiment, job.plan)
+    kept = total - sweeps.missing_points_count(job.experiment, job.plan)
     if outcome == "cancelled":
         st.warning(f"Cancelled: {kept} of the {total} points are finished and stay in the cache; the model being made "
                    "when you clicked was dropped at the end of its current epoch or step. Starting the same settings "
@@ -343,17 +344,17 @@ def run_and_report() -> None:
     result_links(job)
 
 
-def result_links(job: services.Job) -> None:
+def result_links(job: new.Job) -> None:
     """Open the experiment in Explore or Compare (its id in the URL), or take its sweep file elsewhere."""
     request, experiment = job.request, job.experiment
     columns = st.columns(3)
     columns[0].page_link("pages/explore.py", label="Open in Explore", icon=":material/scatter_plot:",
                          query_params={"experiment": experiment.id})
     columns[1].page_link("pages/compare.py", label="Open in Compare methods", icon=":material/leaderboard:",
-                         query_params=services.compare_query(experiment, request.methods, request.points,
+                         query_params=compare.compare_query(experiment, request.methods, request.points,
                                                              request.seeds))
     columns[2].download_button(
-        "Download sweep file (.toml)", data=services.sweep_file(experiment, list(request.methods), request.points,
+        "Download sweep file (.toml)", data=sweeps.sweep_file(experiment, list(request.methods), request.points,
                                                                 list(request.seeds)),
         file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
         icon=":material/description:", key="new_sweep_file")

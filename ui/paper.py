@@ -9,8 +9,9 @@ import streamlit as st
 from cup_core import Experiment
 from cup_core.report import best_under_constraints, hypervolume_csv, hypervolume_latex
 
-from . import figures, services, static_export
+from . import figures, static_export
 from .components import SELECTED_KEY, hypervolume_table
+from .services import caching, compare
 
 MIN_RETAIN_KEY, MIN_TEST_KEY = "min_retain_acc", "min_test_acc"
 DEFAULT_MINIMUM = 90.0  # % retain and test accuracy, the constraint's first values
@@ -74,7 +75,7 @@ def paper_figures(view, frontier: pd.DataFrame, labels: dict[str, str], shown: l
             table.assign(colour=[figures.method_colours(shown)[m] for m in table["method"]]),
             maximum=None if norm is None else norm["reference_normalised"][0] ** 2), width=560),
         "controllability": figures.paper_figure(figures.controllability_figure(
-            frontier, labels, services.knob_positions(frontier, shown)), width=900),
+            frontier, labels, compare.knob_positions(frontier, shown)), width=900),
     }
 
 
@@ -90,7 +91,7 @@ def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict
     """The hypervolume table as CSV and LaTeX (at once), and the figures as SVG and PDF (built when asked). `key`
     names what `view` and `shown` are a function of: the tables are made once per key, not on every rerun."""
     st.subheader("Figures and tables for a paper")
-    csv, latex, shows = services.shared(("paper_tables", *key), lambda: _tables(view, frontier, shown))
+    csv, latex, shows = caching.shared(("paper_tables", *key), lambda: _tables(view, frontier, shown))
     row = st.container(horizontal=True)
     row.download_button("Hypervolume table (CSV)", data=csv, file_name=f"hypervolume-{experiment.id}.csv",
                          mime="text/csv", on_click="ignore", icon=":material/table:", key="hypervolume_csv")

@@ -8,7 +8,7 @@ import streamlit as st
 from cup_core import Experiment
 from cup_core.explain import Pin
 
-from . import services
+from .services import inspect
 
 SLOTS = ("A", "B")
 PIN_KEYS = {"A": "pinned_a", "B": "pinned_b"}  # plain session keys: a widget's state would be dropped off its page
@@ -31,7 +31,7 @@ def pin_buttons(experiment: Experiment, method: str, value: float, seed: int) ->
                       icon=":material/push_pin:", help=f"compare this model with another on the A vs B page ({slot})")
     pinned = {slot: st.session_state.get(PIN_KEYS[slot]) for slot in SLOTS}
     if any(pinned.values()):
-        described = " · ".join(f"{slot}: {services.pin_label(Pin.parse(value)) if Pin.parse(value) else '—'}"
+        described = " · ".join(f"{slot}: {inspect.pin_label(Pin.parse(value)) if Pin.parse(value) else '—'}"
                                for slot, value in pinned.items() if value)
         row.page_link(INSPECT_PAGE, label=f"Open A vs B ({described})", icon=":material/compare:",
                              query_params={"experiment": experiment.id,

@@ -124,13 +124,13 @@ EXPLORE_FALLBACK = "explore_fallback"  # the container of Explore's slider, fron
 def explore(experiment, value: float, on_value: Callable[[float], None]) -> bool:
     """Explore's scrubber at `value` (or the notice saying why not); True when a browser draws it live, so the
     page need not draw its fallback."""
-    from . import services
+    from .services import explore as explore_service
 
     reason = unavailable()
     if reason:
         notice(reason)
         return False
-    mount("explore", EXPLORE_KEY, services.explore_scrub_payload(experiment, value), EXPLORE_FALLBACK, on_value)
+    mount("explore", EXPLORE_KEY, explore_service.explore_scrub_payload(experiment, value), EXPLORE_FALLBACK, on_value)
     return is_live()
 
 
@@ -143,13 +143,13 @@ LEARN_EVENT = "cup:learn-intensity"  # how the Learn scrubber tells the pivot fi
 def learn(experiment, value: float, on_value: Callable[[float], None]) -> bool:
     """Learn's scrubber (slider and the three decision-region pictures, every intensity's regions sent once);
     True when a browser draws it live."""
-    from . import services
+    from .services import learn as learn_service
 
     reason = unavailable()
     if reason:
         notice(reason)
         return False
-    mount("learn", LEARN_KEY, {**services.learn_scrub_payload(experiment, value), "event": LEARN_EVENT},
+    mount("learn", LEARN_KEY, {**learn_service.learn_scrub_payload(experiment, value), "event": LEARN_EVENT},
           LEARN_FALLBACK, on_value)
     return is_live()
 
@@ -170,13 +170,13 @@ def compare(experiment, plan, shown: list[str], selected: tuple[str, float] | No
     """Compare's scrubber: the fronts with the selection's ring and its metric cards, the slider over the knob of
     the method `pick()` draws a picker for (a server-side widget: the browser is sent every shown method's
     points once per view); True when a browser draws it live."""
-    from . import services
+    from .services import compare as compare_service
 
     reason = unavailable()
     if reason:
         notice(reason)
         return False
     method = pick()
-    mount("compare", COMPARE_KEY, services.compare_scrub_payload(experiment, plan, shown, method, selected, clicked),
-          COMPARE_FALLBACK, on_value)
+    payload = compare_service.compare_scrub_payload(experiment, plan, shown, method, selected, clicked)
+    mount("compare", COMPARE_KEY, payload, COMPARE_FALLBACK, on_value)
     return is_live()

@@ -101,3 +101,16 @@ def test_a_listed_forget_set_has_no_class():
     assert ForgetSet(forget_class=None, indices=(3, 1)).indices == (1, 3)
     with pytest.raises(ValueError, match="'--5' is not a sample index"):
         parse_indices("1 --5")
+
+
+def test_knob_values_match_one_way_exactly_once_canonical():
+    import pandas as pd
+
+    from cup_core.config import same_knob
+
+    values = pd.Series([0.15, 0.3, 3.16228e-06])
+    assert same_knob(values, 0.1 + 0.05).tolist() == [True, False, False]  # 0.15000000000000002 is 0.15
+    assert same_knob(values, 3.162277660e-06).tolist() == [False, False, True]
+    assert same_knob(values, 3.1623e-06).tolist() == [False, False, False]  # another learning rate
+    assert not same_knob(values, float("nan")).any() and not same_knob(values, float("inf")).any()
+    assert same_knob(0.5, 0.5000000001) and not same_knob(0.5, 0.50001)

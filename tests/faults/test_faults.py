@@ -158,14 +158,14 @@ def test_a_cache_that_cannot_be_written_stops_cleanly_and_stays_browsable(tmp_pa
 def test_the_app_reports_a_full_disk_instead_of_a_traceback(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from ui import services
+    from ui.services import sweeps
 
     monkeypatch.setenv("CUP_CACHE_DIR", str(tmp_path))
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(services, "compute", full_disk)
+    monkeypatch.setattr(sweeps, "compute", full_disk)
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
     record("disk full in the app", 1, int(not app.exception and bool(app.error)), 0)
     assert not app.exception

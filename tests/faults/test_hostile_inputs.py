@@ -259,18 +259,18 @@ def test_a_pt_file_damaged_anywhere_is_refused_in_one_line(tmp_path):
 
 def test_the_new_pages_uploads_of_bad_files_are_one_line_refusals(tmp_cache):
     """The page shows a ValueError as an error box (test_new.py); these uploads raised other exceptions before."""
-    from ui import services
+    from ui.services import new
 
     good = io.BytesIO()
     torch.save(Experiment(tiny_config()).new_model().state_dict(), good)
     damaged = good.getvalue()[:-200]
     header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (1000000000000,), }"
     cases = {
-        "truncated .pt": lambda: services.estimate(services.make_job(services.NewExperiment(  # the page's Check
-            dataset="blobs", checkpoint=str(services.save_upload(bytes(damaged), "truncated.pt"))))),
-        "huge-header .npy": lambda: services.read_index_upload(
+        "truncated .pt": lambda: new.estimate(new.make_job(new.NewExperiment(  # the page's Check
+            dataset="blobs", checkpoint=str(new.save_upload(bytes(damaged), "truncated.pt"))))),
+        "huge-header .npy": lambda: new.read_index_upload(
             b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + header.ljust(117) + b"\n", "huge.npy"),
-        "deeply nested .json": lambda: services.read_index_upload(b"[" * 100_000, "deep.json"),
+        "deeply nested .json": lambda: new.read_index_upload(b"[" * 100_000, "deep.json"),
     }
     survived = 0
     for kind, upload in cases.items():

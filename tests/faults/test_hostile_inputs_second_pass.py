@@ -377,7 +377,8 @@ def test_planted_lock_links_and_linked_uploads_are_refused_and_nothing_outside_c
     """A point's lock file or the tables' lock file replaced by a link to a file outside the cache (filelock before
     3.20.1 truncated its target: CVE-2025-68146), and uploads/ linked outside: `verify`, a sweep and the New page's
     upload refuse naming the link; the file outside keeps its bytes."""
-    from ui import services
+    from cup_core import uploads
+    from ui.services import new
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -401,10 +402,10 @@ def test_planted_lock_links_and_linked_uploads_are_refused_and_nothing_outside_c
         survived += bool(refusals) and all(refusals) and precious.read_text() == "keep"
     cache = tmp_path / "upload-cache"
     cache.mkdir()
-    (cache / services.UPLOADS).symlink_to(outside)
+    (cache / uploads.UPLOADS).symlink_to(outside)
     monkeypatch.setenv("CUP_CACHE_DIR", str(cache))
     try:
-        services.save_upload(b"weights", "model.pt")
+        new.save_upload(b"weights", "model.pt")
         uploaded = False
     except ValueError as error:
         uploaded = "symbolic link" in str(error)

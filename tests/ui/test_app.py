@@ -8,7 +8,7 @@ import pytest
 
 from cup_core import Experiment, load_exported
 from cup_core.methods import get_method
-from ui import services
+from ui.services import catalogue
 
 from ..conftest import new_app
 
@@ -22,7 +22,7 @@ def _metric(app, label: str) -> str:
 
 
 def test_first_open_computes_the_default_experiment_and_shows_it(warm_cache):
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     assert (warm_cache / experiment.id / "results.csv").is_file()
     results = experiment.results()  # other tests add other methods' points to this session's cache
     first_open = results[(results["method"] == "cup") & (results["seed"] == 0)]
@@ -131,7 +131,7 @@ def test_export_of_the_selected_point_is_a_loadable_zip(app_cache, monkeypatch):
     app = new_app().run()
     deferred.clear()
     app.select_slider[0].set_value(0.75).run()
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     [(file_name, data)] = [(name, data) for name, data in deferred.items() if name.endswith(".zip")]  # not the .toml
     assert file_name == f"cup-digits-{experiment.id}-intensity0.75-seed0.zip"
     model, card = load_exported(io.BytesIO(data()))

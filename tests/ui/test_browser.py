@@ -220,9 +220,9 @@ def test_the_sidebar_downloads_the_sweep_file_of_the_experiment_on_screen(server
     download_info.value.save_as(target)
     text = target.read_text()
     settings = tomllib.loads(text)
-    from ui import services
+    from ui.services import catalogue
 
-    experiment_id = services.default_experiment("digits", services.default_forget("digits")).id
+    experiment_id = catalogue.default_experiment("digits", catalogue.default_forget("digits")).id
     assert f"(experiment {experiment_id})" in text
     assert settings["dataset"] == "digits" and settings["forget_class"] == 0 and settings["methods"] == ["cup"]
 

@@ -153,10 +153,10 @@ LONELY_POINT = """(name) => {
 def compared_ga(warm_cache: Path) -> str:
     """CUP and GA (a log-spaced learning rate, calibrated first), 5 points, computed; the Compare page's query."""
     from cup_core import resolve_device, run_sweep
-    from ui import services
+    from ui.services import catalogue, compare
 
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
-    run_sweep(experiment, services.compare_plan(["cup", "ga"], 5, [0]), resolve_device("cpu"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
+    run_sweep(experiment, compare.compare_plan(["cup", "ga"], 5, [0]), resolve_device("cpu"))
     return "/compare?methods=CUP&methods=GA&points=5"
 
 

@@ -30,21 +30,21 @@ def test_explore_and_compare_reruns_read_no_checkpoint_bytes(app_cache, monkeypa
 
 
 def test_a_point_with_a_damaged_checkpoint_is_counted_missing_and_not_offered_for_export(app_cache):
-    from ui import services
+    from ui.services import catalogue, explore, selected_point, sweeps
 
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
-    plan = services.explore_plan()
-    assert services.missing_count(experiment, plan) == 0
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
+    plan = explore.explore_plan()
+    assert sweeps.missing_count(experiment, plan) == 0
     entry = experiment.point_entry("cup", 0.5, 0)
     weights = entry / cache.WEIGHTS_FILE
     original = weights.read_bytes()
     try:
         weights.write_bytes(original[:-10])
-        assert services.missing_count(experiment, plan) == 1
-        assert not services.point_is_cached(experiment, "cup", 0.5, 0)
+        assert sweeps.missing_count(experiment, plan) == 1
+        assert not selected_point.point_is_cached(experiment, "cup", 0.5, 0)
     finally:
         weights.write_bytes(original)
-    assert services.missing_count(experiment, plan) == 0
+    assert sweeps.missing_count(experiment, plan) == 0
 
 
 def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cache, monkeypatch):
@@ -52,14 +52,16 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
     summary reuses), a seed set seen before rebuilds nothing, and the caches' keys do not grow with the plan
     (Streamlit hashes a key on every call: a key holding every point cost tens of ms a rerun)."""
     from cup_core import report
-    from ui import components, services
+    from ui import components
+    from ui.services import catalogue
+    from ui.services import compare as compare_service
 
     built = []
-    for module, name in ((services, "frontier_table"), (report, "frontier_table"), (services, "summary")):
+    for module, name in ((compare_service, "frontier_table"), (report, "frontier_table"), (compare_service, "summary")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, _real=real, _name=name, **kwargs:
                             built.append(_name) or _real(*args, **kwargs))
-    services._compare.clear()
+    compare_service._compare.clear()
     compare = new_app()
     compare.switch_page("pages/compare.py").run()
     assert not compare.exception
@@ -68,9 +70,9 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
         compare.multiselect(key="seeds").set_value(seeds).run()
         assert not compare.exception
     assert sorted(built) == ["frontier_table", "frontier_table", "summary", "summary"]  # [0, 3]'s, once
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     methods = components.DEFAULT_COMPARE_METHODS
-    keys = [services.compare_view(experiment, services.compare_plan(methods, points, seeds)).key
+    keys = [compare_service.compare_view(experiment, compare_service.compare_plan(methods, points, seeds)).key
             for points, seeds in ((5, [0]), (21, list(range(10))))]
     assert keys[0] != keys[1] and len(repr(keys[0])) == len(repr(keys[1]))
 
@@ -81,19 +83,19 @@ def test_views_of_calibrated_methods_alone_have_their_own_keys_per_seeds_and_poi
     import numpy as np
 
     from cup_core import SweepPlan
-    from ui import services
+    from ui.services import catalogue, compare, sweeps
 
     def calibrated(experiment, plan):  # as when the cache holds the methods' searches
         return SweepPlan({name: tuple(np.geomspace(1e-4, 1e-2, points)) for name, points in plan.calibrate.items()},
                          plan.seeds)
 
-    monkeypatch.setattr(services, "resolve_plan", calibrated)
-    services._resolved.clear()
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
-    plans = [services.compare_plan(["ga", "rl"], points, seeds) for points, seeds in ((5, [0]), (5, [0, 1]), (3, [0]))]
+    monkeypatch.setattr(sweeps, "resolve_plan", calibrated)
+    sweeps._resolved.clear()
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
+    plans = [compare.compare_plan(["ga", "rl"], points, seeds) for points, seeds in ((5, [0]), (5, [0, 1]), (3, [0]))]
     assert not any(plan.points() for plan in plans)  # nothing but calibrations
-    assert len({services.compare_view(experiment, plan).key for plan in plans}) == 3
-    services._resolved.clear()
+    assert len({compare.compare_view(experiment, plan).key for plan in plans}) == 3
+    sweeps._resolved.clear()
 
 
 def test_explore_slider_moves_rebuild_no_frontier_and_no_bars_seen_before(app_cache, monkeypatch):

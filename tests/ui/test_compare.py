@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from cup_core import SweepPlan, resolve_device, run_sweep
-from ui import components, services
+from ui import components
+from ui.services import catalogue, compare, sweeps
 
 from ..conftest import new_app
 
@@ -19,7 +20,7 @@ SEEDS = [0, 1]
 @pytest.fixture(scope="module")
 def compared(warm_cache):
     """The default experiment with 3 methods × 5 points × 2 seeds computed (the page computes only on a click)."""
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     plan = SweepPlan.default(tuple(METHODS), POINTS, tuple(SEEDS))
     run_sweep(experiment, plan, resolve_device("cpu"))
     return experiment, plan
@@ -53,7 +54,7 @@ def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, c
     assert any("Normalised hypervolume" in caption.value and "1 + 1/H" in caption.value for caption in app.caption)
     assert any("needs no calibration" in caption.value for caption in app.caption)
     experiment, plan = compared
-    table = components.hypervolume_table(services.compare_view(experiment, plan).summary, METHODS)
+    table = components.hypervolume_table(compare.compare_view(experiment, plan).summary, METHODS)
     assert (table["points"] == POINTS).all() and (table["seeds"] == len(SEEDS)).all()
     recommended = app.dataframe[1].value
     assert len(recommended) == 3
@@ -63,7 +64,7 @@ def test_compare_renders_frontiers_hypervolumes_and_controllability(app_cache, c
 def test_the_page_compares_equal_grids_only(app_cache, compared):
     """The Explore page cached 21 CUP points; Compare judges CUP on the same 5 as the others."""
     experiment, plan = compared
-    view = services.compare_view(experiment, plan)
+    view = compare.compare_view(experiment, plan)
     assert view.frontier.groupby("method").size().to_dict() == {name: POINTS for name in METHODS}
     assert len(experiment.results().query("method == 'cup'")) > POINTS
 
@@ -73,7 +74,7 @@ def test_the_best_point_is_shown_until_a_point_is_clicked(app_cache, compared):
     app = _open(app_cache)
     assert any(header.value.startswith("Best overall (lowest avg gap)") for header in app.subheader)
     experiment, plan = compared
-    weight = services.resolved_plan(experiment, plan).grids["ws"][2]  # a value of WS's calibrated grid
+    weight = sweeps.resolved_plan(experiment, plan).grids["ws"][2]  # a value of WS's calibrated grid
     app.session_state[components.SELECTED_KEY] = ("ws", weight)
     app.run()
     assert not app.exception
@@ -96,7 +97,7 @@ def test_the_page_pools_learning_rates_and_says_so(app_cache, compared):
     own = experiment.config.unlearn.lr
     other = float(f"{own / 10:g}")  # as the cache states it (config.canonical_value): 1e-4, not 1.0000000000000002e-4
     lrs = (own, other)
-    for member, plan in services.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs):
+    for member, plan in compare.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs):
         run_sweep(member, plan, resolve_device("cpu"))
     app = new_app(experiment=experiment.id)  # this experiment, not another digits one other tests cached
     app.switch_page("pages/compare.py").run()
@@ -112,7 +113,7 @@ def test_the_page_pools_learning_rates_and_says_so(app_cache, compared):
     assert not [info for info in app.info if "not cached" in info.value]
     assert any("Protocol: pooled learning rates" in caption.value for caption in app.caption)
     table = app.dataframe[0].value.set_index("label")
-    view = services.pooled_compare_view(services.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs),
+    view = compare.pooled_compare_view(compare.compare_members(experiment, ["cup", "ga"], POINTS, [0], True, lrs),
                                         lrs)
     assert view.summary["protocol"]["lrs"] == list(lrs)
     assert {name: method["points"] for name, method in view.summary["methods"].items()} == {"cup": 2 * POINTS,

@@ -12,7 +12,8 @@ from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_
 from cup_core.cli import main as cli_main
 from cup_core.config import Sources
 from cup_core.experiment import list_experiments
-from ui import components, services
+from ui import components, formatting
+from ui.services import explore as explore_service
 
 from ..conftest import new_app
 from ..cup_core._stand_ins import write_mnist
@@ -49,7 +50,7 @@ def test_the_list_shows_points_and_size_and_deletes_after_confirmation(tmp_cache
         item = listed[experiment.id]
         assert f"`{experiment.id}`" in text
         assert f"**{item.points} points** · **{item.size_bytes / 1000:.1f} KB**" in text  # 5 blobs points: KB
-    assert listed[kept.id].points == 5 and "KB" in services.human_size(listed[kept.id].size_bytes)
+    assert listed[kept.id].points == 5 and "KB" in formatting.human_size(listed[kept.id].size_bytes)
     links = [link.proto.query_string for link in app.get("page_link")]
     assert f"experiment={kept.id}" in links and f"experiment={doomed.id}" in links
 
@@ -131,7 +132,7 @@ def test_a_random_subset_experiment_says_its_hypervolume_is_over_forgetting_awar
     experiment = _blobs(tmp_cache, forget_fraction=0.1)
     explore = new_app(experiment=experiment.id).run()
     assert not explore.exception
-    assert any(caption.value == services.RANDOM_SUBSET_NOTE for caption in explore.caption)
+    assert any(caption.value == explore_service.RANDOM_SUBSET_NOTE for caption in explore.caption)
     compare = new_app(experiment=experiment.id, methods=["CUP"], points="5")
     compare.switch_page("pages/compare.py").run()
     assert not compare.exception

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cup_core.explain import Pin, explain
-from ui import pins, services
+from ui import pins
+from ui.services import catalogue
 
 from ..conftest import new_app
 
@@ -21,7 +22,7 @@ def _inspect(**query):
 
 
 def _experiment():
-    return services.default_experiment("digits", services.default_forget("digits"))
+    return catalogue.default_experiment("digits", catalogue.default_forget("digits"))
 
 
 def _metric(app, label: str) -> str:

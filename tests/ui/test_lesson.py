@@ -8,9 +8,10 @@ import pytest
 
 from cup_core import SweepPlan, resolve_device, run_sweep
 from cup_core.trajectory import trajectory
-from ui import lesson, services
+from ui import lesson
+from ui.services import learn
 
-GRID = list(services.LEARN_GRID)
+GRID = list(learn.LEARN_GRID)
 
 
 # Its users are marked slow: two sweeps and a step record at every intensity of the slider.
@@ -24,11 +25,11 @@ def learn_runs(tmp_path_factory):
     os.environ["CUP_CACHE_DIR"] = str(tmp_path_factory.mktemp("learn-cache"))
     try:
         tables, runs = {}, {}
-        for name in services.LEARN_OPTIMIZERS:
-            experiment = services.learn_experiment(name)
-            table = run_sweep(experiment, services.learn_plan(), resolve_device("cpu"))
+        for name in learn.LEARN_OPTIMIZERS:
+            experiment = learn.learn_experiment(name)
+            table = run_sweep(experiment, learn.learn_plan(), resolve_device("cpu"))
             tables[name] = table[table["method"] == "cup"]
-            runs[name] = {value: trajectory(experiment, "cup", value, services.LEARN_SEED) for value in GRID}
+            runs[name] = {value: trajectory(experiment, "cup", value, learn.LEARN_SEED) for value in GRID}
         yield tables, runs
     finally:
         if previous is None:
@@ -44,12 +45,12 @@ def facts(learn_runs):
 
 
 def test_the_two_experiments_differ_only_in_the_base_optimiser():
-    adam, sgd = (services.learn_experiment(name).config for name in ("adam", "sgd"))
+    adam, sgd = (learn.learn_experiment(name).config for name in ("adam", "sgd"))
     assert adam.unlearn.optimizer == "adam" and sgd.unlearn.optimizer == "sgd" and sgd.unlearn.momentum == 0.0
     assert adam.unlearn.lr == sgd.unlearn.lr == 0.01 and adam.unlearn.epochs == sgd.unlearn.epochs == 20
     assert (adam.dataset, adam.forget, adam.train) == (sgd.dataset, sgd.forget, sgd.train)
     with pytest.raises(ValueError, match="unknown optimiser"):
-        services.learn_experiment("rmsprop")
+        learn.learn_experiment("rmsprop")
 
 
 @pytest.mark.slow
@@ -108,7 +109,7 @@ def test_below_where_forgetting_starts_part_of_the_blob_is_still_recognised(fact
 
 @pytest.mark.slow
 def test_both_lesson_texts_say_plain_sgd_steps_by_minus_lr_d(facts):
-    for optimizer in services.LEARN_OPTIMIZERS:
+    for optimizer in learn.LEARN_OPTIMIZERS:
         tabs = dict(lesson.lesson_tabs(facts, optimizer, forget_class=2))
         assert "steps by −lr·d" in tabs["2 · γ = 0"] and "steps by −lr·d" in tabs["3 · γ = 1"]
         assert "by lr·d" not in " ".join(tabs.values())
@@ -126,7 +127,7 @@ def test_the_step_caption_holds_at_every_intensity_and_step(learn_runs):
     """The caption under the pivot says both cosines are ≥ 0: on every step the page can show, at every intensity
     of the slider, under both optimisers (at γ = 1 the retain cosine is −8e-6 and printed 0.00)."""
     _, runs = learn_runs
-    for name in services.LEARN_OPTIMIZERS:
+    for name in learn.LEARN_OPTIMIZERS:
         assert sorted(runs[name]) == GRID
         for value, run in runs[name].items():
             for step in run["steps"]:
@@ -161,7 +162,7 @@ def test_sgd_first_order_prediction_is_the_direction_s(learn_runs):
 def test_the_forget_loss_falls_for_every_positive_intensity(learn_runs):
     """Tab 4's 'try this' on the loss plot, for both optimisers, at every intensity of the slider."""
     _, runs = learn_runs
-    for name in services.LEARN_OPTIMIZERS:
+    for name in learn.LEARN_OPTIMIZERS:
         for value in GRID:
             if value > 0:
                 steps = runs[name][value]["steps"]
@@ -179,7 +180,7 @@ def test_why_a_teacher_picks_gamma_0_7(facts):
 
 @pytest.mark.slow
 def test_the_tabs_say_what_the_facts_say(facts):
-    for optimizer in services.LEARN_OPTIMIZERS:
+    for optimizer in learn.LEARN_OPTIMIZERS:
         tabs = dict(lesson.lesson_tabs(facts, optimizer, forget_class=2))
         assert len(tabs) == 6 and "6 · Why γ = 0.7?" in tabs
         assert "from γ = 0.025" in tabs["2 · γ = 0"] and "from γ = 0.375" in tabs["2 · γ = 0"]

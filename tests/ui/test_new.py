@@ -12,7 +12,8 @@ from safetensors.torch import save
 
 from cup_core import Experiment, default_config
 from cup_core.cli import main as cli_main
-from ui import new_experiment, services
+from ui import new_experiment
+from ui.services import new, sweeps
 
 from ..conftest import new_app
 
@@ -84,7 +85,7 @@ def test_the_sweep_file_parses_names_the_experiment_and_the_cli_recomputes_nothi
     app.button(key="new_start").click().run()
     [experiment_id] = _experiments(tmp_cache)
     experiment = Experiment.open(tmp_cache / experiment_id)
-    text = services.sweep_file(experiment, ["cup"], 5, [0])  # what the page's download button holds
+    text = sweeps.sweep_file(experiment, ["cup"], 5, [0])  # what the page's download button holds
     settings = tomllib.loads(text)
     assert experiment_id in text
     assert settings["dataset"] == "blobs" and settings["methods"] == ["cup"] and settings["points"] == 5
@@ -118,7 +119,7 @@ def test_a_check_that_fails_unexpectedly_says_so_in_one_line_and_runs_nothing(tm
     def broken(job):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(services, "estimate", broken)
+    monkeypatch.setattr(new, "estimate", broken)
     app = _check(_new_page())
     assert not app.exception
     [error] = [error.value for error in app.error]
@@ -175,13 +176,13 @@ def test_listed_indices_are_read_typed_or_from_a_file(tmp_cache):
 
 @pytest.fixture
 def interrupted_compute(monkeypatch):
-    """services.compute whose first call is interrupted after 3 computed points, as Streamlit interrupts a run
+    """sweeps.compute whose first call is interrupted after 3 computed points, as Streamlit interrupts a run
     when a click arrives: a StopException from the next Streamlit call, here the progress callback's. Returns
     one list per call of the progress updates it saw."""
-    real, calls = services.compute, []
+    real, calls = sweeps.compute, []
     # One point at a time, so that 3 of the 5 are finished when the run is cut (the batched engine, the
     # default, finishes a method's points together; test_sweep covers its interruptions).
-    monkeypatch.setattr(services, "run_sweep", functools.partial(services.run_sweep, engine="sequential"))
+    monkeypatch.setattr(sweeps, "run_sweep", functools.partial(sweeps.run_sweep, engine="sequential"))
 
     def compute(experiment, plan, on_progress, sources=None):
         calls.append([])
@@ -194,7 +195,7 @@ def interrupted_compute(monkeypatch):
 
         real(experiment, plan, progress, sources)
 
-    monkeypatch.setattr(services, "compute", compute)
+    monkeypatch.setattr(sweeps, "compute", compute)
     return calls
 
 

@@ -11,7 +11,8 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from cup_core import SweepPlan, resolve_device, run_sweep
 from cup_core.report import best_under_constraints, hypervolume_csv, hypervolume_latex
-from ui import components, paper, services, static_export
+from ui import components, paper, static_export
+from ui.services import catalogue, compare
 
 from ..conftest import new_app
 
@@ -21,7 +22,7 @@ POINTS = 5
 
 @pytest.fixture(scope="module")
 def compared(warm_cache):
-    experiment = services.default_experiment("digits", services.default_forget("digits"))
+    experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     plan = SweepPlan.default(tuple(METHODS), POINTS, (0,))
     run_sweep(experiment, plan, resolve_device("cpu"))
     return experiment, plan
@@ -51,7 +52,7 @@ def _open():
 
 
 def _frontier(experiment, plan):
-    return services.compare_view(experiment, services.compare_plan(METHODS, POINTS, [0])).frontier
+    return compare.compare_view(experiment, compare.compare_plan(METHODS, POINTS, [0])).frontier
 
 
 @pytest.mark.slow
@@ -67,7 +68,7 @@ def test_a_constraint_selects_the_point_that_forgets_most_on_the_plot(app_cache,
     best = best_under_constraints(frontier, retain, 50.0)
     assert app.session_state[components.SELECTED_KEY] == (best["method"], best["value"])
     heading = next(s.value for s in app.subheader if s.value.startswith("Selected: "))
-    assert services.method_label(best["method"]) in heading and f"{best['value']:g}" in heading
+    assert catalogue.method_label(best["method"]) in heading and f"{best['value']:g}" in heading
     chart = app.get("plotly_chart")[0].proto.spec
     assert '"name":"selected"' in chart.replace(" ", "")  # ringed on the plot
     assert any("Forgets most" in markdown.value for markdown in app.markdown)
@@ -87,7 +88,7 @@ def test_the_hypervolume_table_downloads_as_csv_and_latex(app_cache, compared, d
     experiment, plan = compared
     app = _open()
     assert not app.exception
-    summary = services.compare_view(experiment, services.compare_plan(METHODS, POINTS, [0])).summary
+    summary = compare.compare_view(experiment, compare.compare_plan(METHODS, POINTS, [0])).summary
     latex = downloads[f"hypervolume-{experiment.id}.tex"].decode()
     assert latex == hypervolume_latex(summary)
     assert "\\toprule" in latex and "CUP & intensity" in latex and "MGDA & forget preference $\\lambda$" in latex
@@ -114,8 +115,8 @@ def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared):
             pytest.fail(static_export.export_problem())
         pytest.skip(static_export.export_problem())
     experiment, plan = compared
-    view = services.compare_view(experiment, services.compare_plan(METHODS, POINTS, [0]))
-    labels = {name: services.method_label(name) for name in METHODS}
+    view = compare.compare_view(experiment, compare.compare_plan(METHODS, POINTS, [0]))
+    labels = {name: catalogue.method_label(name) for name in METHODS}
     files = static_export.export_figures(paper.paper_figures(view, view.frontier, labels, METHODS))
     assert set(files) == {(name, fmt) for name in paper.FIGURE_TITLES for fmt in ("svg", "pdf")}
     for (name, fmt), data in files.items():

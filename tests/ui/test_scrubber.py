@@ -49,12 +49,13 @@ def test_a_failure_the_browser_reports_brings_back_the_slider_with_a_notice(app_
 
 @pytest.mark.slow
 def test_a_released_value_rebuilds_no_figure_the_payload_is_built_once_per_results(app_cache, monkeypatch):
-    from ui import scrub_payload, services
+    from ui import scrub_payload
+    from ui.services import explore
 
     built = []
     original = scrub_payload.explore_payload
     monkeypatch.setattr(scrub_payload, "explore_payload", lambda *a, **k: built.append(k) or original(*a, **k))
-    services._explore_payload.clear()
+    explore._explore_payload.clear()
     for intensity in ("0.25", "0.75", "0.5"):
         app = new_app(intensity=intensity)
         app.session_state[scrubber.STATUS_KEY] = "ready"

@@ -1,0 +1,68 @@
+"""What every service's st.cache_* keys an experiment by (its handle and the stamp of its results), and figures and
+results built once per key and shared."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from cup_core import Experiment, ExperimentConfig, SweepPlan
+
+
+
+def experiment_handle(experiment: Experiment) -> tuple[str, str]:
+    """What Streamlit's caches key an experiment by: its canonical config and its cache folder. An
+    experiment is rebuilt from these, not reopened from disk, so one whose config could not be written
+    (a full disk) still shows its empty state."""
+    return experiment.config.canonical_json(), str(experiment.root.parent)
+
+
+def reopen(handle: tuple[str, str]) -> Experiment:
+    config_json, cache_dir = handle
+    return Experiment(ExperimentConfig.from_dict(json.loads(config_json)), cache_dir)
+
+
+def results_stamp(experiment: Experiment) -> tuple[int, int]:
+    """Changes whenever the sweep rewrites results.csv, so cached views never go stale."""
+    try:
+        stat = (experiment.root / "results.csv").stat()
+        return stat.st_mtime_ns, stat.st_size
+    except FileNotFoundError:
+        return 0, 0
+
+
+def digest(value: tuple | SweepPlan) -> str:
+    """A cache key for a plan or a tuple of points, made of plain values its repr states in full: Streamlit
+    hashes a tuple of a hundred points element by element on every call of every cache it keys (tens of ms a
+    Compare rerun, growing with the seeds and points), a string of the same content in one step."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure_dict(key: tuple, _build: Callable[[], go.Figure]) -> dict:
+    return _build().to_dict()
+
+
+def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """`build()`'s figure, built (and validated by Plotly) once per `key`, which must name everything it
+    depends on; later reruns get a copy without Plotly's validation, which costs more than the rest of a
+    rerun (a Compare figure of six methods: ~100 ms to build, a few ms to copy). A copy, so the caller may
+    add to it (the selection ring); a figure drawn as it is needs none: see shared."""
+    return go.Figure(copy.deepcopy(_figure_dict(key, build)), _validate=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shared(key: tuple, _build: Callable[[], object]) -> object:
+    return _build()
+
+
+def shared(key: tuple, build: Callable[[], object]):
+    """`build()`'s result, built once per `key` (which must name everything it depends on) and shared by every
+    session and rerun without a copy: for what is drawn as it is, never modified (a figure st.plotly_chart
+    only reads, a table st.dataframe shows, a scrubber's payload)."""
+    return _shared(key, build)

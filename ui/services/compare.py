@@ -1,0 +1,207 @@
+"""The Compare page: every method's points on one experiment (or pooled over learning rates), read from the cache,
+its plans, figures, scrubber's data and the notes under its tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cup_core import Experiment, SweepPlan
+from cup_core.methods import get_method
+from cup_core.pareto import objective_names
+from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
+from cup_core.report import contributions, frontier_table, reference_table, run_settings, summary
+
+from .caching import cached_figure, digest, experiment_handle, reopen, results_stamp, shared
+from .catalogue import cache_scan, method_label
+from .sweeps import resolved_plan
+
+
+COMPARE_POINTS = (5, 11, 21)  # grid sizes the Compare page offers, so a new experiment opens there as made
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """Everything the Compare page shows of one experiment's methods, read from the cache."""
+
+    frontier: pd.DataFrame  # seed-averaged points of every method, with objectives and their spread
+    references: pd.DataFrame
+    results: pd.DataFrame  # every point of every method (the CSV download)
+    summary: dict  # report.summary: hypervolumes, controllability, recommended points
+    axis_titles: tuple[str, str]
+    # What the view is a function of (the experiments' stamps, the points' digest), read once with it: a key for
+    # the figures built from it that cannot name other files or points than the view's own.
+    key: tuple = ()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
+             _points: tuple[tuple[str, float, int], ...]) -> CompareView:
+    experiment = reopen(handle)  # _points: keyed by their digest, points_key (see caching.digest)
+    results = experiment.results()
+    wanted = pd.MultiIndex.from_tuples(_points, names=["method", "value", "seed"])
+    results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
+    frontier = frontier_table(experiment, results)
+    report = summary(experiment, results, frontier=frontier)
+    frontier = run_settings(experiment, frontier, results)  # the hover's lr, epochs, seeds
+    return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
+                       references=reference_table(experiment), results=results, summary=report,
+                       axis_titles=objective_names(experiment.config.forget.kind), key=(handle, stamp, points_key))
+
+
+def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
+    """The plan's points only, so that every method is judged on the same number of values and the same seeds
+    (a calibrated method's once its search is cached: see `resolved_plan`)."""
+    points = tuple(resolved_plan(experiment, plan).points())
+    return _compare(experiment_handle(experiment), results_stamp(experiment), digest(points), points)
+
+
+def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
+    """The fronts' legend: each method's label, "(does not move)" added where it leaves the original as it is."""
+    return {name: method_label(name) + (" (does not move)" if view.summary["methods"][name]["moves"] is False else "")
+            for name in shown}
+
+
+def _compare_payload(experiment: Experiment, plan: SweepPlan, shown: tuple[str, ...]) -> dict:
+    from ..scrub_payload import compare_payload
+
+    view = compare_view(experiment, plan)
+    key = (view.key, shown)  # the page's view key
+
+    def build() -> dict:
+        return compare_payload(view.frontier[view.frontier["method"].isin(shown)], view.references,
+                               labels=compare_labels(view, list(shown)), axis_titles=view.axis_titles,
+                               has_oracle=experiment.config.oracle, fronts=fronts_figure(key, view, list(shown)))
+
+    return shared(("compare_payload", *key), build)
+
+
+def fronts_figure(key: tuple, view: CompareView, shown: list[str]) -> go.Figure:
+    """Compare's fronts of the `shown` methods without the selection's ring, built once per `key` (the page's view
+    key: what `view` and `shown` are a function of), a copy each call: the fallback chart rings it, the
+    scrubber's payload is made from it rather than from a second build."""
+    from ..figures import compare_figure
+
+    return cached_figure(("fronts", *key), lambda: compare_figure(
+        view.frontier[view.frontier["method"].isin(shown)], view.references, labels=compare_labels(view, shown),
+        axis_titles=view.axis_titles))
+
+
+def compare_scrub_payload(experiment: Experiment, plan: SweepPlan, shown: list[str], method: str,
+                          selected: tuple[str, float] | None, clicked: bool) -> dict:
+    """The Compare scrubber's data: every shown method's points and cards, built once per view and methods
+    (not copied per click), with the scrubbed method and its selected index."""
+    from ..scrub_payload import compare_selected
+
+    return compare_selected(_compare_payload(experiment, plan, tuple(shown)), method, selected, clicked)
+
+
+def compare_starts(experiment: Experiment, plan: SweepPlan, shown: list[str]) -> dict[str, float]:
+    """Per shown method, the knob value its slider starts at: where picking the method moves the selection."""
+    from ..scrub_payload import compare_start
+
+    payload = _compare_payload(experiment, plan, tuple(shown))
+    return {name: compare_start(payload, name) for name in payload["methods"]}
+
+
+def compare_plan(methods: list[str], points: int, seeds: list[int], calibrate: bool = True) -> SweepPlan:
+    return SweepPlan.default(tuple(methods), points, tuple(seeds), calibrate=calibrate)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _siblings(handle: tuple[str, str], scan: tuple[tuple[str, int], ...]) -> list[float]:
+    return sibling_lrs(reopen(handle))
+
+
+def pool_lrs(experiment: Experiment) -> list[float]:
+    """The learning rates of the cached experiments that differ from this one only in the unlearning lr, its own
+    included (pool.sibling_lrs): their configs read once per change of the cache's folder list (cache_scan), so a
+    sibling made a moment ago is offered at once."""
+    return _siblings(experiment_handle(experiment), cache_scan(experiment.root.parent))
+
+
+def compare_members(experiment: Experiment, methods: list[str], points: int, seeds: list[int], calibrate: bool,
+                    lrs: tuple[float, ...] = ()) -> list[tuple[Experiment, SweepPlan]]:
+    """What the Compare page computes and shows: [(experiment, its plan)] under one recipe; with `lrs` (this
+    experiment's lr first), each pool member and its plan (pool.member_plans: equal budgets), members with
+    nothing to run left out. The members get this experiment's original and oracle where they have none."""
+    if not lrs:
+        return [(experiment, compare_plan(methods, points, seeds, calibrate))]
+    pool = Pool.around(experiment, lrs)
+    found = []
+    for member, plan in zip(pool.members, member_plans(tuple(methods), points, tuple(seeds), pool.lrs, calibrate)):
+        if plan is not None:
+            if member is not pool.home:
+                share_references(pool.home, member)  # nothing to do once they have them (metadata reads)
+            found.append((member, plan))
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...], points_key: str,
+                    _points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
+    pool = Pool.around(reopen(handles[0]), lrs)  # _points: keyed by their digest, points_key
+    results = pool.results()
+    keys = pd.MultiIndex.from_frame(results[["method", "value", "seed"]].assign(lr=results["lr"].fillna(-1.0)))
+    results = results[keys.isin(pd.MultiIndex.from_tuples(_points))].reset_index(drop=True)
+    frontier = frontier_table(pool.home, results)
+    report = summary(pool.home, results, pool=pool, frontier=frontier)
+    return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
+                       references=reference_table(pool.home), results=results, summary=report,
+                       axis_titles=objective_names(pool.home.config.forget.kind),
+                       key=(handles, stamps, lrs, points_key))
+
+
+def _pooled_points(members: list[tuple[Experiment, SweepPlan]]) -> tuple[tuple[str, float, int, float], ...]:
+    """Every member's plan points with their learning rate (-1: a method that uses none, pool.Pool.results)."""
+    return tuple((method, value, seed, -1.0 if not get_method(method).uses_recipe_lr else member.config.unlearn.lr)
+                 for member, plan in members for method, value, seed in resolved_plan(member, plan).points())
+
+
+def pooled_compare_view(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> CompareView:
+    """compare_view over a pool: each method's points at every learning rate as one solution set, restricted
+    to the members' plans (equal budgets; summary's `protocol` says "pooled learning rates")."""
+    points = _pooled_points(members)
+    return _compare_pooled(tuple(experiment_handle(m) for m, _ in members), tuple(results_stamp(m) for m, _ in members),
+                           tuple(lrs), digest(points), points)
+
+
+def range_notes(summary: dict, shown: list[str]) -> list[str]:
+    """One line per shown method whose grid cannot sweep from "barely moves" to "forgotten" on this experiment,
+    saying why (its calibration's outcome), and one for knobs that barely change forgetting at all."""
+    notes = []
+    for name in shown:
+        method = summary["methods"][name]
+        why = (method.get("calibration") or {}).get("why")
+        if why and method.get("moves") is not False:
+            notes.append(f"{method_label(name)} {why}.")
+        share = method["controllability"].get("ua_span_share")
+        if not why and share is not None and share < STEERS and method.get("moves") is not False:
+            notes.append(f"{method_label(name)}'s knob barely steers forgetting here: its grid covers "
+                         f"{method['controllability']['ua_span']:.1f} points of UA, {share:.0%} of the span from "
+                         "the original to the target (the oracle's UA).")
+    return notes
+
+
+STEERS = 0.1  # a grid whose UA span is below this share of the reachable span does not steer forgetting
+
+
+def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
+    """The seeds to offer when intervals are too wide to separate methods: up to `wanted`, the given ones kept."""
+    extra = [seed for seed in range(max(seeds, default=0) + wanted + 1) if seed not in seeds]
+    return sorted(seeds + extra[:max(0, wanted - len(seeds))])
+
+
+def knob_positions(frontier: pd.DataFrame, methods: list[str]) -> dict:
+    """Each method's knob values (sorted) mapped to [0, 1], for the controllability view."""
+    return {name: get_method(name).position(frontier.loc[frontier["method"] == name, "value"].sort_values().to_numpy())
+            for name in methods}
+
+
+def compare_query(experiment: Experiment, methods, points: int, seeds) -> dict:
+    """The Compare page's URL parameters for this experiment, methods, grid and seeds (as its sidebar writes them)."""
+    return {"experiment": experiment.id, "methods": [method_label(name) for name in methods],
+            "points": str(points), "seeds": [str(seed) for seed in seeds]}
