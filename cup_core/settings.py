@@ -119,13 +119,18 @@ class SweepSettings:
         from .data import dataset_info
         from .methods import METHODS, get_method
 
-        dataset_info(self.dataset)  # an unknown data set is the first thing to say
+        if not dataset_info(self.dataset).embedded and not (self.data_root or "").strip():
+            from .vision import VISION_DATASETS
+
+            raise SettingError("{title} is read from a folder on this machine: fill in {setting.data_root}" + (
+                "" if self.dataset == "imagefolder" else " ({setting.download} fetches the data there, which needs "
+                "internet)"), title=VISION_DATASETS[self.dataset].title)
         forgets = [name for name in ("forget_class", "forget_fraction", "forget_indices")
                    if getattr(self, name) is not None]
         if len(forgets) > 1:
             raise SettingError("give one forget set, not " + " and ".join(f"{{setting.{name}}}" for name in forgets))
         if not self.methods:
-            raise SettingError("{setting.methods} is empty; name at least one of: {known}, or all",
+            raise SettingError("{setting.methods} names no method; give at least one of: {known}, or all",
                                known=", ".join(METHODS))
         for name in self.methods:
             get_method(name)
@@ -138,7 +143,7 @@ class SweepSettings:
             raise SettingError("{setting.points} must be a whole number of at least 1, got {points!r}",
                                points=self.points)
         if not self.seeds:
-            raise SettingError("{setting.seeds} is empty; give at least one unlearning seed")
+            raise SettingError("{setting.seeds} names no seed; give at least one unlearning seed")
         object.__setattr__(self, "seeds", tuple(check_seed(seed, "an unlearning seed") for seed in self.seeds))
         if self.lrs is not None:
             from .pool import check_lrs

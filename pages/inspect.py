@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from cup_core.cache import BrokenEntry
-from ui import components, figures, pins
-from ui.services import catalogue, inspect, new
+from ui import components, figures, formatting, pins
+from ui.services import catalogue, inspect
 
 components.use_app_navigation()
 
@@ -38,7 +38,7 @@ except BrokenEntry as err:
              "experiment again recomputes it.", icon=":material/error:")
     st.stop()
 except ValueError as err:
-    st.error(f"Cannot read this experiment's data here: {components.as_text(new.form_message(str(err)))}",
+    st.error(f"Cannot read this experiment's data here: {components.as_text(formatting.error_text(err))}",
              icon=":material/error:")
     st.stop()
 

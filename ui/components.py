@@ -16,7 +16,7 @@ from . import formatting
 from .glossary import GLOSSARY
 from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
-from .services import caching, catalogue, compare, explore, new, selected_point, sweeps
+from .services import caching, catalogue, compare, explore, selected_point, sweeps
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
 # autolinks and HTML angle brackets; emphasis, code, strike-through and math their marks. Not _: within a word
@@ -146,7 +146,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
             after_error = "What is cached is shown below." + (
                 "" if experiment.info.embedded else " Say where its data is in the sidebar's *Data on this machine*.")
         st.error(f"Cannot compute the missing models on this machine: "
-                 f"{as_text(new.form_message(str(err)).rstrip('.'))}. "
+                 f"{as_text(formatting.error_text(err).rstrip('.'))}. "
                  f"{after_error}",
                  icon=":material/error:")
         return False

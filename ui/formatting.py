@@ -1,10 +1,32 @@
-"""Text for the pages: durations, sizes, ages, a calibration's outcome and a protocol in a few words. Pure
-functions of plain values: no Streamlit, no library."""
+"""Text for the pages: durations, sizes, ages, a calibration's outcome, a protocol in a few words and the
+library's errors in the app's words. Pure functions of plain values: no Streamlit, no library."""
 
 from __future__ import annotations
 
 import math
 import time
+
+
+class _FieldNames:
+    """Settings as the app's fields name them, for cup_core.settings.SettingError.worded."""
+
+    FIELDS = {"data_root": "the data root", "download": "“Download if missing”", "image_size": "the image size",
+              "checkpoint": "the checkpoint upload", "methods": "Methods", "seeds": "Seeds",
+              "points": "the grid points", "forget_indices": "the list of samples", "lr": "the learning rate",
+              "epochs": "the unlearning epochs", "batch_size": "the batch size"}
+
+    def __getattr__(self, name: str) -> str:
+        return self.FIELDS.get(name, "the " + name.replace("_", " "))
+
+
+APP_NAMES = _FieldNames()
+
+
+def error_text(error: Exception) -> str:
+    """A library error in the app's words: a setting named by its field, where the CLI would name its option
+    (the library's SettingError carries the setting, not a sentence to rewrite)."""
+    worded = getattr(error, "worded", None)
+    return worded(APP_NAMES) if callable(worded) else str(error)
 
 
 def describe_calibration(calibration: dict | None) -> str:

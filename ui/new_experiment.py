@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -43,15 +44,16 @@ def is_running() -> bool:
     return RUN_KEY in st.session_state
 
 
-def settings_form(disabled: bool) -> new.NewExperiment | None:
-    """Every setting of a new experiment; None (with the reason shown) while an input cannot be read yet."""
+def settings_form(disabled: bool) -> dict[str, Any] | None:
+    """Every setting of a new experiment, as SweepSettings' fields (checked by the Check button's make_job); None
+    (with the reason shown) while an input cannot be read yet."""
     left, right = st.columns(2, gap="large")
     with left:
         chosen = _left_half(disabled)
     with right:  # drawn even while the left half is incomplete, so its widgets keep their values
         rest = _right_half(st.session_state["new_dataset"], st.session_state["new_forget_kind"] == FORGET_CLASS,
                            disabled)
-    return None if chosen is None else new.NewExperiment(**chosen, **rest)
+    return None if chosen is None else {**chosen, **rest}
 
 
 def _left_half(disabled: bool) -> dict | None:
@@ -229,7 +231,7 @@ def _listed_indices(disabled: bool) -> tuple[int, ...] | None:
         return None
 
 
-def check_and_start(request: new.NewExperiment | None, disabled: bool) -> None:
+def check_and_start(request: dict[str, Any] | None, disabled: bool) -> None:
     """The check button (builds the experiment, reads the data, times a few steps), its verdict, and Start."""
     st.subheader("Cost and start")
     if st.button("Check the settings and estimate the cost", key="new_check", icon=":material/fact_check:",
@@ -239,13 +241,13 @@ def check_and_start(request: new.NewExperiment | None, disabled: bool) -> None:
                 job = new.make_job(request)
                 st.session_state[CHECK_KEY] = (request, job, new.estimate(job), None)
             except ValueError as err:  # the library's refusals: bad settings, files or data, or the check's limits
-                st.session_state[CHECK_KEY] = (request, None, None, new.form_message(str(err)))
+                st.session_state[CHECK_KEY] = (request, None, None, formatting.error_text(err))
             except OSError as err:  # the cache (an upload's folder) or the data cannot be read
                 st.session_state[CHECK_KEY] = (request, None, None, f"cannot read {err.filename or 'a file'} "
                                                                     f"({err.strerror or err})")
             except Exception as err:  # noqa: BLE001 - a bug, not the user's input: one line, the traceback logged
-                log.exception("the New experiment page's check failed (data set %s, model %s)", request.dataset,
-                              request.model)
+                log.exception("the New experiment page's check failed (data set %s, model %s)", request["dataset"],
+                              request["model"])
                 st.session_state[CHECK_KEY] = (request, None, None, f"the check failed unexpectedly "
                                                f"({type(err).__name__}: {str(err)[:200]}); the server's log has the "
                                                "details")
@@ -259,7 +261,7 @@ def check_and_start(request: new.NewExperiment | None, disabled: bool) -> None:
         _verdict(request)
 
 
-def _verdict(request: new.NewExperiment | None) -> None:
+def _verdict(request: dict[str, Any] | None) -> None:
     """What the last check of these settings found: the library's error, or the cost and Start."""
     checked = st.session_state.get(CHECK_KEY)
     if checked is None or request is None:
@@ -276,7 +278,7 @@ def _verdict(request: new.NewExperiment | None) -> None:
     parts = []
     if cost.references:
         roles = cost.reference_roles
-        what = {"original": "the original" + (" (your checkpoint, evaluated)" if job.request.checkpoint else ""),
+        what = {"original": "the original" + (" (your checkpoint, evaluated)" if job.settings.checkpoint else ""),
                 "oracle": "the retrained oracle"}
         parts.append(f"make {' and '.join(what[role] for role in roles)} "
                      f"({formatting.format_duration(cost.reference_seconds)})")
@@ -346,16 +348,16 @@ def run_and_report() -> None:
 
 def result_links(job: new.Job) -> None:
     """Open the experiment in Explore or Compare (its id in the URL), or take its sweep file elsewhere."""
-    request, experiment = job.request, job.experiment
+    settings, experiment = job.settings, job.experiment
     columns = st.columns(3)
     columns[0].page_link("pages/explore.py", label="Open in Explore", icon=":material/scatter_plot:",
                          query_params={"experiment": experiment.id})
     columns[1].page_link("pages/compare.py", label="Open in Compare methods", icon=":material/leaderboard:",
-                         query_params=compare.compare_query(experiment, request.methods, request.points,
-                                                             request.seeds))
+                         query_params=compare.compare_query(experiment, settings.methods, settings.points,
+                                                             settings.seeds))
     columns[2].download_button(
-        "Download sweep file (.toml)", data=sweeps.sweep_file(experiment, list(request.methods), request.points,
-                                                                list(request.seeds)),
+        "Download sweep file (.toml)", data=sweeps.sweep_file(experiment, list(settings.methods), settings.points,
+                                                                list(settings.seeds)),
         file_name=f"sweep-{experiment.id}.toml", mime="application/toml", on_click="ignore",
         icon=":material/description:", key="new_sweep_file")
 

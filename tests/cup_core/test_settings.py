@@ -12,7 +12,7 @@ from cup_core.settings import DEFAULT_MAX_MEMORY, DEFAULT_POINTS, memory_size
 from cup_core.sweep import SweepPlan
 from cup_core.sweep_file import SETTINGS
 
-PAGE = types.SimpleNamespace(methods="the Methods list", grid="the grid", points="Points", lr="Learning rate",
+PAGE = types.SimpleNamespace(methods="the Methods list", seeds="Seeds", grid="the grid", points="Points", lr="Learning rate",
                              lrs="Learning rates", forget_class="Class", forget_fraction="Share",
                              forget_indices="Index file", engine="Engine", data_root="Data root",
                              download="“Download if missing”", max_memory="Memory")
@@ -47,7 +47,10 @@ def test_a_grid_is_the_single_methods_plan():
 
 
 @pytest.mark.parametrize("values, cli, page", [
-    ({"methods": ()}, "--methods is empty; name at least one of", "the Methods list is empty"),
+    ({"methods": ()}, "--methods names no method; give at least one of", "the Methods list names no method"),
+    ({"seeds": ()}, "--seeds names no seed", "Seeds names no seed"),
+    ({"dataset": "mnist"}, "MNIST is read from a folder on this machine: fill in --data-root (--download fetches",
+     "MNIST is read from a folder on this machine: fill in Data root (“Download if missing” fetches"),
     ({"methods": ("cup", "ga"), "grid": (0.5,)}, "--grid applies to a single method; use --points with several",
      "the grid applies to a single method; use Points with several"),
     ({"grid": ()}, "--grid is empty", "the grid is empty"),

@@ -266,7 +266,7 @@ def test_the_new_pages_uploads_of_bad_files_are_one_line_refusals(tmp_cache):
     damaged = good.getvalue()[:-200]
     header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (1000000000000,), }"
     cases = {
-        "truncated .pt": lambda: new.estimate(new.make_job(new.NewExperiment(  # the page's Check
+        "truncated .pt": lambda: new.estimate(new.make_job(dict(  # the page's Check
             dataset="blobs", checkpoint=str(new.save_upload(bytes(damaged), "truncated.pt"))))),
         "huge-header .npy": lambda: new.read_index_upload(
             b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + header.ljust(117) + b"\n", "huge.npy"),

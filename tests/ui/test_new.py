@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from safetensors.torch import save
 
-from cup_core import Experiment, default_config
+from cup_core import Experiment, SweepSettings, default_config
 from cup_core.cli import main as cli_main
 from ui import new_experiment
 from ui.services import new, sweeps
@@ -182,7 +182,8 @@ def interrupted_compute(monkeypatch):
     real, calls = sweeps.compute, []
     # One point at a time, so that 3 of the 5 are finished when the run is cut (the batched engine, the
     # default, finishes a method's points together; test_sweep covers its interruptions).
-    monkeypatch.setattr(sweeps, "run_sweep", functools.partial(sweeps.run_sweep, engine="sequential"))
+    monkeypatch.setattr(sweeps, "run_sweep", functools.partial(sweeps.run_sweep,
+                                                           settings=SweepSettings(engine="sequential")))
 
     def compute(experiment, plan, on_progress, sources=None):
         calls.append([])

@@ -1,95 +1,36 @@
-"""The New experiment page: its request as plain values, the job it makes, the check's limits and cost estimate,
+"""The New experiment page: the job its settings make, the check's limits and cost estimate,
 and the uploads it saves (cup_core.uploads)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import streamlit as st
 
-from cup_core import Experiment, SweepPlan, resolve_device, uploads
+from cup_core import Experiment, SweepPlan, SweepSettings, resolve_device, uploads
 from cup_core.config import Sources
-from cup_core.data import dataset_info
-
-from .catalogue import dataset_title
-
-
-@dataclass(frozen=True)
-class NewExperiment:
-    """What the New experiment page asks for, as plain values; equal requests are one job (and one estimate)."""
-
-    dataset: str
-    data_root: str | None = None  # torchvision and ImageFolder sets only
-    download: bool = False
-    image_size: int | None = None  # ImageFolder only
-    model: str | None = None  # None: the data set's default architecture
-    checkpoint: str | None = None  # a saved upload: the original model
-    forget_class: int | None = None
-    forget_fraction: float | None = None
-    forget_seed: int = 0
-    forget_indices: tuple[int, ...] | None = None
-    oracle: bool = True
-    methods: tuple[str, ...] = ("cup",)
-    points: int = 11
-    seeds: tuple[int, ...] = (0,)
-    epochs: int | None = None  # unlearning recipe; None: the data set's
-    lr: float | None = None
-    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
 class Job:
-    """A checked request: the experiment it makes, where its inputs are, and the points to compute."""
+    """Checked settings: the experiment they make, where its inputs are, and the points to compute."""
 
-    request: NewExperiment
+    settings: SweepSettings
     experiment: Experiment
     sources: Sources
     plan: SweepPlan
 
 
-_FORM_WORDS = [  # the library's messages name the CLI's options; the New experiment page names its own fields
-    ("; --download (needs internet) creates it and fetches the files",
-     "; tick “Download if missing” (needs internet) to create it and fetch the files"),
-    ("Pass --download (needs internet) to fetch the official files there.",
-     "Tick “Download if missing” (needs internet) to fetch the official files there."),
-    ("point --data-root at its folder", "give its folder as the data root"),
-    ("give its file with --checkpoint", "upload its file as the checkpoint"),
-    ("(--image-size, e.g. 32 or 224)", "(e.g. 32 or 224)"),
-    ("--data-root", "the data root"), ("--download", "“Download if missing”"), ("--image-size", "the image size"),
-    ("--checkpoint", "the checkpoint"),
-]
-
-
-def form_message(message: str) -> str:
-    """A library message in the New experiment page's words."""
-    for cli, form in _FORM_WORDS:
-        message = message.replace(cli, form)
-    return message
-
-
-def make_job(request: NewExperiment) -> Job:
-    """The experiment a request describes, checked as far as building it goes; ValueError says what is wrong.
-    Reads the data folder of a torchvision set (resolve_config) but writes nothing."""
-    from cup_core.sweep_file import experiment_config
-
-    sources = Sources(data_root=(request.data_root or "").strip() or None, checkpoint=request.checkpoint,
-                      download=request.download)
-    if not dataset_info(request.dataset).embedded and sources.data_root is None:
-        raise ValueError(f"{dataset_title(request.dataset)} is read from a folder on this machine: fill in the data "
-                         "root" + ("" if request.dataset == "imagefolder" else
-                                   " (tick “Download if missing” to fetch the data there, which needs internet)"))
-    if not request.methods:
-        raise ValueError("choose at least one method")
-    if not request.seeds:
-        raise ValueError("choose at least one seed")
-    settings = {name: getattr(request, name) for name in (
-        "dataset", "image_size", "model", "forget_class", "forget_fraction", "forget_seed", "forget_indices",
-        "oracle", "epochs", "lr", "batch_size")}
+def make_job(request: Mapping[str, Any]) -> Job:
+    """The experiment that the form's values (SweepSettings' fields) describe, checked as far as building it goes;
+    ValueError (SettingError where a setting is wrong) says what is wrong. Reads the data folder of a torchvision
+    set (resolve_config) but writes nothing."""
+    settings = SweepSettings.from_mapping(request)
     with check_limits():
-        config = experiment_config(settings, sources)
-    plan = SweepPlan.default(tuple(request.methods), request.points, tuple(request.seeds))
-    return Job(request, Experiment(config), sources, plan)
+        config = settings.experiment_config()
+    return Job(settings, Experiment(config), settings.sources, settings.plan())
 
 
 CHECK_SECONDS = 300  # the New page's Check reads the data within this time...
