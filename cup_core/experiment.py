@@ -373,7 +373,7 @@ class Experiment:
         rows = []
         for role in self.roles:
             try:
-                rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"]), "schema": SCHEMA_VERSION})
+                rows.append({"role": role, **flatten_metrics(self.reference(role)["metrics"]), "schema": SCHEMA_VERSION})
             except cache.BrokenEntry:
                 continue
         return rows
@@ -389,7 +389,7 @@ class Experiment:
             "knob": record["knob"],
             "value": key["value"],
             "seed": key["seed"],
-            **_flatten_metrics(record["metrics"]),
+            **flatten_metrics(record["metrics"]),
             "avg_gap": record["avg_gap"],
             "seconds": record["seconds"],
             "steps": record["steps"],
@@ -541,7 +541,9 @@ def _read_table(path: Path) -> pd.DataFrame:
     return known[1].copy()
 
 
-def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A record's metrics as the tables' and the model card's columns: METRIC_COLUMNS (None as NaN), then the
+    per-class vector spread into acc_class_<k>, the one place where it stops being a vector."""
     flat = {name: nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
     flat.update({f"acc_class_{k}": nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
     return flat
