@@ -104,6 +104,17 @@ class RecordCheck:
                 raise ValueError("steps or diverged_at_step missing or not integers")
 
 
+@dataclass(frozen=True)
+class ExperimentFacts:
+    """What the report (report.summary) says of an experiment besides its two tables: its names and its config,
+    nothing read from the cache."""
+
+    id: str  # the config's hash: the folder's name
+    folder: str  # the experiment's folder in the cache
+    config: ExperimentConfig
+    num_classes: int  # of the data set: the per-class accuracies' length, and what chance level is
+
+
 class Experiment:
     """Reads and names everything stored for one ExperimentConfig; computing lives in compute.py."""
 
@@ -140,6 +151,10 @@ class Experiment:
             raise ValueError(f"{folder}: its config hashes to {experiment.id}, not to its folder's name; "
                              "the folder was renamed or its config edited")
         return experiment
+
+    @property
+    def facts(self) -> ExperimentFacts:
+        return ExperimentFacts(self.id, str(self.root), self.config, self.info.num_classes)
 
     # --- names -------------------------------------------------------------------------------
     def save_config(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cup_core import Experiment, SweepPlan, summary
+from cup_core import Experiment, SweepPlan, read_summary
 from cup_core.experiment import RESULT_COLUMNS
 
 from ._experiments import TINY_GRID, tiny_config, tiny_sweep
@@ -97,4 +97,4 @@ def test_an_experiment_without_an_oracle(tmp_path):
     experiment, table = tiny_sweep(tmp_path, config=replace(tiny_config(), oracle=False))
     assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
     assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
-    assert summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
+    assert read_summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
