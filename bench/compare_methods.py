@@ -9,7 +9,7 @@ import time
 
 from _common import RESULTS, save
 
-from cup_core import METHODS, Experiment, SweepPlan, default_config, resolve_device, run_sweep, summary
+from cup_core import METHODS, Experiment, SweepPlan, default_config, read_summary, resolve_device, run_sweep
 
 POINTS = int(sys.argv[1]) if len(sys.argv) > 1 else 21
 SEEDS = (0, 1, 2)
@@ -21,7 +21,7 @@ def main() -> None:
         start = time.perf_counter()
         run_sweep(experiment, SweepPlan.default(tuple(METHODS), POINTS, SEEDS), resolve_device("cpu"))
         total = time.perf_counter() - start
-        report = summary(experiment)
+        report = read_summary(experiment)
     rows = sorted(report["methods"].items(), key=lambda item: -item[1]["hypervolume"])
     lines = [f"Default experiment (digits, forget class 0, {experiment.config.unlearn.optimizer} lr "
              f"{experiment.config.unlearn.lr:g}, {experiment.config.unlearn.epochs} epochs), {POINTS} grid points per "

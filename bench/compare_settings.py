@@ -14,7 +14,7 @@ import time
 
 from _common import RESULTS, save
 
-from cup_core import METHODS, Experiment, SweepPlan, default_config, resolve_device, run_sweep, summary
+from cup_core import METHODS, Experiment, SweepPlan, default_config, read_summary, resolve_device, run_sweep
 
 POINTS = int(sys.argv[1]) if len(sys.argv) > 1 else 11
 SEEDS = tuple(int(s) for s in sys.argv[2].split(",")) if len(sys.argv) > 2 else (0, 1, 2)
@@ -76,7 +76,7 @@ def main() -> None:
             start = time.perf_counter()
             run_sweep(experiment, SweepPlan.default(tuple(METHODS), POINTS, SEEDS), device)
             seconds = time.perf_counter() - start
-            report = summary(experiment)
+            report = read_summary(experiment)
         sections.append(table(name, report, seconds))
         print(sections[-1] + "\n", flush=True)
         saved[name] = {"sweep_seconds": seconds, "normalisation": report["normalisation"],

@@ -9,6 +9,7 @@ from .device import resolve_device
 from .experiment import Experiment
 from .export import export_point, load_exported
 from .methods import METHODS, get_method
+from .pool import read_summary
 from .report import frontier_table, summary
 from .settings import SettingError, SweepSettings
 from .sweep import SweepPlan, SweepProgress, run_sweep
@@ -16,5 +17,5 @@ from .sweep import SweepPlan, SweepProgress, run_sweep
 __all__ = [
     "METHODS", "Experiment", "ExperimentConfig", "ForgetSet", "SweepPlan", "SweepProgress", "TrainRecipe",
     "UnlearnRecipe", "default_config", "export_point", "frontier_table", "get_method", "load_exported",
-    "SettingError", "SweepSettings", "resolve_device", "run_sweep", "summary",
+    "SettingError", "SweepSettings", "read_summary", "resolve_device", "run_sweep", "summary",
 ]

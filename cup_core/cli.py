@@ -23,8 +23,8 @@ from .device import resolve_device
 from .experiment import Experiment, made_from_other_content
 from .export import export_point
 from .methods import METHODS, get_method
-from .pool import Pool, check_lrs, member_plans, share_references
-from .report import REPORT_COLUMNS, summary
+from .pool import Pool, check_lrs, member_plans, read_summary, share_references
+from .report import REPORT_COLUMNS
 from .compute import prepare
 from .sweep import SweepPlan, missing_points, resolve_plan, run_sweep
 
@@ -251,7 +251,7 @@ def _report(args: argparse.Namespace) -> int:
             raise UsageError(f"no experiment at learning rate {', '.join(f'{lr:g}' for lr in missing)} beside "
                              f"{experiment.id}; run `sweep` with the same settings and --lrs first")
         experiment = pool.home
-    result = summary(experiment, pool=pool)
+    result = read_summary(experiment if pool is None else pool)
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0

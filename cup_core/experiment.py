@@ -104,6 +104,17 @@ class RecordCheck:
                 raise ValueError("steps or diverged_at_step missing or not integers")
 
 
+@dataclass(frozen=True)
+class ExperimentFacts:
+    """What the report (report.summary) says of an experiment besides its two tables: its names and its config,
+    nothing read from the cache."""
+
+    id: str  # the config's hash: the folder's name
+    folder: str  # the experiment's folder in the cache
+    config: ExperimentConfig
+    num_classes: int  # of the data set: the per-class accuracies' length, and what chance level is
+
+
 class Experiment:
     """Reads and names everything stored for one ExperimentConfig; computing lives in compute.py."""
 
@@ -140,6 +151,10 @@ class Experiment:
             raise ValueError(f"{folder}: its config hashes to {experiment.id}, not to its folder's name; "
                              "the folder was renamed or its config edited")
         return experiment
+
+    @property
+    def facts(self) -> ExperimentFacts:
+        return ExperimentFacts(self.id, str(self.root), self.config, self.info.num_classes)
 
     # --- names -------------------------------------------------------------------------------
     def save_config(self) -> None:
@@ -298,41 +313,51 @@ class Experiment:
 
     def results(self) -> pd.DataFrame:
         """results.csv as a table (empty, with the right columns, before the first sweep), read once per change
-        of the file (its inode, size and mtime) and handed out as a copy.
+        of the file (its inode, size and mtime) and handed out as a copy. It reads and never writes.
 
-        A results.csv that cannot be read or lacks columns (truncated, foreign, an older schema) is
-        reported in one line and rebuilt from the point records, so what is valid stays visible."""
+        Without results.csv (a sweep interrupted before it wrote the tables) the table is built from the point
+        records; so is it when results.csv cannot be read or lacks columns (truncated, foreign, an older schema),
+        reported in one line per change of the file, so that what is valid stays visible. Rewriting the file is
+        the sweep's and `verify`'s (write_tables)."""
         path = self.root / "results.csv"
         if not path.exists():
             if (self.root / "points").is_dir():  # an interrupted sweep: its finished points are there
-                return self.write_tables(missing_ok=True)
+                return self._table()
             return pd.DataFrame(columns=RESULT_COLUMNS)
         try:
-            table = _read_table(path)
-            missing = [column for column in RESULT_COLUMNS if column not in table.columns]
-            if missing:
-                raise ValueError(f"missing columns {', '.join(missing)} (another schema version?)")
-            _check_schema(table)
-            return table
+            return _stored_results(path)
         except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            log.warning("%s is unreadable (%s); rebuilding it from the point records", path, err)
-            return self.write_tables(missing_ok=True)
+            _report_damage(path, "%s is unreadable (%s); showing it from the point records", err)
+            return self._table()
 
     def references(self) -> pd.DataFrame:
-        """references.csv indexed by role, read once per change of the file like results()."""
+        """references.csv indexed by role, read once per change of the file like results(), and like it never
+        written here: an unreadable one is reported and built from the model records."""
         path = self.root / "references.csv"
         try:
-            table = _read_table(path)
-            if not {"role", *METRIC_COLUMNS, "schema"} <= set(table.columns):
-                raise ValueError("missing columns (another schema version?)")
-            _check_schema(table)
+            table = _stored_references(path)
         except FileNotFoundError:
             return pd.DataFrame(columns=["role", *METRIC_COLUMNS, "schema"])
         except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            log.warning("%s is unreadable (%s); rebuilding it from the model records", path, err)
-            self.write_tables(missing_ok=True)
+            _report_damage(path, "%s is unreadable (%s); showing it from the model records", err)
             table = pd.DataFrame(self._reference_rows(), columns=["role", *METRIC_COLUMNS, "schema"])
         return table.set_index("role", drop=False)
+
+    def damaged_tables(self) -> list[str]:
+        """The tables that `verify` rewrites: results.csv missing while points exist (a sweep interrupted before
+        it wrote them), or either table unreadable or of another schema."""
+        damaged = []
+        for name, read in (("results.csv", _stored_results), ("references.csv", _stored_references)):
+            path = self.root / name
+            if not path.exists():
+                if name == "results.csv" and (self.root / "points").is_dir():
+                    damaged.append(name)
+                continue
+            try:
+                read(path)
+            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+                damaged.append(name)
+        return damaged
 
     # --- writing -----------------------------------------------------------------------------
     def write_tables(self, missing_ok: bool = False) -> pd.DataFrame:
@@ -363,7 +388,7 @@ class Experiment:
         rows = []
         for role in self.roles:
             try:
-                rows.append({"role": role, **_flatten_metrics(self.reference(role)["metrics"]), "schema": SCHEMA_VERSION})
+                rows.append({"role": role, **flatten_metrics(self.reference(role)["metrics"]), "schema": SCHEMA_VERSION})
             except cache.BrokenEntry:
                 continue
         return rows
@@ -379,7 +404,7 @@ class Experiment:
             "knob": record["knob"],
             "value": key["value"],
             "seed": key["seed"],
-            **_flatten_metrics(record["metrics"]),
+            **flatten_metrics(record["metrics"]),
             "avg_gap": record["avg_gap"],
             "seconds": record["seconds"],
             "steps": record["steps"],
@@ -477,6 +502,44 @@ _tables: dict[str, tuple[tuple[int, int, int], pd.DataFrame]] = {}
 _tables_lock = threading.Lock()
 
 
+def _stored_results(path: Path) -> pd.DataFrame:
+    """results.csv as stored; ValueError (or an OSError, a parser's error) where it cannot stand for the points."""
+    table = _read_table(path)
+    missing = [column for column in RESULT_COLUMNS if column not in table.columns]
+    if missing:
+        raise ValueError(f"missing columns {', '.join(missing)} (another schema version?)")
+    _check_schema(table)
+    return table
+
+
+def _stored_references(path: Path) -> pd.DataFrame:
+    table = _read_table(path)
+    if not {"role", *METRIC_COLUMNS, "schema"} <= set(table.columns):
+        raise ValueError("missing columns (another schema version?)")
+    _check_schema(table)
+    return table
+
+
+# The damaged tables already reported, by path and identity: a reader reports each damaged file once, not on every
+# read (it reads without rewriting it; the next sweep or `verify` does that).
+_reported: set[tuple[str, tuple[int, int, int] | None]] = set()
+
+
+def _report_damage(path: Path, message: str, err: BaseException) -> None:
+    try:
+        found = os.stat(path)
+        identity: tuple[int, int, int] | None = (found.st_ino, found.st_size, found.st_mtime_ns)
+    except OSError:
+        identity = None
+    with _tables_lock:
+        if (str(path), identity) in _reported:
+            return
+        if len(_reported) > 256:
+            _reported.clear()
+        _reported.add((str(path), identity))
+    log.warning(message, path, err)
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     """The CSV at `path`, parsed once per change of the file (a sweep rewrites it by an atomic rename: a new
     inode); a copy, so that no caller can change what the next one reads."""
@@ -493,7 +556,9 @@ def _read_table(path: Path) -> pd.DataFrame:
     return known[1].copy()
 
 
-def _flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A record's metrics as the tables' and the model card's columns: METRIC_COLUMNS (None as NaN), then the
+    per-class vector spread into acc_class_<k>, the one place where it stops being a vector."""
     flat = {name: nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
     flat.update({f"acc_class_{k}": nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
     return flat

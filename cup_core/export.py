@@ -27,7 +27,7 @@ from torch import nn
 from . import cache
 from ._files import GiB, MiB, open_regular
 from ._json import strict
-from .experiment import Experiment, _flatten_metrics
+from .experiment import Experiment, flatten_metrics
 from .methods import get_method
 from .models import build_model
 
@@ -45,7 +45,7 @@ def model_card(experiment: Experiment, method: str, value: float, seed: int) -> 
 
     def reference_metrics(role: str) -> dict[str, Any] | None:
         try:
-            return _flatten_metrics(experiment.reference(role)["metrics"])
+            return flatten_metrics(experiment.reference(role)["metrics"])
         except cache.BrokenEntry:
             return None
 
@@ -65,7 +65,7 @@ def model_card(experiment: Experiment, method: str, value: float, seed: int) -> 
         # config.SCHEMA_VERSION the metrics were computed under (2: mia_efficacy is the SVC MIA): a number
         # exported today is never read as one of an older definition.
         "schema": record["schema"],
-        "metrics": {**_flatten_metrics(record["metrics"]), "avg_gap": record["avg_gap"]},
+        "metrics": {**flatten_metrics(record["metrics"]), "avg_gap": record["avg_gap"]},
         "original_metrics": reference_metrics("original"),
         "oracle_metrics": reference_metrics("oracle"),
         "unlearning": {"steps": record["steps"], "seconds": record["seconds"],

@@ -28,6 +28,7 @@ from . import cache
 from .config import ExperimentConfig, canonical_value
 from .experiment import Experiment, experiment_folders
 from .methods import get_method
+from .report import summary
 from .sweep import SweepPlan
 
 SINGLE = "single recipe"
@@ -114,8 +115,16 @@ class Pool:
                         "experiment, with as many values as the others have over all learning rates"}
 
 
-def single_protocol(experiment: Experiment) -> dict[str, Any]:
-    return {"name": SINGLE, "lr": experiment.config.unlearn.lr}
+def single_protocol(config: ExperimentConfig) -> dict[str, Any]:
+    return {"name": SINGLE, "lr": config.unlearn.lr}
+
+
+def read_summary(source: Experiment | Pool) -> dict[str, Any]:
+    """report.summary of an experiment, or of a pool (its members' results, its first member's references and
+    facts), each table read once: what `report` prints."""
+    if isinstance(source, Pool):
+        return summary(source.results(), source.home.references(), source.home.facts, protocol=source.protocol())
+    return summary(source.results(), source.references(), source.facts)
 
 
 def sibling_lrs(experiment: Experiment) -> list[float]:

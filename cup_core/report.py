@@ -1,15 +1,17 @@
-"""From results.csv to frontier tables and per-method summaries (what `report` prints and the app plots)."""
+"""From the results and references tables to frontier tables and per-method summaries (what `report` prints and
+the app plots). Pure on tables: nothing here reads the cache; the callers read an experiment's tables once
+(Experiment.results(), .references(), .facts; pool.read_summary does it for `report`) and hand them in."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._json import strict
-from .config import SCHEMA_VERSION
-from .experiment import Experiment
+from .config import SCHEMA_VERSION, UnlearnRecipe
+from .experiment import ExperimentFacts
 from .methods import METHODS
 from .calibration import Criteria, budget, criteria, search
 from .calibration import values as calibration_values
@@ -18,30 +20,27 @@ from .pareto import (HV_SCALE, REFERENCE_POINT, Normalisation, exclusive_contrib
                      non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, point_keys,
                      seed_mean)
 
-if TYPE_CHECKING:
-    from .pool import Pool
-
 BOOTSTRAP_SAMPLES = 2000  # seed resamples behind each 95 % interval
 BOOTSTRAP_SEED = 0  # the intervals are reproducible
 BASELINE = "cup"  # the method every other is judged against
 
 
-def oracle_forget_acc(experiment: Experiment) -> float | None:
-    references = experiment.references()
+def oracle_forget_acc(references: pd.DataFrame) -> float | None:
+    """The oracle's forget accuracy from the references table (indexed by role), None without an oracle."""
     if "oracle" not in references.index:
         return None
     return float(references.loc["oracle", "forget_acc"])
 
 
-def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Seed-averaged points with their two objectives (`objective_x`, `objective_y`, averaged over seeds,
-    with `objective_x_std`, `objective_y_std`) and, per method, whether each point is non-dominated."""
-    results = experiment.results() if results is None else results
+def frontier_table(results: pd.DataFrame, references: pd.DataFrame, forget_kind: str) -> pd.DataFrame:
+    """Seed-averaged points of `results` with their two objectives (`objective_x`, `objective_y`, averaged over
+    seeds, with `objective_x_std`, `objective_y_std`) and, per method, whether each point is non-dominated.
+    `references` (indexed by role) gives the oracle's forget accuracy, which random-subset forgetting needs."""
     if results.empty:
         empty = {name: pd.Series(dtype=float) for name in
                  ("objective_x", "objective_y", "objective_x_std", "objective_y_std", "seeds", "diverged")}
         return results.assign(**empty, non_dominated=pd.Series(dtype=bool))
-    points = objectives(results, experiment.config.forget.kind, oracle_forget_acc(experiment))
+    points = objectives(results, forget_kind, oracle_forget_acc(references))
     results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1],
                              diverged=results["diverged_at_step"].notna().astype(float))  # mean: share of seeds
     table = seed_mean(results)
@@ -54,40 +53,37 @@ def frontier_table(experiment: Experiment, results: pd.DataFrame | None = None) 
     return table
 
 
-def reference_table(experiment: Experiment) -> pd.DataFrame:
+def reference_table(references: pd.DataFrame, forget_kind: str) -> pd.DataFrame:
     """The original's and the oracle's metrics, indexed by role, placed in the same objective space."""
-    references = experiment.references()
     if references.empty:
         return references.assign(objective_x=pd.Series(dtype=float), objective_y=pd.Series(dtype=float))
-    points = objectives(references, experiment.config.forget.kind, oracle_forget_acc(experiment))
+    points = objectives(references, forget_kind, oracle_forget_acc(references))
     return references.assign(objective_x=points[:, 0], objective_y=points[:, 1])
 
 
-def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: Pool | None = None,
-            frontier: pd.DataFrame | None = None) -> dict[str, Any]:
+def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFacts,
+            frontier: pd.DataFrame | None = None, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
     """What `report --json` prints: references, and per method its hypervolumes with their intervals, its
     calibration, its verdict against CUP and its best points (see the README's "Comparing methods").
 
-    `results` restricts it to some of the experiment's points (the app compares equal grids). With `pool`, the
-    points are the pool's (pool.py: `experiment` is ignored for its first member, whose references are the pool's),
-    each method's solution set the union of its points over the learning rates; `protocol` says which. `frontier`:
-    frontier_table(experiment, results), where the caller has it already (the app: built once per view)."""
+    `results` are the experiment's points, or some of them (the app compares equal grids); `references` its
+    references table and `facts` what the report names it by. With `protocol` (pool.Pool.protocol()), the results
+    are a pool's (pool.Pool.results(): an `lr` column; `references` and `facts` its first member's), each method's
+    solution set the union of its points over the learning rates; without, the single recipe of `facts`' config.
+    `frontier`: frontier_table(results, references, kind), where the caller has it already (the app: built once
+    per view)."""
     from .pool import single_protocol
 
-    if pool is not None:
-        experiment = pool.home
-    if results is None:
-        results = experiment.results() if pool is None else pool.results()
-    frontier = frontier_table(experiment, results) if frontier is None else frontier
-    kind = experiment.config.forget.kind
-    oracle_forget = oracle_forget_acc(experiment)
-    references = experiment.references()
+    pooled = protocol is not None
+    kind = facts.config.forget.kind
+    frontier = frontier_table(results, references, kind) if frontier is None else frontier
+    oracle_forget = oracle_forget_acc(references)
     per_method = {name: rows for name, rows in frontier.groupby("method")}
     intervals = max((len(rows) for rows in per_method.values()), default=1) - 1
     norm = normalisation([_points(rows) for rows in per_method.values()], intervals)
     seeds_of = {name: sorted(int(v) for v in results.loc[results["method"] == name, "seed"].unique())
                 for name in per_method}
-    measure = _criteria(experiment, references)
+    measure = _criteria(references, facts.num_classes)
     methods: dict[str, Any] = {}
     for name, rows in per_method.items():
         per_seed, per_seed_normalised = {}, {}
@@ -96,7 +92,6 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: P
             per_seed[int(seed)] = hypervolume(points)
             per_seed_normalised[int(seed)] = None if norm is None else normalised_hypervolume(points, norm)
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
-        pooled = pool is not None
         knee_at = knee(_points(rows))
         own = results[results["method"] == name]
         paper, normalised = ((np.zeros(0), np.zeros(0)) if norm is None
@@ -115,7 +110,7 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: P
             "hypervolume_per_seed": per_seed,
             "hypervolume_normalised_per_seed": per_seed_normalised,  # each seed's points in the normalised space
             "calibration": (_pooled_calibration(name, rows, results, measure) if pooled
-                            else _calibration(experiment, name, rows, results, measure)),
+                            else _calibration(name, rows, results, measure)),
             "moves": None if measure is None else _moves(rows, measure),
             "versus_cup": None,
             "controllability": controllability(rows, measure),
@@ -136,12 +131,12 @@ def summary(experiment: Experiment, results: pd.DataFrame | None = None, pool: P
                     for m in (name, BASELINE)]
             method["versus_cup"] = _versus(method, methods[BASELINE], *pair)
     return {
-        "experiment": experiment.id,
+        "experiment": facts.id,
         "schema": SCHEMA_VERSION,  # of every metric below: results() holds only rows of this schema
-        "folder": str(experiment.root),
-        "protocol": single_protocol(experiment) if pool is None else pool.protocol(),
-        "config": experiment.config.to_dict(),
-        "forget_set": experiment.config.forget.describe(),
+        "folder": facts.folder,
+        "protocol": single_protocol(facts.config) if protocol is None else protocol,
+        "config": facts.config.to_dict(),
+        "forget_set": facts.config.forget.describe(),
         "hypervolume": {"objectives": list(objective_names(kind)), "reference_point": list(REFERENCE_POINT),
                         "scale": "area / (100 · 100)", "over": "seed-averaged points",
                         "definition": "the paper's (spec §5): reference (0, 0), divided by 100 · 100"},
@@ -230,11 +225,11 @@ def _versus(method: dict[str, Any], baseline: dict[str, Any], mine: np.ndarray, 
     return found
 
 
-def _criteria(experiment: Experiment, references: pd.DataFrame) -> Criteria | None:
+def _criteria(references: pd.DataFrame, num_classes: int) -> Criteria | None:
     if "original" not in references.index:
         return None
     oracle = references.loc["oracle"].to_dict() if "oracle" in references.index else None
-    return criteria(references.loc["original"].to_dict(), oracle, experiment.info.num_classes)
+    return criteria(references.loc["original"].to_dict(), oracle, num_classes)
 
 
 def _moves(rows: pd.DataFrame, measure: Criteria) -> bool:
@@ -242,7 +237,7 @@ def _moves(rows: pd.DataFrame, measure: Criteria) -> bool:
     return any(measure.respond(row, bool(row.get("diverged", 0) > 0), 0.0).moved for row in rows.to_dict("records"))
 
 
-def _calibration(experiment: Experiment | None, name: str, rows: pd.DataFrame, results: pd.DataFrame,
+def _calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
                  measure: Criteria | None) -> dict[str, Any] | None:
     """None for a knob with an intrinsic range; else the search that found the grid, replayed on the cache,
     or a fixed grid's range (`status` "fixed": `--no-calibrate`, `--grid`, or an older sweep)."""
@@ -281,7 +276,7 @@ def _pooled_calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
     parts = {}
     for lr, lr_rows in rows.groupby(rows["lr"].fillna(-1.0), sort=False):
         own = results["lr"].fillna(-1.0) == lr
-        parts[lr] = _calibration(None, name, lr_rows, results[own], measure)
+        parts[lr] = _calibration(name, lr_rows, results[own], measure)
     statuses = {part["status"] for part in parts.values()}
     return {"runs": sum(part["runs"] for part in parts.values()),
             "seconds": sum(part["seconds"] for part in parts.values()),
@@ -333,10 +328,10 @@ def best_under_constraints(frontier: pd.DataFrame, min_retain_acc: float, min_te
                               ascending=[False, False, False, True, True]).iloc[0]
 
 
-def run_settings(experiment: Experiment, frontier: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """`frontier` with each point's run settings: the learning rate and epochs it ran with (a learning-rate knob
-    or a method's own rate replaces the recipe's) and its seeds as text ("0, 1")."""
-    recipe = experiment.config.unlearn
+def run_settings(frontier: pd.DataFrame, results: pd.DataFrame, recipe: UnlearnRecipe) -> pd.DataFrame:
+    """`frontier` with each point's run settings: the learning rate and epochs it ran with under the experiment's
+    unlearning `recipe` (a learning-rate knob or a method's own rate replaces the recipe's) and its seeds as text
+    ("0, 1") from `results`."""
 
     def lr(row: pd.Series) -> float:
         try:

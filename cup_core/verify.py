@@ -41,7 +41,8 @@ class Verification:
 def verify_experiment(experiment: Experiment, repair: bool = True) -> Verification:
     """Checks every reference model and point folder of `experiment` (record, content, weights' size and
     SHA-256), each under its lock so that a running sweep's entries are never judged half-written. With
-    `repair`, broken entries are removed and results.csv / references.csv rewritten from the valid ones."""
+    `repair`, broken entries are removed and results.csv / references.csv rewritten from the valid ones (and
+    where they are missing or unreadable: readers show them from the records but never rewrite them)."""
     if repair:
         experiment.refuse_links()
     findings: list[Finding] = []
@@ -72,7 +73,10 @@ def verify_experiment(experiment: Experiment, repair: bool = True) -> Verificati
                 cache.check_entry(entry, record["key"], experiment.point_check, verify_weights=True)
             except cache.BrokenEntry as err:
                 findings.append(_broken(entry, err, repair))
-    rebuilt = repair and bool(findings) and (experiment.root / "config.json").exists()
+    # The tables are rewritten here, not by a reader: after a removal, and where results.csv is missing beside
+    # points (an interrupted sweep) or either table cannot be read (Experiment.damaged_tables).
+    rebuilt = (repair and bool(findings or experiment.damaged_tables())
+               and (experiment.root / "config.json").exists())
     if rebuilt:
         experiment.write_tables()
     return Verification(checked, tuple(findings), rebuilt, tuple(not_computed))

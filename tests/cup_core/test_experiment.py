@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cup_core import Experiment, SweepPlan, summary
+from cup_core import Experiment, SweepPlan, read_summary
 from cup_core.experiment import RESULT_COLUMNS
 
 from ._experiments import TINY_GRID, tiny_config, tiny_sweep
@@ -49,6 +49,30 @@ def test_an_interrupted_sweeps_points_show_without_results_csv_and_damage_counts
     assert missing_points(experiment, SweepPlan({"cup": TINY_GRID})) == [("cup", TINY_GRID[0], 0)]
 
 
+def test_reading_the_tables_never_writes_them_and_verify_rebuilds_them(tmp_path, caplog):
+    """A missing results.csv and an unreadable references.csv are shown from the records, the damage reported once
+    per change of the file, and left as they are: rewriting them is `verify`'s (and the next sweep's)."""
+    import pandas as pd
+
+    from cup_core.verify import verify_experiment
+
+    experiment, table = tiny_sweep(tmp_path)
+    (experiment.root / "results.csv").unlink()
+    (experiment.root / "references.csv").write_bytes(b"\x00\xff\x00")
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            pd.testing.assert_frame_equal(experiment.results(), table)
+            assert sorted(experiment.references().index) == ["oracle", "original"]
+    assert not (experiment.root / "results.csv").exists()
+    assert (experiment.root / "references.csv").read_bytes() == b"\x00\xff\x00"
+    assert sum("references.csv is unreadable" in message for message in caplog.messages) == 1
+    assert experiment.damaged_tables() == ["results.csv", "references.csv"]
+    verified = verify_experiment(experiment)
+    assert verified.ok and verified.tables_rebuilt and experiment.damaged_tables() == []
+    assert len(pd.read_csv(experiment.root / "results.csv")) == len(table)
+    assert sorted(pd.read_csv(experiment.root / "references.csv")["role"]) == ["oracle", "original"]
+
+
 @pytest.mark.slow
 def test_the_experiments_list_and_delete(tmp_cache):
     from cup_core.experiment import list_experiments
@@ -73,4 +97,4 @@ def test_an_experiment_without_an_oracle(tmp_path):
     experiment, table = tiny_sweep(tmp_path, config=replace(tiny_config(), oracle=False))
     assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
     assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
-    assert summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
+    assert read_summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle

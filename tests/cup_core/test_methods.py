@@ -11,7 +11,7 @@ import torch
 from cup_core import Experiment, SweepPlan, run_sweep
 from cup_core.config import UnlearnRecipe
 from cup_core.methods import METHODS, get_method, parse_methods
-from cup_core.report import summary
+from cup_core.pool import read_summary
 
 from ._experiments import CPU, tiny_config
 from ._oracles import dominated_area
@@ -73,7 +73,7 @@ def test_every_method_moves_the_model(all_methods, name):
 @pytest.mark.slow
 def test_every_method_has_a_hypervolume_equal_to_an_independent_computation(all_methods):
     experiment, results = all_methods
-    report = summary(experiment)
+    report = read_summary(experiment)
     assert set(report["methods"]) == set(METHODS)
     for name, method in report["methods"].items():
         rows = results[results["method"] == name].groupby("value")[["retain_acc", "ua"]].mean().to_numpy()

@@ -13,7 +13,7 @@ from cup_core.cli import main
 from cup_core.config import Sources
 from cup_core.pareto import hypervolume, objectives
 from cup_core.pool import Pool, check_lrs, lr_free, member_config, member_plans, share_references, sibling_lrs
-from cup_core.report import summary
+from cup_core.pool import read_summary
 from cup_core.sweep_file import load_sweep_file, read_sweep_file, sweep_file_text
 
 from ._cli import QUICK, assert_one_error, sweep
@@ -68,7 +68,7 @@ def test_bad_learning_rates_are_refused(lrs, expected):
 
 @pytest.mark.slow
 def test_the_pooled_solution_set_is_the_union_of_the_members_points(tiny_pool):
-    result = summary(tiny_pool.home, pool=tiny_pool)
+    result = read_summary(tiny_pool)
     assert result["protocol"]["name"] == "pooled learning rates" and result["protocol"]["lrs"] == list(LRS)
     assert result["protocol"]["experiments"] == {f"{m.config.unlearn.lr:g}": m.id for m in tiny_pool.members}
     cup = result["methods"]["cup"]
@@ -82,13 +82,13 @@ def test_the_pooled_solution_set_is_the_union_of_the_members_points(tiny_pool):
         means += [points[(rows["value"] == value).to_numpy()].mean(axis=0) for value in sorted(set(rows["value"]))]
     assert cup["hypervolume"] == pytest.approx(hypervolume(np.array(means)))
     # A single member's report is another protocol, over its own points only.
-    single = summary(tiny_pool.members[1])
+    single = read_summary(tiny_pool.members[1])
     assert single["protocol"] == {"name": "single recipe", "lr": LRS[1]} and single["methods"]["cup"]["points"] == 2
 
 
 @pytest.mark.slow
 def test_a_method_the_learning_rate_does_not_reach_is_not_duplicated(tiny_pool):
-    ga = summary(tiny_pool.home, pool=tiny_pool)["methods"]["ga"]
+    ga = read_summary(tiny_pool)["methods"]["ga"]
     assert ga["points"] == 4 and {row["lr"] for row in ga["table"]} == {None}  # 2 points x 2 learning rates, once
     assert ga["calibration"]["runs"] >= 2 and ga["calibration"]["per_lr"][0]["lr"] is None
     assert "ga" not in set(tiny_pool.members[1].results()["method"])
@@ -97,7 +97,7 @@ def test_a_method_the_learning_rate_does_not_reach_is_not_duplicated(tiny_pool):
     run_sweep(tiny_pool.members[1], SweepPlan({"ga": values[:2]}, (0, 1)), CPU)
     pooled = tiny_pool.results()
     assert len(pooled[pooled["method"] == "ga"]) == 4 * 2  # 4 values x 2 seeds
-    assert summary(tiny_pool.home, pool=tiny_pool)["methods"]["ga"]["points"] == 4
+    assert read_summary(tiny_pool)["methods"]["ga"]["points"] == 4
 
 
 @pytest.mark.slow

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_sweep, summary
+from cup_core import Experiment, SweepPlan, default_config, read_summary, resolve_device, run_sweep
 from cup_core.calibration import Criteria
 from cup_core.config import SCHEMA_VERSION
 from cup_core.pareto import Normalisation, hypervolume, normalised_hypervolume
 from cup_core.report import (BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, best_under_constraints, controllability,
                              frontier_table, hypervolume_csv, hypervolume_latex, hypervolume_rows, latex_escape,
-                             reference_table, run_settings)
+                             reference_table, run_settings, summary)
 
 from ._experiments import TINY_GRID
 
@@ -72,7 +72,8 @@ def test_one_seed_gives_no_interval():
 def test_summary_states_both_hypervolumes_intervals_calibration_and_verdicts(tmp_path):
     experiment = Experiment(default_config("blobs"), tmp_path)
     table = run_sweep(experiment, SweepPlan.default(("cup", "ga", "mgda"), 6, (0, 1)), resolve_device("cpu"))
-    result = json.loads(json.dumps(summary(experiment, table)))  # what report --json prints
+    references = experiment.references()
+    result = json.loads(json.dumps(summary(table, references, experiment.facts)))  # what report --json prints
     norm = result["normalisation"]
     assert set(norm) >= {"ideal", "nadir", "reference"}
     cup, ga = result["methods"]["cup"], result["methods"]["ga"]
@@ -86,14 +87,14 @@ def test_summary_states_both_hypervolumes_intervals_calibration_and_verdicts(tmp
         assert len(method["hypervolume_ci95"]) == 2 and len(method["hypervolume_normalised_ci95"]) == 2
     # recomputable from the points and the stated normalisation
     space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), norm["intervals"])
-    frontier = frontier_table(experiment, table)
+    frontier = frontier_table(table, references, experiment.config.forget.kind)
     rows = frontier[frontier["method"] == "ga"][["objective_x", "objective_y"]].to_numpy()
     assert normalised_hypervolume(rows, space) == pytest.approx(ga["hypervolume_normalised"])
 
 
 def test_summary_of_the_tiny_sweep(tiny_blobs):
     experiment, results = tiny_blobs
-    report = summary(experiment)
+    report = read_summary(experiment)
     cup = report["methods"]["cup"]
     assert cup["points"] == len(TINY_GRID) and cup["seeds"] == [0, 1]
     assert 0 < cup["hypervolume"] <= 1
@@ -110,6 +111,22 @@ def test_summary_of_the_tiny_sweep(tiny_blobs):
     json.dumps(report, allow_nan=False)  # strict JSON: NaN became null
 
 
+def test_the_report_works_on_the_tables_it_is_handed_and_reads_nothing(tiny_blobs, monkeypatch):
+    experiment, results = tiny_blobs
+    references, facts = experiment.references(), experiment.facts
+    expected = json.dumps(read_summary(experiment), sort_keys=True)
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("the report read the cache")
+
+    for name in ("results", "references", "point_records", "reference"):
+        monkeypatch.setattr(Experiment, name, no_reads)
+    assert json.dumps(summary(results, references, facts), sort_keys=True) == expected
+    frontier = frontier_table(results, references, facts.config.forget.kind)
+    assert len(run_settings(frontier, results, facts.config.unlearn)) == len(TINY_GRID)
+    assert sorted(reference_table(references, facts.config.forget.kind).index) == ["oracle", "original"]
+
+
 def test_controllability_is_the_rank_correlation_and_span_of_ua():
     rows = pd.DataFrame({"value": [0.0, 0.5, 1.0, 1.5], "ua": [10.0, 20.0, 15.0, 90.0]})
     result = controllability(rows)
@@ -123,7 +140,8 @@ def test_controllability_is_the_rank_correlation_and_span_of_ua():
 
 def test_the_frontier_table_averages_the_seeds_and_marks_each_methods_front(tiny_blobs):
     experiment, results = tiny_blobs
-    frontier = frontier_table(experiment).sort_values("value")
+    kind = experiment.config.forget.kind
+    frontier = frontier_table(experiment.results(), experiment.references(), kind).sort_values("value")
     by_value = results.groupby("value")[["retain_acc", "ua"]].mean()
     assert list(frontier["value"]) == list(TINY_GRID) and (frontier["seeds"] == 2).all()
     np.testing.assert_allclose(frontier["objective_x"], by_value["retain_acc"])  # class-wise: (retain acc, UA)
@@ -131,7 +149,7 @@ def test_the_frontier_table_averages_the_seeds_and_marks_each_methods_front(tiny
     points = frontier[["objective_x", "objective_y"]].to_numpy()
     dominated = [any((other >= point).all() and (other > point).any() for other in points) for point in points]
     assert list(frontier["non_dominated"]) == [not flag for flag in dominated]
-    references = reference_table(experiment)
+    references = reference_table(experiment.references(), kind)
     assert sorted(references.index) == ["oracle", "original"]
     np.testing.assert_allclose(references["objective_y"], references["ua"])
 
@@ -173,13 +191,13 @@ def test_the_constraint_leaves_diverged_runs_out_and_breaks_ties_by_retain_accur
 
 def test_run_settings_give_each_point_its_learning_rate_epochs_and_seeds(tiny_blobs):
     experiment, results = tiny_blobs
-    frontier = frontier_table(experiment, results)
-    settings = run_settings(experiment, frontier, results)
+    frontier = frontier_table(results, experiment.references(), experiment.config.forget.kind)
+    settings = run_settings(frontier, results, experiment.config.unlearn)
     assert (settings["lr"] == experiment.config.unlearn.lr).all()  # CUP's knob is not its learning rate
     assert (settings["epochs"] == experiment.config.unlearn.epochs).all()
     assert set(settings["seed_list"]) == {"0, 1"}
     ga = pd.DataFrame({"method": ["ga"], "value": [3e-4]})
-    assert run_settings(experiment, ga, ga.assign(seed=[2]))["lr"].item() == 3e-4  # a learning-rate knob
+    assert run_settings(ga, ga.assign(seed=[2]), experiment.config.unlearn)["lr"].item() == 3e-4  # a learning-rate knob
 
 
 def _summary(methods: dict) -> dict:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cup_core import Experiment, SweepPlan, SweepProgress, SweepSettings, default_config, run_sweep, summary
+from cup_core import Experiment, SweepPlan, SweepProgress, SweepSettings, default_config, read_summary, run_sweep
 from cup_core import cache
 from cup_core.experiment import RESULT_COLUMNS
 from cup_core.metrics import GAP_METRICS
@@ -213,7 +213,7 @@ def test_random_subset_experiment(tmp_path):
     assert math.isnan(references.loc["oracle", "forget_test_acc"])
     # The oracle never saw the random 10 %, yet classifies most of it right: they are ordinary blob points.
     assert references.loc["oracle", "forget_acc"] > 80
-    report = summary(experiment)
+    report = read_summary(experiment)
     assert "oracle" in report["hypervolume"]["objectives"][1]
     assert 0 < report["methods"]["cup"]["hypervolume"] <= 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cup_core import Experiment, SweepPlan, run_sweep, summary
+from cup_core import Experiment, SweepPlan, read_summary, run_sweep
 from cup_core import cache as cache_module
 from cup_core.cli import main as cli
 from cup_core.experiment import list_experiments
@@ -50,7 +50,7 @@ def test_records_that_pass_the_hash_check_but_lack_fields_are_broken_and_recompu
         # reported by `verify --check-only` (exit 1), and not counted as cached by the app, the CLI or the sweep
         assert cli(["verify", str(experiment.root), "--check-only"]) == 1, kind
         assert "broken" in capsys.readouterr().out
-        summary(experiment)  # `report` reads what is cached without a KeyError
+        read_summary(experiment)  # `report` reads what is cached without a KeyError
         with caplog.at_level("WARNING"):
             repaired = run_sweep(experiment, PLAN, CPU)
         survived += (repaired[STABLE].equals(clean[STABLE])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cup_core import Experiment, SweepPlan, run_sweep, summary
+from cup_core import Experiment, SweepPlan, read_summary, run_sweep
 from cup_core.cli import main
 from cup_core.experiment import list_experiments
 
@@ -104,7 +104,7 @@ def test_special_files_in_the_cache_are_refused_or_recomputed_never_waited_on(sw
                     ok &= not list_experiments(experiment.root.parent)  # skipped (and reported), not fatal
                 else:
                     opened = Experiment.open(experiment.root)
-                    summary(opened)
+                    read_summary(opened)
                     try:
                         done = run_sweep(opened, PLAN, CPU)
                         ok = len(done) == points

@@ -44,11 +44,12 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
     results = experiment.results()
     wanted = pd.MultiIndex.from_tuples(_points, names=["method", "value", "seed"])
     results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
-    frontier = frontier_table(experiment, results)
-    report = summary(experiment, results, frontier=frontier)
-    frontier = run_settings(experiment, frontier, results)  # the hover's lr, epochs, seeds
+    references, kind = experiment.references(), experiment.config.forget.kind
+    frontier = frontier_table(results, references, kind)
+    report = summary(results, references, experiment.facts, frontier=frontier)
+    frontier = run_settings(frontier, results, experiment.config.unlearn)  # the hover's lr, epochs, seeds
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
-                       references=reference_table(experiment), results=results, summary=report,
+                       references=reference_table(references, kind), results=results, summary=report,
                        axis_titles=objective_names(experiment.config.forget.kind), key=(handle, stamp, points_key))
 
 
@@ -147,10 +148,11 @@ def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tu
     results = pool.results()
     keys = pd.MultiIndex.from_frame(results[["method", "value", "seed"]].assign(lr=results["lr"].fillna(-1.0)))
     results = results[keys.isin(pd.MultiIndex.from_tuples(_points))].reset_index(drop=True)
-    frontier = frontier_table(pool.home, results)
-    report = summary(pool.home, results, pool=pool, frontier=frontier)
+    references, kind = pool.home.references(), pool.home.config.forget.kind
+    frontier = frontier_table(results, references, kind)
+    report = summary(results, references, pool.home.facts, frontier=frontier, protocol=pool.protocol())
     return CompareView(frontier=frontier.assign(hv_contribution=contributions(frontier, report["normalisation"])),
-                       references=reference_table(pool.home), results=results, summary=report,
+                       references=reference_table(references, kind), results=results, summary=report,
                        axis_titles=objective_names(pool.home.config.forget.kind),
                        key=(handles, stamps, lrs, points_key))
 

@@ -82,9 +82,10 @@ def _view(handle: tuple[str, str], stamp: tuple[int, int]) -> ExplorerView:
     experiment = reopen(handle)
     results = experiment.results()
     results = results[results["method"] == EXPLORE_METHOD].reset_index(drop=True)
-    frontier = frontier_table(experiment, results)
+    references, kind = experiment.references(), experiment.config.forget.kind
+    frontier = frontier_table(results, references, kind)
     return ExplorerView(
-        frontier=frontier, references=reference_table(experiment), results=results,
+        frontier=frontier, references=reference_table(references, kind), results=results,
         knob=get_method(EXPLORE_METHOD).knob, axis_titles=objective_names(experiment.config.forget.kind),
         forget_class=experiment.config.forget.forget_class, key=(handle, stamp),
     )
