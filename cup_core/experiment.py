@@ -27,7 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import pandas as pd
 import torch
@@ -562,6 +562,13 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     flat = {name: nan_if_none(metrics[name]) for name in METRIC_COLUMNS}
     flat.update({f"acc_class_{k}": nan_if_none(acc) for k, acc in enumerate(metrics["per_class_acc"])})
     return flat
+
+
+def per_class_vector(row: Mapping[str, Any]) -> list[float]:
+    """A table row's per-class test accuracies in class order (NaN where missing): flatten_metrics' spread read
+    back into the vector."""
+    columns = [c for c in row.keys() if str(c).startswith("acc_class_")]
+    return [float(row[c]) for c in sorted(columns, key=lambda c: int(c.rsplit("_", 1)[1]))]
 
 
 def made_from_other_content(experiment: Experiment, sources: Sources) -> list[str]:

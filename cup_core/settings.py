@@ -111,7 +111,7 @@ class SweepSettings:
     device: str = "auto"  # auto, cpu, cuda or cuda:N; on Ray, each task's (auto: a GPU where the cluster has one)
     engine: str = "auto"  # one of ENGINES
     executor: str = "local"  # one of EXECUTORS: this process, or one Ray task per point
-    ray_address: str | None = None  # the Ray cluster to join; None: $RAY_ADDRESS, a cluster on this machine, or a new one
+    ray_address: str | None = None  # the Ray cluster to join; None: $RAY_ADDRESS, a cluster here, or a new one
     max_memory: int = DEFAULT_MAX_MEMORY  # bytes per chunk of batched points
     cache_dir: str | None = None  # None: $CUP_CACHE_DIR or ./cache
 
@@ -203,10 +203,12 @@ class SweepSettings:
         indices = self.forget_indices
         if isinstance(indices, (str, os.PathLike)):
             indices = read_indices(indices)
+        indices = None if indices is None else tuple(indices)
+        original_sha256 = file_sha256(sources.checkpoint) if sources.checkpoint else None
         config = default_config(self.dataset, forget_class=self.forget_class, forget_fraction=self.forget_fraction,
-                                forget_seed=self.forget_seed, forget_indices=None if indices is None else tuple(indices),
-                                model=self.model, original_sha256=file_sha256(sources.checkpoint) if sources.checkpoint
-                                else None, oracle=self.oracle, image_size=self.image_size)
+                                forget_seed=self.forget_seed, forget_indices=indices,
+                                model=self.model, original_sha256=original_sha256, oracle=self.oracle,
+                                image_size=self.image_size)
         recipes = {table: dataclasses.replace(getattr(config, table), **dict(getattr(self, table)))
                    for table in RECIPE_TABLES}
         overrides = {name: getattr(self, name) for name in UNLEARN_OVERRIDES if getattr(self, name) is not None}

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cup_core.experiment import per_class_vector
+
 from . import figures
 from .glossary import GLOSSARY
 
@@ -64,8 +66,7 @@ def per_class(row: pd.Series | None) -> list[float | None]:
     """A point's per-class test accuracies in class order (None where missing)."""
     if row is None:
         return []
-    columns = sorted((c for c in row.index if c.startswith("acc_class_")), key=lambda c: int(c.rsplit("_", 1)[1]))
-    return [None if is_missing(float(row[c])) else float(row[c]) for c in columns]
+    return [None if is_missing(accuracy) else accuracy for accuracy in per_class_vector(row)]
 
 
 def figure_json(fig: go.Figure) -> dict:

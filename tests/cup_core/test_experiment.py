@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from cup_core import Experiment, SweepPlan, read_summary
-from cup_core.experiment import RESULT_COLUMNS
+from cup_core.experiment import METRIC_COLUMNS, RESULT_COLUMNS, flatten_metrics, per_class_vector
 
 from ._experiments import TINY_GRID, tiny_config, tiny_sweep
 
@@ -98,3 +100,13 @@ def test_an_experiment_without_an_oracle(tmp_path):
     assert experiment.roles == ("original",) and not experiment.reference_entry("oracle").exists()
     assert list(experiment.references()["role"]) == ["original"] and table["avg_gap"].isna().all()
     assert read_summary(experiment)["methods"]["cup"]["hypervolume"] > 0  # class-wise: needs no oracle
+
+
+def test_the_per_class_vector_is_spread_into_columns_once_and_read_back_in_class_order():
+    metrics = {name: 1.0 for name in METRIC_COLUMNS} | {"per_class_acc": [float(k) for k in range(12)]}
+    metrics["per_class_acc"][3] = None  # a class without test samples
+    flat = flatten_metrics(metrics)
+    assert [name for name in flat if name.startswith("acc_class_")] == [f"acc_class_{k}" for k in range(12)]
+    row = pd.Series(dict(reversed(list(flat.items()))))  # acc_class_10 before acc_class_2 as text
+    vector = per_class_vector(row)
+    assert vector[:3] + vector[4:] == [0.0, 1.0, 2.0] + [float(k) for k in range(4, 12)] and np.isnan(vector[3])

@@ -9,6 +9,7 @@ import streamlit as st
 
 from cup_core import Experiment, SweepPlan
 from cup_core.config import same_knob
+from cup_core.experiment import per_class_vector
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.report import frontier_table, reference_table
@@ -71,10 +72,7 @@ class ExplorerView:
         return self.references.loc[role] if role in self.references.index else None
 
     def per_class(self, row: pd.Series | None) -> list[float]:
-        if row is None:
-            return []
-        columns = sorted((c for c in row.index if c.startswith("acc_class_")), key=lambda c: int(c.rsplit("_", 1)[1]))
-        return [float(row[c]) for c in columns]
+        return [] if row is None else per_class_vector(row)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
