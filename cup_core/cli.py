@@ -173,7 +173,7 @@ def _sweep_settings(args: argparse.Namespace) -> SweepSettings:
     try:
         return SweepSettings.from_mapping({**from_file, **given})
     except SettingError as err:  # named as the user gave it: a sweep file's key or an option
-        raise UsageError(err.worded(_Named(set(from_file)))) from None
+        raise UsageError(err.worded(_Named(set(from_file) - set(given)))) from None
 
 
 class _Named:
@@ -183,7 +183,7 @@ class _Named:
         self.from_file = from_file
 
     def __getattr__(self, name: str) -> str:
-        return name if name in self.from_file else getattr(CLI_NAMES, name)
+        return name if name in self.from_file else getattr(CLI_NAMES, name)  # CLI_NAMES refuses _private names
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -251,7 +251,7 @@ def resolve_config(config: ExperimentConfig, sources: Sources | None = None) -> 
     if dataset_info(config.dataset).embedded:
         return config
     if config.dataset == "imagefolder" and config.image_size is None:
-        raise SettingError("an ImageFolder experiment needs an image size ({setting.image_size}, e.g. 32 or 224)")
+        raise SettingError("an ImageFolder experiment needs {setting.image_size} (e.g. 32 or 224)")
     split = _load_vision(config.dataset, *_vision_arguments(config, sources or Sources()))
     if config.dataset == "imagefolder":
         return replace(config, split=split.split, classes=split.classes, data_sha256=split.content_sha256)

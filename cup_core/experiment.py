@@ -380,9 +380,18 @@ class Experiment:
         return table
 
     def _table(self) -> pd.DataFrame:
-        rows = [self._result_row(record) for record in self.point_records()]  # cached records only
-        table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
-        return table.sort_values(["method", "value", "seed"], ignore_index=True)
+        """The results table built from the point records, built again only when an entry's files change (their
+        identities: metadata, not bytes), so that a reader without results.csv does not parse every record on
+        every read."""
+        points = self.root / "points"
+        identity = _entries_identity(points)
+        known = _tables.get(str(points))
+        if known is None or known[0] != identity:
+            rows = [self._result_row(record) for record in self.point_records()]  # cached records only
+            table = pd.DataFrame(rows, columns=RESULT_COLUMNS + self._class_columns())
+            known = (identity, table.sort_values(["method", "value", "seed"], ignore_index=True))
+            _remember(str(points), known)
+        return known[1].copy()
 
     def _reference_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -497,9 +506,31 @@ def _check_schema(table: pd.DataFrame) -> None:
                          f"{SCHEMA_VERSION}); they are recomputed")
 
 
-# results.csv and references.csv as last read, by path: the file's identity (inode, size, mtime) and its table.
-_tables: dict[str, tuple[tuple[int, int, int], pd.DataFrame]] = {}
+# results.csv and references.csv as last read, by path: the file's identity (inode, size, mtime) and its table;
+# and the results table built from the point records, by points/ folder: its entries' identities and the table.
+_tables: dict[str, tuple[tuple, pd.DataFrame]] = {}
 _tables_lock = threading.Lock()
+
+
+def _remember(key: str, known: tuple[tuple, pd.DataFrame]) -> None:
+    with _tables_lock:
+        if len(_tables) > 256:
+            _tables.clear()
+        _tables[key] = known
+
+
+def _entries_identity(points: Path) -> tuple:
+    """Each entry's name and its two files' (inode, size, mtime): a file is written by an atomic rename, so any
+    write, removal or damage of an entry changes this."""
+    identity = []
+    for entry in sorted(points.glob("*/")):
+        for name in (cache.RECORD_FILE, cache.WEIGHTS_FILE):
+            try:
+                found = os.stat(entry / name)
+                identity.append((entry.name, name, found.st_ino, found.st_size, found.st_mtime_ns))
+            except OSError:
+                identity.append((entry.name, name, None))
+    return tuple(identity)
 
 
 def _stored_results(path: Path) -> pd.DataFrame:
@@ -549,10 +580,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     if known is None or known[0] != identity:
         # parsed from bytes read by read_regular: a FIFO or a device here is refused (ValueError), never waited on
         known = (identity, pd.read_csv(io.BytesIO(read_regular(path, "results table", TABLE_LIMIT))))
-        with _tables_lock:
-            if len(_tables) > 256:
-                _tables.clear()
-            _tables[str(path)] = known
+        _remember(str(path), known)
     return known[1].copy()
 
 

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+# Imported by the modules that train and load data, so it imports them only inside the functions that use them.
 from .config import OPTIMIZERS, ExperimentConfig, Sources, check_seed
 
-# Imported by the modules that train and load data, so this one imports them only where it uses them.
 ENGINES = ("auto", "batched", "sequential")  # sweep.resolve_engine says what each does
 EXECUTORS = ("local", "ray")
 DEFAULT_POINTS = 21  # grid points per method when the user does not say
@@ -30,6 +30,8 @@ class _CliNames:
     """A setting's name as the `sweep` command's option."""
 
     def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):  # copy's and pickle's probes are not settings
+            raise AttributeError(name)
         return "--" + name.replace("_", "-")
 
 
@@ -122,7 +124,7 @@ class SweepSettings:
         if not dataset_info(self.dataset).embedded and not (self.data_root or "").strip():
             from .vision import VISION_DATASETS
 
-            raise SettingError("{title} is read from a folder on this machine: fill in {setting.data_root}" + (
+            raise SettingError("{title} is read from a folder on this machine: set {setting.data_root}" + (
                 "" if self.dataset == "imagefolder" else " ({setting.download} fetches the data there, which needs "
                 "internet)"), title=VISION_DATASETS[self.dataset].title)
         forgets = [name for name in ("forget_class", "forget_fraction", "forget_indices")
@@ -130,7 +132,7 @@ class SweepSettings:
         if len(forgets) > 1:
             raise SettingError("give one forget set, not " + " and ".join(f"{{setting.{name}}}" for name in forgets))
         if not self.methods:
-            raise SettingError("{setting.methods} names no method; give at least one of: {known}, or all",
+            raise SettingError("no method chosen in {setting.methods}; choose at least one of: {known}",
                                known=", ".join(METHODS))
         for name in self.methods:
             get_method(name)
@@ -143,7 +145,7 @@ class SweepSettings:
             raise SettingError("{setting.points} must be a whole number of at least 1, got {points!r}",
                                points=self.points)
         if not self.seeds:
-            raise SettingError("{setting.seeds} names no seed; give at least one unlearning seed")
+            raise SettingError("no seed chosen in {setting.seeds}; choose at least one unlearning seed")
         object.__setattr__(self, "seeds", tuple(check_seed(seed, "an unlearning seed") for seed in self.seeds))
         if self.lrs is not None:
             from .pool import check_lrs
@@ -156,12 +158,12 @@ class SweepSettings:
             if value is not None and value not in choices:
                 raise SettingError(f"{{setting.{name}}} must be one of {', '.join(choices)}, got {{value!r}}",
                                    value=value)
-        memory_size(self.max_memory)
+        object.__setattr__(self, "max_memory", memory_size(self.max_memory))  # 4G and 4294967296 are one setting
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SweepSettings:
         """Settings from plain values (a sweep file's keys, the CLI's options): lists become tuples, a comma list
-        or 'all' of methods their names, one seed a tuple, a size such as 4G bytes, a recipe table sorted pairs."""
+        or 'all' of methods their names, one seed a tuple, a recipe table sorted pairs."""
         from .methods import parse_methods
 
         known = {f.name for f in dataclasses.fields(cls)}
@@ -180,8 +182,6 @@ class SweepSettings:
         for name in ("seeds", "grid", "lrs", "forget_indices"):
             if isinstance(settings.get(name), list):
                 settings[name] = tuple(settings[name])
-        if "max_memory" in settings:
-            settings["max_memory"] = memory_size(settings["max_memory"])
         for table in RECIPE_TABLES:
             if isinstance(settings.get(table), Mapping):
                 settings[table] = tuple(sorted(settings[table].items()))

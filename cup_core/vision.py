@@ -225,8 +225,8 @@ def _require(spec: VisionSpec, root: Path, paths: list[Path]) -> None:
     """Every path exists and is a regular file (a FIFO, a device or a link to one is refused, not read)."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
-        raise SettingError("{title} not found: missing {missing}. Expected under {root}: {layout}. Pass "
-                           "{setting.download} (needs internet) to fetch the official files there.", title=spec.title,
+        raise SettingError("{title} not found: missing {missing}. Expected under {root}: {layout}. "
+                           "{setting.download} (needs internet) fetches the official files there.", title=spec.title,
                            missing=", ".join(missing), root=root, layout=spec.layout)
     for path in paths:
         check_regular(path, f"{spec.title} file", MAX_DATA_FILE_BYTES)

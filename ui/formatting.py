@@ -11,11 +11,13 @@ class _FieldNames:
     """Settings as the app's fields name them, for cup_core.settings.SettingError.worded."""
 
     FIELDS = {"data_root": "the data root", "download": "“Download if missing”", "image_size": "the image size",
-              "checkpoint": "the checkpoint upload", "methods": "Methods", "seeds": "Seeds",
-              "points": "the grid points", "forget_indices": "the list of samples", "lr": "the learning rate",
+              "checkpoint": "the “Checkpoint” upload", "methods": "Methods", "seeds": "Seeds",
+              "points": "the grid points per method", "forget_indices": "the list of samples", "lr": "the learning rate",
               "epochs": "the unlearning epochs", "batch_size": "the batch size"}
 
     def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):  # copy's and pickle's probes are not settings
+            raise AttributeError(name)
         return self.FIELDS.get(name, "the " + name.replace("_", " "))
 
 

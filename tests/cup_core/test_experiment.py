@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,6 +75,26 @@ def test_reading_the_tables_never_writes_them_and_verify_rebuilds_them(tmp_path,
     assert verified.ok and verified.tables_rebuilt and experiment.damaged_tables() == []
     assert len(pd.read_csv(experiment.root / "results.csv")) == len(table)
     assert sorted(pd.read_csv(experiment.root / "references.csv")["role"]) == ["oracle", "original"]
+
+
+
+def test_a_table_shown_from_the_records_is_built_again_only_when_an_entry_changes(tmp_path, monkeypatch):
+    experiment, table = tiny_sweep(tmp_path)
+    (experiment.root / "results.csv").unlink()
+    built = []
+    records = experiment.point_records
+    monkeypatch.setattr(experiment, "point_records", lambda: built.append(1) or records())
+    pd.testing.assert_frame_equal(experiment.results(), table)
+    first = len(built)  # 0: the sweep's last write built this table already
+    for _ in range(2):
+        pd.testing.assert_frame_equal(experiment.results(), table)
+    assert len(built) == first  # reruns of a page read metadata, not every record
+    shutil.rmtree(experiment.point_entry("cup", 0.5, 0))  # a removed point
+    assert sorted(experiment.results()["value"]) == [0.0, 1.0] and len(built) == first + 1
+    record = experiment.point_entry("cup", 1.0, 0) / "record.json"
+    record.write_text(record.read_text() + " ")  # a record changed in place
+    experiment.results()
+    assert len(built) == first + 2
 
 
 @pytest.mark.slow

@@ -47,10 +47,10 @@ def test_a_grid_is_the_single_methods_plan():
 
 
 @pytest.mark.parametrize("values, cli, page", [
-    ({"methods": ()}, "--methods names no method; give at least one of", "the Methods list names no method"),
-    ({"seeds": ()}, "--seeds names no seed", "Seeds names no seed"),
-    ({"dataset": "mnist"}, "MNIST is read from a folder on this machine: fill in --data-root (--download fetches",
-     "MNIST is read from a folder on this machine: fill in Data root (“Download if missing” fetches"),
+    ({"methods": ()}, "no method chosen in --methods; choose at least one of: cup,", "no method chosen in the Methods list"),
+    ({"seeds": ()}, "no seed chosen in --seeds", "no seed chosen in Seeds"),
+    ({"dataset": "mnist"}, "MNIST is read from a folder on this machine: set --data-root (--download fetches",
+     "MNIST is read from a folder on this machine: set Data root (“Download if missing” fetches"),
     ({"methods": ("cup", "ga"), "grid": (0.5,)}, "--grid applies to a single method; use --points with several",
      "the grid applies to a single method; use Points with several"),
     ({"grid": ()}, "--grid is empty", "the grid is empty"),

@@ -121,3 +121,13 @@ def test_a_bad_memory_budget_in_a_sweep_file_fails_with_one_line(tmp_path, capsy
     path.write_text('max_memory = "lots"\n')
     code, out, err = sweep(capsys, "--config", str(path), "--quiet")
     assert_one_error(code, out, err, "max_memory: expected a size such as 512M")
+
+
+def test_a_bad_setting_is_named_as_the_user_gave_it(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text('methods = "cup"\nengine = "warp"\n')
+    code, out, err = sweep(capsys, "--config", str(path), "--quiet")
+    assert_one_error(code, out, err, "engine must be one of")  # the file's key
+    assert "--engine" not in err
+    code, out, err = sweep(capsys, "--config", str(path), "--engine", "auto", "--methods", "", "--quiet")
+    assert_one_error(code, out, err, "no method chosen in --methods")  # the option, which overrode the file's key

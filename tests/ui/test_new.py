@@ -105,7 +105,7 @@ def test_bad_input_shows_the_error_and_runs_nothing(tmp_cache):
     assert any(widget.key == "new_download" for widget in app.checkbox)
     app = _check(app)  # the data root left empty
     assert not app.exception
-    assert "MNIST is read from a folder on this machine: fill in the data root" in app.error[0].value
+    assert "MNIST is read from a folder on this machine: set the data root" in app.error[0].value
     assert not [button for button in app.button if button.key == "new_start"]
     app.text_input(key="new_data_root").set_value(str(tmp_cache / "nowhere")).run()
     app = _check(app)
