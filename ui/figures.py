@@ -144,10 +144,12 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
     colours = method_colours(list(labels))
     for name, label in labels.items():
         rows = frontier[(frontier["method"] == name)]
-        rows = rows[np.isfinite(rows[["objective_x", "objective_y"]]).all(axis=1)].assign(label=label)
+        points = np.column_stack([rows["objective_x"].to_numpy(dtype=float), rows["objective_y"].to_numpy(dtype=float)])
+        finite = np.isfinite(points).all(axis=1)  # (N,); columns one by one: a wide frame's two-column pick is slow
+        rows, points = rows[finite], points[finite]
         if rows.empty:
             continue
-        xs, ys = staircase(rows[["objective_x", "objective_y"]].to_numpy())
+        xs, ys = staircase(points)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", legendgroup=name, showlegend=False, hoverinfo="skip",
                                  line=dict(color=colours[name], width=1.5, dash="dot")))
         several_seeds = bool((rows["seeds"] > 1).any())
