@@ -23,6 +23,14 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the warm cache is slow whatever it does itself: the cache's first use runs the app's first open,
+    computing the default experiment (18 s here), which alone was a fifth of the fast lane."""
+    for item in items:
+        if "warm_cache" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def new_app(**query: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=APP_TIMEOUT_S)
     for name, value in query.items():
