@@ -27,7 +27,6 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from .config import UnlearnRecipe
-from .settings import DEFAULT_MAX_MEMORY
 from .labelled import LabelledSet
 from .models import LayerChain
 from .boundary import boundary_labels

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._files import GiB, check_regular, open_regular, sha256_regular
+from ._files import GiB, check_regular, sha256_regular
 from .labelled import LabelledSet
 from .settings import SettingError
 

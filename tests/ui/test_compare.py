@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from cup_core import SweepPlan, resolve_device, run_sweep

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cup_core import SweepPlan, resolve_device, run_sweep
+from cup_core import resolve_device, run_sweep
 from cup_core.trajectory import trajectory
 from ui import lesson
 from ui.services import learn
