@@ -62,7 +62,6 @@ def oracle_metrics(experiment: Experiment) -> dict[str, Any] | None:
     return experiment.reference("oracle")["metrics"] if experiment.config.oracle else None
 
 
-
 def _cached_data(config: ExperimentConfig, sources: Sources, device: torch.device) -> UnlearningData:
     """One load of the data per worker process and experiment (a worker runs many points)."""
     key = (config.canonical_json(), sources, str(device))

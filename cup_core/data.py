@@ -206,10 +206,17 @@ def load_train_test(config: ExperimentConfig, sources: Sources | None = None) ->
     return split.train, split.test
 
 
+def check_data_root(dataset: str, data_root: str | None) -> None:
+    """A data set read from a folder (not embedded) needs its data root: SettingError naming the setting."""
+    if dataset_info(dataset).embedded or (data_root or "").strip():
+        return
+    hint = "" if dataset == "imagefolder" else " ({setting.download} fetches the data there, which needs internet)"
+    raise SettingError("{title} is read from a folder on this machine: set {setting.data_root}" + hint,
+                       title=VISION_DATASETS[dataset].title)
+
+
 def _vision_arguments(config: ExperimentConfig, sources: Sources) -> tuple[str, bool, int | None, int]:
-    if not sources.data_root:
-        raise SettingError("{dataset} is read from a local folder: give it with {setting.data_root} (add "
-                           "{setting.download} to fetch it there, which needs internet)", dataset=config.dataset)
+    check_data_root(config.dataset, sources.data_root)
     return str(Path(sources.data_root).expanduser().resolve()), sources.download, config.image_size, config.split_seed
 
 

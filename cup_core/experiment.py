@@ -326,7 +326,7 @@ class Experiment:
             return pd.DataFrame(columns=RESULT_COLUMNS)
         try:
             return _stored_results(path)
-        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        except UNREADABLE_TABLE as err:
             _report_damage(path, "%s is unreadable (%s); showing it from the point records", err)
             return self._table()
 
@@ -338,7 +338,7 @@ class Experiment:
             table = _stored_references(path)
         except FileNotFoundError:
             return pd.DataFrame(columns=["role", *METRIC_COLUMNS, "schema"])
-        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        except UNREADABLE_TABLE as err:
             _report_damage(path, "%s is unreadable (%s); showing it from the model records", err)
             table = pd.DataFrame(self._reference_rows(), columns=["role", *METRIC_COLUMNS, "schema"])
         return table.set_index("role", drop=False)
@@ -355,7 +355,7 @@ class Experiment:
                 continue
             try:
                 read(path)
-            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            except UNREADABLE_TABLE:
                 damaged.append(name)
         return damaged
 
@@ -531,6 +531,10 @@ def _entries_identity(points: Path) -> tuple:
             except OSError:
                 identity.append((entry.name, name, None))
     return tuple(identity)
+
+
+# What reading a stored table raises when the file cannot stand for the records (_stored_results, _stored_references).
+UNREADABLE_TABLE = (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError)
 
 
 def _stored_results(path: Path) -> pd.DataFrame:

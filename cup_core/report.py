@@ -253,7 +253,9 @@ def _calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
     own = results[results["method"] == name]
     seed = int(own["seed"].min())
     runs = own[own["seed"] == seed]
-    first_at = {value: position for position, value in reversed(list(enumerate(runs["value"].tolist())))}
+    first_at: dict[float, int] = {}  # value -> its first run's position in `runs`
+    for position, value in enumerate(runs["value"].tolist()):
+        first_at.setdefault(value, position)
 
     def respond(value: float):
         if value not in first_at:

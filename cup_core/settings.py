@@ -118,15 +118,10 @@ class SweepSettings:
     cache_dir: str | None = None  # None: $CUP_CACHE_DIR or ./cache
 
     def __post_init__(self) -> None:
-        from .data import dataset_info
+        from .data import check_data_root
         from .methods import METHODS, get_method
 
-        if not dataset_info(self.dataset).embedded and not (self.data_root or "").strip():
-            from .vision import VISION_DATASETS
-
-            raise SettingError("{title} is read from a folder on this machine: set {setting.data_root}" + (
-                "" if self.dataset == "imagefolder" else " ({setting.download} fetches the data there, which needs "
-                "internet)"), title=VISION_DATASETS[self.dataset].title)
+        check_data_root(self.dataset, self.data_root)  # an unknown data set is said first, then a missing root
         forgets = [name for name in ("forget_class", "forget_fraction", "forget_indices")
                    if getattr(self, name) is not None]
         if len(forgets) > 1:

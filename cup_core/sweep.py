@@ -183,11 +183,11 @@ def run_sweep(experiment: Experiment, plan: SweepPlan, device: torch.device,
     a model it cannot batch and for a method that is not one rule step over zipped batches (SCRUB, SSD:
     `batched.batchable_procedure`). The Ray executor runs every point as one task of a Ray cluster instead (see
     ray_executor.py), on `settings.device`: auto asks each task for a GPU when the cluster has them (`device` is
-    then only where this process checks the inputs). `prepared` is what `compute.prepare` returned for these sources when the caller has already
-    checked them (the CLI, before its first line of output), so that nothing is read twice. Each finished point
-    is on disk before the sweep moves on, so an interrupted sweep resumes where it stopped; an `on_progress`
-    that raises (a cancel button) stops it the same way. Concurrent sweeps of one experiment share the work
-    through per-entry locks.
+    then only where this process checks the inputs). `prepared` is what `compute.prepare` returned for these
+    sources when the caller has already checked them (the CLI, before its first line of output), so that nothing
+    is read twice. Each finished point is on disk before the sweep moves on, so an interrupted sweep resumes where
+    it stopped; an `on_progress` that raises (a cancel button) stops it the same way. Concurrent sweeps of one
+    experiment share the work through per-entry locks.
     """
     settings = SweepSettings() if settings is None else settings
     engine = resolve_engine(settings.engine)

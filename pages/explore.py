@@ -6,7 +6,6 @@ from ui import components, scrubber
 from ui.services import catalogue, explore, sweeps
 
 
-
 def notes(experiment, view) -> None:
     """What the frontier's marks mean, and the on-demand intensity."""
     config = experiment.config
@@ -18,7 +17,7 @@ def notes(experiment, view) -> None:
         st.caption(explore.RANDOM_SUBSET_NOTE)
     if not config.oracle:
         st.caption("This experiment skipped the retrained oracle: there is no green star and no gap to it.")
-    components.compute_another_intensity(experiment, view.values)
+    components.compute_another_intensity(experiment, view.values, key=components.INTENSITY_KEY)
 
 
 def export(experiment, view, value: float) -> None:

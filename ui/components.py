@@ -158,13 +158,20 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
     return True
 
 
-PENDING_KEY = "pending_intensity"  # a value just computed, to select before the slider is drawn
+def _pending(key: str) -> str:
+    """Where a value just computed for the slider whose state is under `key` waits until the slider is drawn (a
+    widget's state cannot be set after it is drawn in the run)."""
+    return f"{key}_pending"
+
+
+def _take_pending(key: str) -> None:
+    if _pending(key) in st.session_state:
+        st.session_state[key] = st.session_state.pop(_pending(key))
 
 
 def intensity_slider(values: list[float], default: float, knob: str, key: str = INTENSITY_KEY) -> float:
     """The knob's slider over the cached values, its state under `key`; returns the chosen value."""
-    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
-        st.session_state[key] = st.session_state.pop(PENDING_KEY)
+    _take_pending(key)
     if st.session_state.get(key) not in values:
         st.session_state.pop(key, None)  # a value from another experiment's grid
     return st.select_slider(
@@ -177,8 +184,7 @@ def intensity_slider(values: list[float], default: float, knob: str, key: str = 
 def chosen_intensity(values: list[float], default: float, key: str = INTENSITY_KEY) -> float:
     """The live scrubber's value, chosen as the slider would: a value just computed, then this session's last
     choice, then the URL's (ignored unless it is a grid value), then `default`."""
-    if key == INTENSITY_KEY and PENDING_KEY in st.session_state:
-        st.session_state[INTENSITY_KEY] = st.session_state.pop(PENDING_KEY)
+    _take_pending(key)
     chosen = st.session_state.get(key)
     if chosen not in values:
         chosen = _grid_value(st.query_params.get(key), values)
@@ -226,8 +232,9 @@ def failure_message(err: BaseException, experiment: Experiment, after_error: str
     return f"{what}: {as_text(str(err))}. {after_error or 'What is cached is shown below.'}"
 
 
-def compute_another_intensity(experiment: Experiment, values: list[float]) -> None:
-    """A value between the grid points: computed on demand, cached, and selected; it joins the frontier."""
+def compute_another_intensity(experiment: Experiment, values: list[float], key: str = INTENSITY_KEY) -> None:
+    """A value between the grid points: computed on demand, cached, and selected on the slider whose state is
+    under `key`; it joins the frontier."""
     with st.popover("Compute another intensity", icon=":material/add:"):
         value = st.number_input("Intensity γ", min_value=0.0, max_value=1.0, value=0.33, step=0.01, format="%.3f",
                                 key="another_intensity")
@@ -236,7 +243,7 @@ def compute_another_intensity(experiment: Experiment, values: list[float]) -> No
             st.caption(f"γ = {value:g} is already computed.")
         elif st.button(f"Compute γ = {value:g}", key="compute_another", type="primary"):
             if compute_with_progress(experiment, explore.single_point_plan(value)):
-                st.session_state[PENDING_KEY] = value
+                st.session_state[_pending(key)] = value
                 st.rerun()
 
 

@@ -66,7 +66,6 @@ def test_sources_round_trip_and_ignore_unknown_keys(tmp_path):
     assert Path(Sources(data_root=".").data_root).is_absolute()
 
 
-
 def test_config_round_trips_through_its_dict_and_hashes_stably():
     config = default_config("blobs", forget_fraction=0.2, forget_seed=1)
     assert ExperimentConfig.from_dict(config.to_dict()) == config

@@ -77,7 +77,6 @@ def test_reading_the_tables_never_writes_them_and_verify_rebuilds_them(tmp_path,
     assert sorted(pd.read_csv(experiment.root / "references.csv")["role"]) == ["oracle", "original"]
 
 
-
 def test_a_table_shown_from_the_records_is_built_again_only_when_an_entry_changes(tmp_path, monkeypatch):
     experiment, table = tiny_sweep(tmp_path)
     (experiment.root / "results.csv").unlink()

@@ -14,7 +14,6 @@ import streamlit as st
 from cup_core import Experiment, ExperimentConfig, SweepPlan
 
 
-
 def experiment_handle(experiment: Experiment) -> tuple[str, str]:
     """What Streamlit's caches key an experiment by: its canonical config and its cache folder. An
     experiment is rebuilt from these, not reopened from disk, so one whose config could not be written

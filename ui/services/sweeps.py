@@ -15,7 +15,6 @@ from cup_core.sweep import missing_points, resolve_plan
 from .caching import digest, experiment_handle, reopen, results_stamp
 
 
-
 def missing_count(experiment: Experiment, plan: SweepPlan) -> int:
     """Models of `plan` not cached yet: its points (all of a calibration still pending, an upper bound), and the
     original and (unless skipped) the oracle. What the CLI and the sweep call cached (cache.is_cached), from
