@@ -47,10 +47,13 @@ def frontier_table(results: pd.DataFrame, references: pd.DataFrame, forget_kind:
     keys = point_keys(results)
     spread = (results.groupby(keys, dropna=False)[["objective_x", "objective_y"]].std(ddof=0)
               .add_suffix("_std").reset_index())
-    table = table.merge(spread, on=keys).assign(non_dominated=False)
-    for _, rows in table.groupby("method"):
-        table.loc[rows.index, "non_dominated"] = non_dominated(rows[["objective_x", "objective_y"]].to_numpy())
-    return table
+    table = table.merge(spread, on=keys)
+    points, methods = _points(table), table["method"].to_numpy()
+    front = np.zeros(len(table), dtype=bool)
+    for name in pd.unique(methods):  # per method, on arrays: a groupby writing into the table cost more
+        rows = np.flatnonzero(methods == name)
+        front[rows] = non_dominated(points[rows])
+    return table.assign(non_dominated=front)
 
 
 def reference_table(references: pd.DataFrame, forget_kind: str) -> pd.DataFrame:
@@ -162,13 +165,14 @@ def _points(rows: pd.DataFrame) -> np.ndarray:
 
 def contributions(frontier: pd.DataFrame, norm: dict[str, Any] | None) -> pd.Series:
     """Each seed-mean point's exclusive contribution to its method's normalised hypervolume (hover text)."""
-    out = pd.Series(np.nan, index=frontier.index)
-    if norm is None:
-        return out
-    space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), int(norm["intervals"]))
-    for _, rows in frontier.groupby("method"):
-        out.loc[rows.index] = exclusive_contributions(_points(rows), space)
-    return out
+    out = np.full(len(frontier), np.nan)
+    if norm is not None:
+        space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), int(norm["intervals"]))
+        points, methods = _points(frontier), frontier["method"].to_numpy()
+        for name in pd.unique(methods):
+            rows = np.flatnonzero(methods == name)
+            out[rows] = exclusive_contributions(points[rows], space)
+    return pd.Series(out, index=frontier.index)
 
 
 def _bootstrap(results: pd.DataFrame, seeds: list[int], kind: str, oracle_forget: float | None,
@@ -340,19 +344,22 @@ def run_settings(frontier: pd.DataFrame, results: pd.DataFrame, recipe: UnlearnR
     unlearning `recipe` (a learning-rate knob or a method's own rate replaces the recipe's) and its seeds as text
     ("0, 1") from `results`."""
 
-    def lr(row: pd.Series) -> float:
+    def lr(method: str, value: float) -> float:
         try:
-            return float(get_method(row["method"]).setup(row["value"], recipe)[1].lr)
+            return float(get_method(method).setup(value, recipe)[1].lr)
         except ValueError:  # a method this version does not know, or a value outside its bounds
             return float("nan")
 
-    seeds = (results.groupby(["method", "value"])["seed"]
-             .agg(lambda s: ", ".join(str(int(v)) for v in sorted(set(s)))).rename("seed_list").reset_index())
-    table = frontier.merge(seeds, on=["method", "value"], how="left") if len(frontier) else frontier.assign(
-        seed_list=pd.Series(dtype=str))
-    table.index = frontier.index
-    return table.assign(lr=[lr(row) for _, row in table.iterrows()] if len(table) else pd.Series(dtype=float),
-                        epochs=recipe.epochs)
+    if frontier.empty:
+        return frontier.assign(seed_list=pd.Series(dtype=str), lr=pd.Series(dtype=float), epochs=recipe.epochs)
+    seeds: dict[tuple[str, float], set[int]] = {}
+    for method, value, seed in zip(results["method"], results["value"], results["seed"]):
+        seeds.setdefault((method, value), set()).add(int(seed))
+    points = list(zip(frontier["method"], frontier["value"]))  # columns, not rows: a row of a wide table is slow
+    return frontier.assign(
+        seed_list=pd.Series([", ".join(map(str, sorted(seeds[point]))) if point in seeds else None for point in points],
+                            index=frontier.index, dtype=str),
+        lr=[lr(method, value) for method, value in points], epochs=recipe.epochs)
 
 
 HYPERVOLUME_COLUMNS = ["method", "label", "knob", "points", "seeds", "hypervolume", "hypervolume_low",

@@ -1,7 +1,11 @@
-"""Pure Plotly builders: data in, go.Figure out. No Streamlit here, so they are tested directly."""
+"""Pure Plotly builders: data in, go.Figure out. No Streamlit here, so they are tested directly. The figures that
+Explore and Compare draw are written as plotly.js's JSON without plotly.py's checks (`_figure`); the Learn and
+Inspect figures, built once per lesson or pair, keep plotly.py's objects."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import numpy as np
@@ -12,11 +16,23 @@ from cup_core.config import same_knob
 from cup_core.pareto import staircase
 
 POINTS_TRACE = "points"  # the name of the clickable trace; its customdata[0] is the knob value
-COLORSCALE = "Viridis"
+# The named scale's stops as plotly.py's validation writes them (plotly.js's own "Viridis" differs slightly)
+COLORSCALE = [list(stop) for stop in go.scatter.Marker(colorscale="Viridis").colorscale]
 REFERENCE_STYLE = {
     "original": dict(symbol="diamond", color="#d62728", label="Original"),
     "oracle": dict(symbol="star", color="#2ca02c", label="Retrained oracle"),
 }
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from traces and layout written as plotly.js takes them, not checked by plotly.py: its check of every
+    property took most of a Compare page's first build (a six-method fronts figure: 45 ms checked, 5 unchecked). The
+    tests check each builder's figure against what plotly.py's validation makes of it."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+def _titled(title: str, **axis) -> dict:
+    return {"title": {"text": title}, **axis}
 
 
 def _symbols(rows: pd.DataFrame) -> list[str]:
@@ -43,36 +59,32 @@ def frontier_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
     `frontier` has objective_x, objective_y, non_dominated and the HOVER_COLUMNS (report.frontier_table);
     `references` is report.reference_table: indexed by role, with the objectives and metrics.
     """
-    fig = go.Figure()
     finite = frontier[np.isfinite(frontier[["objective_x", "objective_y"]]).all(axis=1)]
     xs, ys = staircase(finite[["objective_x", "objective_y"]].to_numpy())
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="non-dominated front",
-                             line=dict(color="rgba(60,60,60,0.55)", dash="dash", width=1.5), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
-        x=finite["objective_x"], y=finite["objective_y"], mode="markers", name=POINTS_TRACE,
-        customdata=finite[HOVER_COLUMNS].to_numpy(), hovertemplate=_hover(knob), showlegend=False,
-        marker=dict(size=np.where(finite["non_dominated"], 13, 10), color=finite["value"], colorscale=COLORSCALE,
-                    symbol=_symbols(finite),
-                    cmin=float(frontier["value"].min()) if len(frontier) else 0.0,
-                    cmax=float(frontier["value"].max()) if len(frontier) else 1.0,
-                    line=dict(width=np.where(finite["non_dominated"], 1.5, 0.5).tolist(), color="#222"),
-                    colorbar=dict(title=dict(text=knob), thickness=14)),
-    ))
+    data = [dict(type="scatter", x=xs, y=ys, mode="lines", name="non-dominated front",
+                 line=dict(color="rgba(60,60,60,0.55)", dash="dash", width=1.5), hoverinfo="skip"),
+            dict(type="scatter", x=finite["objective_x"].to_numpy(), y=finite["objective_y"].to_numpy(), mode="markers",
+                 name=POINTS_TRACE, customdata=finite[HOVER_COLUMNS].to_numpy(), hovertemplate=_hover(knob),
+                 showlegend=False,
+                 marker=dict(size=np.where(finite["non_dominated"], 13, 10), color=finite["value"].to_numpy(),
+                             colorscale=COLORSCALE, symbol=_symbols(finite),
+                             cmin=float(frontier["value"].min()) if len(frontier) else 0.0,
+                             cmax=float(frontier["value"].max()) if len(frontier) else 1.0,
+                             line=dict(width=np.where(finite["non_dominated"], 1.5, 0.5).tolist(), color="#222"),
+                             colorbar=dict(title=dict(text=knob), thickness=14)))]
     for role, style in REFERENCE_STYLE.items():
         if role not in references.index:
             continue
         row = references.loc[role]
-        x, y = float(row["objective_x"]), float(row["objective_y"])
-        fig.add_trace(go.Scatter(
-            x=[x], y=[y], mode="markers", name=style["label"],
+        data.append(dict(
+            type="scatter", x=[float(row["objective_x"])], y=[float(row["objective_y"])], mode="markers",
+            name=style["label"],
             marker=dict(symbol=style["symbol"], size=15, color=style["color"], line=dict(width=1, color="#222")),
             hovertemplate=(f"<b>{style['label']}</b><br>retain acc {row['retain_acc']:.1f}%<br>"
-                           f"UA {row['ua']:.1f}%<br>test acc {row['test_acc']:.1f}%<extra></extra>"),
-        ))
-    fig.update_layout(
-        xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=470, margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), clickmode="event+select", dragmode="pan",
-    )
+                           f"UA {row['ua']:.1f}%<br>test acc {row['test_acc']:.1f}%<extra></extra>")))
+    fig = _figure(data, dict(
+        xaxis=_titled(axis_titles[0]), yaxis=_titled(axis_titles[1]), height=470, margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0), clickmode="event+select", dragmode="pan"))
     return ring_value(fig, frontier, selected_value)
 
 
@@ -83,9 +95,10 @@ def ring_value(fig: go.Figure, frontier: pd.DataFrame, value: float | None) -> g
         finite = frontier[np.isfinite(frontier[["objective_x", "objective_y"]]).all(axis=1)]
         chosen = finite[same_knob(finite["value"], value)]
         if len(chosen):
-            fig.add_trace(go.Scatter(
-                x=chosen["objective_x"], y=chosen["objective_y"], mode="markers", name="selected",
-                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#ff7f0e")), hoverinfo="skip"))
+            fig.add_trace(dict(
+                type="scatter", x=chosen["objective_x"].to_numpy(), y=chosen["objective_y"].to_numpy(),
+                mode="markers", name="selected", hoverinfo="skip",
+                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#ff7f0e"))))
     return fig
 
 
@@ -93,19 +106,19 @@ def per_class_figure(original: list[float], selected: list[float], oracle: list[
                      forget_class: int | None, selected_label: str) -> go.Figure:
     """Test accuracy per class, grouped: original / selected / oracle; the forgotten class is marked."""
     classes = [str(k) for k in range(len(selected))]
-    fig = go.Figure()
-    for name, values, color in (("Original", original, "#d62728"), (selected_label, selected, "#ff7f0e"),
-                                ("Retrained oracle", oracle, "#2ca02c")):
-        if values:
-            fig.add_trace(go.Bar(x=classes, y=[_none_if_nan(v) for v in values], name=name, marker_color=color,
-                                 hovertemplate=per_class_hover(name)))
-    if forget_class is not None:
-        fig.add_vrect(x0=forget_class - 0.5, x1=forget_class + 0.5, fillcolor="rgba(120,120,120,0.15)",
-                      line_width=0, annotation_text="forgotten", annotation_position="top")
-    fig.update_layout(barmode="group", height=300, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
-                      xaxis_title="class", margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return fig
+    data = [dict(type="bar", x=classes, y=[_none_if_nan(v) for v in values], name=name, marker=dict(color=color),
+                 hovertemplate=per_class_hover(name))
+            for name, values, color in (("Original", original, "#d62728"), (selected_label, selected, "#ff7f0e"),
+                                        ("Retrained oracle", oracle, "#2ca02c")) if values]
+    layout = dict(barmode="group", height=300, yaxis=_titled("test accuracy (%)", range=[0, 105]),
+                  xaxis=_titled("class"), margin=dict(l=10, r=10, t=30, b=10),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    if forget_class is not None:  # a band over the class's bars, the whole height of the plot
+        layout["shapes"] = [dict(type="rect", xref="x", yref="y domain", x0=forget_class - 0.5, x1=forget_class + 0.5,
+                                 y0=0, y1=1, fillcolor="rgba(120,120,120,0.15)", line=dict(width=0))]
+        layout["annotations"] = [dict(text="forgotten", showarrow=False, xref="x", yref="y domain",
+                                      x=float(forget_class), xanchor="center", y=1, yanchor="top")]
+    return _figure(data, layout)
 
 
 def per_class_hover(name: str) -> str:
@@ -140,7 +153,7 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
                    axis_titles: tuple[str, str], selected: tuple[str, float] | None = None) -> go.Figure:
     """Every method's seed-averaged points (error bars: std over seeds) and its non-dominated staircase,
     overlaid, with the original and the oracle. Clickable points carry customdata [method, knob, value, ...]."""
-    fig = go.Figure()
+    data = []
     colours = method_colours(list(labels))
     for name, label in labels.items():
         rows = frontier[(frontier["method"] == name)]
@@ -150,32 +163,32 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
         if rows.empty:
             continue
         xs, ys = staircase(points)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", legendgroup=name, showlegend=False, hoverinfo="skip",
-                                 line=dict(color=colours[name], width=1.5, dash="dot")))
+        data.append(dict(type="scatter", x=xs, y=ys, mode="lines", legendgroup=name, showlegend=False, hoverinfo="skip",
+                         line=dict(color=colours[name], width=1.5, dash="dot")))
         several_seeds = bool((rows["seeds"] > 1).any())
-        fig.add_trace(go.Scatter(
-            x=rows["objective_x"], y=rows["objective_y"], mode="markers", name=label, legendgroup=name,
+        data.append(dict(
+            type="scatter", x=points[:, 0], y=points[:, 1], mode="markers", name=label, legendgroup=name,
             customdata=np.column_stack([np.full(len(rows), name),
                                         rows.reindex(columns=COMPARE_HOVER_COLUMNS[1:]).to_numpy(dtype=object)]),
             hovertemplate=COMPARE_HOVER.replace("%{customdata[0]}", label),
             marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7), symbol=_symbols(rows),
                         line=dict(width=np.where(rows["non_dominated"], 1.2, 0).tolist(), color="#222")),
-            error_x=dict(array=rows["objective_x_std"], visible=several_seeds, thickness=1),
-            error_y=dict(array=rows["objective_y_std"], visible=several_seeds, thickness=1),
-        ))
+            error_x=dict(array=rows["objective_x_std"].to_numpy(dtype=float), visible=several_seeds, thickness=1),
+            error_y=dict(array=rows["objective_y_std"].to_numpy(dtype=float), visible=several_seeds, thickness=1)))
     for role, style in REFERENCE_STYLE.items():
         if role in references.index:
             row = references.loc[role]
-            fig.add_trace(go.Scatter(
-                x=[float(row["objective_x"])], y=[float(row["objective_y"])], mode="markers", name=style["label"],
+            data.append(dict(
+                type="scatter", x=[float(row["objective_x"])], y=[float(row["objective_y"])], mode="markers",
+                name=style["label"],
                 marker=dict(symbol=style["symbol"], size=15, color=style["color"], line=dict(width=1, color="#222")),
                 hovertemplate=f"<b>{style['label']}</b><br>retain acc {row['retain_acc']:.1f}%<br>"
                               f"UA {row['ua']:.1f}%<extra></extra>"))
-    fig.update_layout(xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], height=520,
-                      margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
-                      legend=dict(orientation="v", x=1.01, y=1),
-                      xaxis=dict(range=front_range(frontier, references)),
-                      yaxis=dict(range=front_range(frontier, references, column="objective_y")))
+    fig = _figure(data, dict(
+        xaxis=_titled(axis_titles[0], range=front_range(frontier, references)),
+        yaxis=_titled(axis_titles[1], range=front_range(frontier, references, column="objective_y")), height=520,
+        margin=dict(l=10, r=10, t=30, b=10), clickmode="event+select", dragmode="pan",
+        legend=dict(orientation="v", x=1.01, y=1)))
     return ring_selected(fig, frontier, selected)
 
 
@@ -185,9 +198,9 @@ def ring_selected(fig: go.Figure, frontier: pd.DataFrame, selected: tuple[str, f
     if selected is not None:
         rows = frontier[(frontier["method"] == selected[0]) & same_knob(frontier["value"], selected[1])]
         if len(rows):
-            fig.add_trace(go.Scatter(x=rows["objective_x"], y=rows["objective_y"], mode="markers", name="selected",
-                                     marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#111")),
-                                     hoverinfo="skip"))
+            fig.add_trace(dict(type="scatter", x=rows["objective_x"].to_numpy(), y=rows["objective_y"].to_numpy(),
+                               mode="markers", name="selected", hoverinfo="skip",
+                               marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=3, color="#111"))))
     return fig
 
 
@@ -210,41 +223,53 @@ def hypervolume_figure(table: pd.DataFrame, maximum: float | None = None) -> go.
     table = table.sort_values("normalised", na_position="first")
     value = table["normalised"].fillna(0.0)
     has_interval = table["normalised_low"].notna()
-    fig = go.Figure(go.Bar(
-        x=value, y=table["label"], orientation="h", marker_color=table["colour"],
+    bars = dict(
+        type="bar", x=value.to_numpy(dtype=float), y=table["label"].tolist(), orientation="h",
+        marker=dict(color=table["colour"].tolist()),
         error_x=dict(type="data", symmetric=False, visible=bool(has_interval.any()),
-                     array=(table["normalised_high"] - value).where(has_interval, 0.0).clip(lower=0),
-                     arrayminus=(value - table["normalised_low"]).where(has_interval, 0.0).clip(lower=0)),
+                     array=(table["normalised_high"] - value).where(has_interval, 0.0).clip(lower=0).tolist(),
+                     arrayminus=(value - table["normalised_low"]).where(has_interval, 0.0).clip(lower=0).tolist()),
         customdata=table[["vs CUP"]].to_numpy(dtype=object),
-        hovertemplate="%{y}: %{x:.3f} (vs CUP: %{customdata[0]})<extra></extra>"))
-    fig.update_layout(height=max(220, 34 * len(table)), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="normalised HV (bars: 95 % interval)",
-                                 range=[0, float(maximum or value.max() or 1.0) * 1.02]))
-    return fig
+        hovertemplate="%{y}: %{x:.3f} (vs CUP: %{customdata[0]})<extra></extra>")
+    return _figure([bars], dict(height=max(220, 34 * len(table)), margin=dict(l=10, r=10, t=10, b=10),
+                                xaxis=_titled("normalised HV (bars: 95 % interval)",
+                                              range=[0, float(maximum or value.max() or 1.0) * 1.02])))
 
 
 def controllability_figure(frontier: pd.DataFrame, labels: dict[str, str], positions: dict[str, np.ndarray]) -> go.Figure:
     """UA (solid) and retain accuracy (dotted) against each method's knob mapped to [0, 1]: a smooth
     rise is a knob that steers; a step or a flat line is one that jumps or saturates."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("unlearning accuracy UA (%)", "retain accuracy (%)"),
-                        horizontal_spacing=0.08)
+    layout = _side_by_side(("unlearning accuracy UA (%)", "retain accuracy (%)"))
+    for axis in ("xaxis", "xaxis2"):
+        layout[axis].update(_titled("knob position (0 = low end of the grid, 1 = high end)", range=[-0.03, 1.03]))
+    layout.update(height=380, margin=dict(l=10, r=10, t=40, b=10))
     colours = method_colours(list(labels))
+    data = []
     for name, label in labels.items():
         rows = frontier[frontier["method"] == name].sort_values("value")
         if rows.empty:
             continue
-        position = positions[name]
-        for column, metric in ((1, "ua"), (2, "retain_acc")):
-            fig.add_trace(go.Scatter(
-                x=position, y=rows[metric], mode="lines+markers", name=label, legendgroup=name, showlegend=column == 1,
-                line=dict(color=colours[name]), marker=dict(size=5),
-                customdata=rows["value"], hovertemplate=f"{label}<br>knob %{{customdata:.4g}}<br>{metric} %{{y:.1f}}<extra></extra>",
-            ), row=1, col=column)
-    fig.update_xaxes(title_text="knob position (0 = low end of the grid, 1 = high end)", range=[-0.03, 1.03])
-    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+        for axes, metric in ((("x", "y"), "ua"), (("x2", "y2"), "retain_acc")):
+            data.append(dict(
+                type="scatter", x=np.asarray(positions[name]), y=rows[metric].to_numpy(), xaxis=axes[0], yaxis=axes[1],
+                mode="lines+markers", name=label, legendgroup=name, showlegend=metric == "ua",
+                line=dict(color=colours[name]), marker=dict(size=5), customdata=rows["value"].to_numpy(),
+                hovertemplate=f"{label}<br>knob %{{customdata:.4g}}<br>{metric} %{{y:.1f}}<extra></extra>"))
+    return _figure(data, layout)
+
+
+@functools.cache
+def _panels(titles: tuple[str, ...]) -> dict:
+    from plotly.subplots import make_subplots
+
+    layout = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.08).layout
+    return {key: value for key, value in layout.to_plotly_json().items() if key != "template"}
+
+
+def _side_by_side(titles: tuple[str, ...]) -> dict:
+    """The layout of plots side by side (their axes' domains and titles), as plotly's make_subplots lays it out: a
+    copy, for the caller to add to."""
+    return copy.deepcopy(_panels(titles))
 
 
 CLASS_COLOURS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from cup_core.experiment import per_class_vector
 
@@ -23,6 +24,7 @@ from .glossary import GLOSSARY
 CARDS = [("Forget acc", "forget_acc", "inverse"), ("Retain acc", "retain_acc", "normal"),
          ("Test acc", "test_acc", "normal"), ("UA", "ua", "normal"),
          ("MIA efficacy (SVC)", "mia_efficacy", "normal"), ("Avg gap", "avg_gap", "inverse")]
+POINT_COLUMNS = ["value", "objective_x", "objective_y", *(name for _, name, _ in CARDS)]  # what a point's payload reads
 NO_ORACLE = "no oracle"  # what a gap card says beneath "n/a" when the experiment skipped the oracle
 
 
@@ -36,7 +38,7 @@ def format_metric(value, name: str) -> str:
     return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
 
 
-def card_texts(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
+def card_texts(point: pd.Series | dict, original: pd.Series | None, oracle: pd.Series | None,
                has_oracle: bool = True) -> list[dict]:
     """One dict per metric card: label, value, delta against the original (and whether it is good news), the
     oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML."""
@@ -71,8 +73,12 @@ def per_class(row: pd.Series | None) -> list[float | None]:
 
 def figure_json(fig: go.Figure) -> dict:
     """A figure as plotly.js takes it, without plotly.py's default template: the browser applies the app's theme."""
-    fig = go.Figure(fig).update_layout(template="none")
-    return json.loads(fig.to_json())
+    figure = fig.to_plotly_json()  # a copy, written as it is: each builder is tested against plotly.py's validation
+    figure["layout"]["template"] = _NO_TEMPLATE
+    return json.loads(pio.json.to_json_plotly(figure))
+
+
+_NO_TEMPLATE = pio.templates["none"].to_plotly_json()
 
 
 def trace_index(figure: dict, name: str) -> int:
@@ -221,7 +227,7 @@ def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels:
         method = get_method(name)
         values = [float(v) for v in rows["value"]]
         points = []
-        for _, row in rows.iterrows():
+        for row in rows[POINT_COLUMNS].to_dict("records"):  # plain dicts: a Series' item costs more than the card
             finite = bool(np.isfinite([row["objective_x"], row["objective_y"]]).all())
             cards = card_texts(row, original, oracle, has_oracle)
             card_help = [card.pop("help") for card in cards]

@@ -98,3 +98,43 @@ def test_every_method_has_its_own_colour_when_all_are_shown():
 
     colours = figures.method_colours(list(METHODS))
     assert len(set(colours.values())) == len(METHODS)
+
+
+def _compare_frontier() -> pd.DataFrame:
+    """Two methods over _frontier's points, the second seed-averaged over two seeds with one diverged run."""
+    one = _frontier().assign(method="cup", knob="intensity", seeds=1, objective_x_std=0.0, objective_y_std=0.0,
+                             diverged=0.0)
+    two = one.assign(method="ga", knob="learning rate", value=one["value"] * 1e-3, seeds=2, objective_x_std=0.5,
+                     objective_y_std=1.5, diverged=[0.0, 0.0, 0.5, 0.0, 0.0], ua=one["ua"] - 5)
+    return pd.concat([one, two], ignore_index=True).assign(objective_y=lambda table: table["ua"])
+
+
+def _hypervolume_table() -> pd.DataFrame:
+    return pd.DataFrame({"method": ["cup", "ga"], "label": ["CUP", "GA"], "colour": ["#1f77b4", "#ff7f0e"],
+                         "normalised": [1.1, 0.7], "normalised_low": [1.0, math.nan],
+                         "normalised_high": [1.15, math.nan], "vs CUP": ["—", "loss"]})
+
+
+@pytest.mark.parametrize("build", [
+    lambda: figures.frontier_figure(_frontier().assign(diverged=[0.0, 0.5, 0.0, 0.0, 0.0]), _references(),
+                                    knob="intensity", axis_titles=("retain", "UA"), selected_value=0.5),
+    lambda: figures.per_class_figure([100, 90, math.nan], [0, 91, 79], [0, 92, 81], forget_class=0,
+                                     selected_label="CUP γ=1"),
+    lambda: figures.per_class_figure([100, 90], [95, 91], [], forget_class=None, selected_label="CUP γ=0"),
+    lambda: figures.compare_figure(_compare_frontier(), _references(), labels={"cup": "CUP", "ga": "GA"},
+                                   axis_titles=("retain", "UA"), selected=("ga", 0.5e-3)),
+    lambda: figures.hypervolume_figure(_hypervolume_table(), maximum=1.21),
+    lambda: figures.controllability_figure(_compare_frontier(), {"cup": "CUP", "ga": "GA"},
+                                           {"cup": np.linspace(0, 1, 5), "ga": np.linspace(0, 1, 5)}),
+], ids=["frontier", "per class", "per class, no oracle", "compare", "hypervolume", "controllability"])
+def test_a_figure_written_unchecked_is_what_plotlys_validation_makes_of_it(build):
+    """The builders write plotly.js's JSON without plotly.py's checks (figures._figure): Plotly's validation of the
+    same figure must accept every property and change nothing that reaches the browser."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fig = build()
+    checked = go.Figure(fig.to_dict())  # raises on a property plotly.js does not have or a value it does not take
+    assert json.loads(pio.to_json(fig, validate=False)) == json.loads(pio.to_json(checked))

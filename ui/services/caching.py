@@ -48,10 +48,9 @@ def _figure_dict(key: tuple, _build: Callable[[], go.Figure]) -> dict:
 
 
 def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
-    """`build()`'s figure, built (and validated by Plotly) once per `key`, which must name everything it
-    depends on; later reruns get a copy without Plotly's validation, which costs more than the rest of a
-    rerun (a Compare figure of six methods: ~100 ms to build, a few ms to copy). A copy, so the caller may
-    add to it (the selection ring); a figure drawn as it is needs none: see shared."""
+    """`build()`'s figure, built once per `key`, which must name everything it depends on; later reruns get a
+    copy (a Compare figure of six methods: ~20 ms to build, a few ms to copy). A copy, so the caller may add to it
+    (the selection ring); a figure drawn as it is needs none: see shared."""
     return go.Figure(copy.deepcopy(_figure_dict(key, build)), _validate=False)
 
 
