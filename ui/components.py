@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -12,7 +13,7 @@ from cup_core import METHODS, Experiment, SweepProgress
 from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 
-from . import formatting
+from . import figures, formatting
 from .glossary import GLOSSARY
 from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
@@ -262,8 +263,6 @@ def explore_static(view, value: float, has_oracle: bool, key: str = INTENSITY_KE
     """Explore's server-drawn frontier, metric cards and per-class bars at `value`: what the live scrubber
     (ui/scrubber.py) draws in the browser, for where it cannot. The frontier is built once per view (its `key`)
     and ringed at each move, the bars once per value; a click on a point sets the slider's state under `key`."""
-    from . import figures
-
     point = view.point(value)
     original, oracle = view.reference("original"), view.reference("oracle")
     plot_column, cards_column = st.columns([3, 2], gap="medium")
@@ -444,12 +443,14 @@ def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
 
 def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """Per method: its knee (the front point nearest the ideal) and its point closest to the oracle."""
+    by_method, values = figures.method_rows(frontier), frontier["value"].to_numpy(dtype=float)
     rows = []
     for name in methods:
         method = summary["methods"].get(name)
         if method is None or method["recommended_value"] is None:
             continue
-        knee = frontier[(frontier["method"] == name) & same_knob(frontier["value"], method["recommended_value"])].iloc[0]
+        own = by_method.get(name, np.zeros(0, dtype=int))
+        knee = frontier.iloc[own[same_knob(values[own], method["recommended_value"])][0]]
         best = method["best_avg_gap"]
         rows.append({"method": method["label"], "knob": method["knob"], "knee value": knee["value"],
                      "knee retain acc": knee["retain_acc"], "knee UA": knee["ua"],

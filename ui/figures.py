@@ -35,6 +35,19 @@ def _titled(title: str, **axis) -> dict:
     return {"title": {"text": title}, **axis}
 
 
+def method_rows(frontier: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each method's row positions in `frontier`, in knob-value order, in one pass: `frontier[frontier["method"] ==
+    name]` per method costs pandas a text comparison and a take of every column (pyarrow text), most of a first
+    build of Compare's figures and scrubber."""
+    methods, order = frontier["method"].to_numpy(), np.argsort(frontier["value"].to_numpy(dtype=float), kind="stable")
+    return {name: order[methods[order] == name] for name in pd.unique(methods)}
+
+
+def _objectives(frontier: pd.DataFrame) -> np.ndarray:
+    # (N, 2); column by column: a wide frame's two-column pick is slow
+    return np.column_stack([frontier["objective_x"].to_numpy(dtype=float), frontier["objective_y"].to_numpy(dtype=float)])
+
+
 def _symbols(rows: pd.DataFrame) -> list[str]:
     """A cross for a point whose run diverged (in any seed), a dot otherwise."""
     diverged = rows["diverged"] if "diverged" in rows else pd.Series(0.0, index=rows.index)
@@ -155,26 +168,29 @@ def compare_figure(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: 
     overlaid, with the original and the oracle. Clickable points carry customdata [method, knob, value, ...]."""
     data = []
     colours = method_colours(list(labels))
+    # whole columns once, then each method's rows of them (method_rows)
+    by_method, points = method_rows(frontier), _objectives(frontier)
+    hover = frontier.reindex(columns=COMPARE_HOVER_COLUMNS[1:]).to_numpy(dtype=object)
+    symbols, front = np.array(_symbols(frontier), dtype=object), frontier["non_dominated"].to_numpy(dtype=bool)
+    seeds = frontier["seeds"].to_numpy()
+    spread = {axis: frontier[f"objective_{axis}_std"].to_numpy(dtype=float) for axis in ("x", "y")}
     for name, label in labels.items():
-        rows = frontier[(frontier["method"] == name)]
-        points = np.column_stack([rows["objective_x"].to_numpy(dtype=float), rows["objective_y"].to_numpy(dtype=float)])
-        finite = np.isfinite(points).all(axis=1)  # (N,); columns one by one: a wide frame's two-column pick is slow
-        rows, points = rows[finite], points[finite]
-        if rows.empty:
+        rows = by_method.get(name, np.zeros(0, dtype=int))
+        rows = rows[np.isfinite(points[rows]).all(axis=1)]
+        if not len(rows):
             continue
-        xs, ys = staircase(points)
+        xs, ys = staircase(points[rows])
         data.append(dict(type="scatter", x=xs, y=ys, mode="lines", legendgroup=name, showlegend=False, hoverinfo="skip",
                          line=dict(color=colours[name], width=1.5, dash="dot")))
-        several_seeds = bool((rows["seeds"] > 1).any())
+        several_seeds = bool((seeds[rows] > 1).any())
         data.append(dict(
-            type="scatter", x=points[:, 0], y=points[:, 1], mode="markers", name=label, legendgroup=name,
-            customdata=np.column_stack([np.full(len(rows), name),
-                                        rows.reindex(columns=COMPARE_HOVER_COLUMNS[1:]).to_numpy(dtype=object)]),
+            type="scatter", x=points[rows, 0], y=points[rows, 1], mode="markers", name=label, legendgroup=name,
+            customdata=np.column_stack([np.full(len(rows), name), hover[rows]]),
             hovertemplate=COMPARE_HOVER.replace("%{customdata[0]}", label),
-            marker=dict(color=colours[name], size=np.where(rows["non_dominated"], 11, 7), symbol=_symbols(rows),
-                        line=dict(width=np.where(rows["non_dominated"], 1.2, 0).tolist(), color="#222")),
-            error_x=dict(array=rows["objective_x_std"].to_numpy(dtype=float), visible=several_seeds, thickness=1),
-            error_y=dict(array=rows["objective_y_std"].to_numpy(dtype=float), visible=several_seeds, thickness=1)))
+            marker=dict(color=colours[name], size=np.where(front[rows], 11, 7), symbol=symbols[rows].tolist(),
+                        line=dict(width=np.where(front[rows], 1.2, 0).tolist(), color="#222")),
+            error_x=dict(array=spread["x"][rows], visible=several_seeds, thickness=1),
+            error_y=dict(array=spread["y"][rows], visible=several_seeds, thickness=1)))
     for role, style in REFERENCE_STYLE.items():
         if role in references.index:
             row = references.loc[role]
@@ -244,16 +260,18 @@ def controllability_figure(frontier: pd.DataFrame, labels: dict[str, str], posit
         layout[axis].update(_titled("knob position (0 = low end of the grid, 1 = high end)", range=[-0.03, 1.03]))
     layout.update(height=380, margin=dict(l=10, r=10, t=40, b=10))
     colours = method_colours(list(labels))
+    by_method = method_rows(frontier)
+    columns = {name: frontier[name].to_numpy() for name in ("value", "ua", "retain_acc")}
     data = []
     for name, label in labels.items():
-        rows = frontier[frontier["method"] == name].sort_values("value")
-        if rows.empty:
+        rows = by_method.get(name, np.zeros(0, dtype=int))
+        if not len(rows):
             continue
         for axes, metric in ((("x", "y"), "ua"), (("x2", "y2"), "retain_acc")):
             data.append(dict(
-                type="scatter", x=np.asarray(positions[name]), y=rows[metric].to_numpy(), xaxis=axes[0], yaxis=axes[1],
+                type="scatter", x=np.asarray(positions[name]), y=columns[metric][rows], xaxis=axes[0], yaxis=axes[1],
                 mode="lines+markers", name=label, legendgroup=name, showlegend=metric == "ua",
-                line=dict(color=colours[name]), marker=dict(size=5), customdata=rows["value"].to_numpy(),
+                line=dict(color=colours[name]), marker=dict(size=5), customdata=columns["value"][rows],
                 hovertemplate=f"{label}<br>knob %{{customdata:.4g}}<br>{metric} %{{y:.1f}}<extra></extra>"))
     return _figure(data, layout)
 

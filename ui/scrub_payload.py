@@ -220,14 +220,17 @@ def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels:
                          figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
     figure["data"].append(copy.deepcopy(RING))
     methods, card_help = {}, []
+    # plain dicts, once: a Series' item costs more than the card (figures.method_rows: each method's rows)
+    records, gaps = frontier[POINT_COLUMNS].to_dict("records"), frontier["avg_gap"].to_numpy(dtype=float)
+    by_method = figures.method_rows(frontier)
     for name in labels:
-        rows = frontier[frontier["method"] == name].sort_values("value")
-        if rows.empty:
+        rows = by_method.get(name, np.zeros(0, dtype=int))
+        if not len(rows):
             continue
         method = get_method(name)
-        values = [float(v) for v in rows["value"]]
+        values = [float(records[index]["value"]) for index in rows]
         points = []
-        for row in rows[POINT_COLUMNS].to_dict("records"):  # plain dicts: a Series' item costs more than the card
+        for row in (records[index] for index in rows):
             finite = bool(np.isfinite([row["objective_x"], row["objective_y"]]).all())
             cards = card_texts(row, original, oracle, has_oracle)
             card_help = [card.pop("help") for card in cards]
@@ -237,17 +240,16 @@ def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels:
                            "y": float(row["objective_y"]) if finite else None, "cards": cards})
         methods[name] = {"label": method.label, "knob": method.knob, "values": values,
                          "positions": [float(p) for p in method.position(np.array(values))], "points": points,
-                         "start": _start(rows)}
+                         "start": _start(gaps[rows])}
     payload = {"methods": methods, "figure": figure, "ring_trace": len(figure["data"]) - 1, "card_help": card_help}
     payload["signature"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return payload
 
 
-def _start(rows: pd.DataFrame) -> int:
+def _start(gaps: np.ndarray) -> int:
     """Where a method's slider starts when the selection is elsewhere: its point closest to the oracle (lowest
-    avg gap), else its middle value (rows sorted by value)."""
-    gaps = rows["avg_gap"].to_numpy(dtype=float)
-    return int(np.nanargmin(gaps)) if np.isfinite(gaps).any() else len(rows) // 2
+    avg gap), else its middle value (`gaps`: its points' avg gaps in knob-value order)."""
+    return int(np.nanargmin(gaps)) if np.isfinite(gaps).any() else len(gaps) // 2
 
 
 def compare_start(payload: dict, method: str) -> float:

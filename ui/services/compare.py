@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,6 +16,7 @@ from cup_core.pareto import objective_names
 from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
 from cup_core.report import contributions, frontier_table, reference_table, run_settings, summary
 
+from ..figures import method_rows
 from .caching import cached_figure, digest, experiment_handle, reopen, results_stamp, shared
 from .catalogue import cache_scan, method_label
 from .sweeps import resolved_plan
@@ -199,8 +201,8 @@ def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
 
 def knob_positions(frontier: pd.DataFrame, methods: list[str]) -> dict:
     """Each method's knob values (sorted) mapped to [0, 1], for the controllability view."""
-    return {name: get_method(name).position(frontier.loc[frontier["method"] == name, "value"].sort_values().to_numpy())
-            for name in methods}
+    by_method, values = method_rows(frontier), frontier["value"].to_numpy(dtype=float)
+    return {name: get_method(name).position(values[by_method.get(name, np.zeros(0, dtype=int))]) for name in methods}
 
 
 def compare_query(experiment: Experiment, methods, points: int, seeds) -> dict:
