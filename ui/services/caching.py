@@ -54,7 +54,12 @@ def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     return go.Figure(copy.deepcopy(_figure_dict(key, build)), _validate=False)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+# Entries are small (a figure, a table, a payload of at most a few hundred kB), and Explore adds one per intensity
+# shown (its per-class bars): at 64, two experiments' visited values pushed Compare's figures out.
+SHARED_ENTRIES = 256
+
+
+@st.cache_resource(show_spinner=False, max_entries=SHARED_ENTRIES)
 def _shared(key: tuple, _build: Callable[[], object]) -> object:
     return _build()
 
