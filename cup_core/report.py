@@ -48,7 +48,7 @@ def frontier_table(results: pd.DataFrame, references: pd.DataFrame, forget_kind:
     spread = (results.groupby(keys, dropna=False)[["objective_x", "objective_y"]].std(ddof=0)
               .add_suffix("_std").reset_index())
     table = table.merge(spread, on=keys)
-    points, methods = _points(table), table["method"].to_numpy()
+    points, methods = objective_points(table), table["method"].to_numpy()
     front = np.zeros(len(table), dtype=bool)
     for name in pd.unique(methods):  # per method, on arrays: a groupby writing into the table cost more
         rows = np.flatnonzero(methods == name)
@@ -84,7 +84,7 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
     per_method = {name: rows for name, rows in frontier.groupby("method")}
     runs_of = {name: rows for name, rows in results.groupby("method")}  # each method's runs, in results' order
     intervals = max((len(rows) for rows in per_method.values()), default=1) - 1
-    norm = normalisation([_points(rows) for rows in per_method.values()], intervals)
+    norm = normalisation([objective_points(rows) for rows in per_method.values()], intervals)
     seeds_of = {name: sorted(int(v) for v in runs_of[name]["seed"].unique()) for name in per_method}
     measure = _criteria(references, facts.num_classes)
     methods: dict[str, Any] = {}
@@ -96,7 +96,7 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
             per_seed[int(seed)] = hypervolume(points)
             per_seed_normalised[int(seed)] = None if norm is None else normalised_hypervolume(points, norm)
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
-        knee_at = knee(_points(rows))
+        knee_at = knee(objective_points(rows))
         paper, normalised = ((np.zeros(0), np.zeros(0)) if norm is None
                              else _bootstrap(own, seeds_of[name], kind, oracle_forget, norm))
         methods[name] = {
@@ -104,9 +104,9 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
             "knob": rows["knob"].iloc[0],
             "points": len(rows),
             "seeds": sorted(per_seed),
-            "hypervolume": hypervolume(_points(rows)),
+            "hypervolume": hypervolume(objective_points(rows)),
             "hypervolume_ci95": _interval(paper),
-            "hypervolume_normalised": None if norm is None else normalised_hypervolume(_points(rows), norm),
+            "hypervolume_normalised": None if norm is None else normalised_hypervolume(objective_points(rows), norm),
             "hypervolume_normalised_ci95": _interval(normalised),
             "hypervolume_mean": float(np.mean(list(per_seed.values()))),
             "hypervolume_std": float(np.std(list(per_seed.values()))),
@@ -158,8 +158,9 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
     }
 
 
-def _points(rows: pd.DataFrame) -> np.ndarray:
-    # (N, 2); column by column: selecting two columns of a wide frame costs pandas ten times more
+def objective_points(rows: pd.DataFrame) -> np.ndarray:
+    """(N, 2): the rows' two objectives, column by column (selecting two columns of a wide frame costs pandas ten
+    times more)."""
     return np.column_stack([rows["objective_x"].to_numpy(dtype=float), rows["objective_y"].to_numpy(dtype=float)])
 
 
@@ -168,7 +169,7 @@ def contributions(frontier: pd.DataFrame, norm: dict[str, Any] | None) -> pd.Ser
     out = np.full(len(frontier), np.nan)
     if norm is not None:
         space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), int(norm["intervals"]))
-        points, methods = _points(frontier), frontier["method"].to_numpy()
+        points, methods = objective_points(frontier), frontier["method"].to_numpy()
         for name in pd.unique(methods):
             rows = np.flatnonzero(methods == name)
             out[rows] = exclusive_contributions(points[rows], space)
