@@ -48,10 +48,8 @@ def frontier_table(results: pd.DataFrame, references: pd.DataFrame, forget_kind:
     spread = (results.groupby(keys, dropna=False)[["objective_x", "objective_y"]].std(ddof=0)
               .add_suffix("_std").reset_index())
     table = table.merge(spread, on=keys)
-    points, methods = objective_points(table), table["method"].to_numpy()
-    front = np.zeros(len(table), dtype=bool)
-    for name in pd.unique(methods):  # per method, on arrays: a groupby writing into the table cost more
-        rows = np.flatnonzero(methods == name)
+    points, front = objective_points(table), np.zeros(len(table), dtype=bool)
+    for rows in method_rows(table).values():  # on arrays: a groupby writing into the table cost more
         front[rows] = non_dominated(points[rows])
     return table.assign(non_dominated=front)
 
@@ -112,8 +110,8 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
             "hypervolume_std": float(np.std(list(per_seed.values()))),
             "hypervolume_per_seed": per_seed,
             "hypervolume_normalised_per_seed": per_seed_normalised,  # each seed's points in the normalised space
-            "calibration": (_pooled_calibration(name, rows, results, measure) if pooled
-                            else _calibration(name, rows, results, measure)),
+            "calibration": (_pooled_calibration(name, rows, own, measure) if pooled
+                            else _calibration(name, rows, own, measure)),
             "moves": None if measure is None else _moves(rows, measure),
             "versus_cup": None,
             "controllability": controllability(rows, measure),
@@ -164,14 +162,21 @@ def objective_points(rows: pd.DataFrame) -> np.ndarray:
     return np.column_stack([rows["objective_x"].to_numpy(dtype=float), rows["objective_y"].to_numpy(dtype=float)])
 
 
+def method_rows(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each method's row positions in `table`, in knob-value order, in one pass: `table[table["method"] == name]`
+    per method costs pandas a text comparison and a take of every column (pyarrow text), most of a first build of
+    Compare's view, figures and scrubber."""
+    methods, order = table["method"].to_numpy(), np.argsort(table["value"].to_numpy(dtype=float), kind="stable")
+    return {name: order[methods[order] == name] for name in pd.unique(methods)}
+
+
 def contributions(frontier: pd.DataFrame, norm: dict[str, Any] | None) -> pd.Series:
     """Each seed-mean point's exclusive contribution to its method's normalised hypervolume (hover text)."""
     out = np.full(len(frontier), np.nan)
     if norm is not None:
         space = Normalisation(tuple(norm["ideal"]), tuple(norm["nadir"]), int(norm["intervals"]))
-        points, methods = objective_points(frontier), frontier["method"].to_numpy()
-        for name in pd.unique(methods):
-            rows = np.flatnonzero(methods == name)
+        points = objective_points(frontier)
+        for rows in method_rows(frontier).values():
             out[rows] = exclusive_contributions(points[rows], space)
     return pd.Series(out, index=frontier.index)
 
@@ -244,10 +249,10 @@ def _moves(rows: pd.DataFrame, measure: Criteria) -> bool:
                for ua, retain, share in zip(rows["ua"].tolist(), rows["retain_acc"].tolist(), diverged))
 
 
-def _calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
+def _calibration(name: str, rows: pd.DataFrame, runs: pd.DataFrame,
                  measure: Criteria | None) -> dict[str, Any] | None:
-    """None for a knob with an intrinsic range; else the search that found the grid, replayed on the cache,
-    or a fixed grid's range (`status` "fixed": `--no-calibrate`, `--grid`, or an older sweep)."""
+    """None for a knob with an intrinsic range; else the search that found the grid, replayed on the method's
+    `runs`, or a fixed grid's range (`status` "fixed": `--no-calibrate`, `--grid`, or an older sweep)."""
     method = get_method(name)
     if not method.calibrate:
         return None
@@ -255,9 +260,8 @@ def _calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
     fixed = {"runs": 0, "seconds": 0.0, "range": [values[0], values[-1]], "status": "fixed"}
     if measure is None or len(values) < 2:
         return fixed
-    own = results[results["method"] == name]
-    seed = int(own["seed"].min())
-    runs = own[own["seed"] == seed]
+    seed = int(runs["seed"].min())
+    runs = runs[runs["seed"] == seed]
     first_at: dict[float, int] = {}  # value -> its first run's position in `runs`
     for position, value in enumerate(runs["value"].tolist()):
         first_at.setdefault(value, position)
@@ -278,7 +282,7 @@ def _lr(value: Any) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def _pooled_calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
+def _pooled_calibration(name: str, rows: pd.DataFrame, runs: pd.DataFrame,
                         measure: Criteria | None) -> dict[str, Any] | None:
     """A pooled method's calibration: each learning rate's (its member's search, replayed as `_calibration`),
     summed: runs and seconds added, the range the union of theirs, `per_lr` each one's."""
@@ -286,8 +290,7 @@ def _pooled_calibration(name: str, rows: pd.DataFrame, results: pd.DataFrame,
         return None
     parts = {}
     for lr, lr_rows in rows.groupby(rows["lr"].fillna(-1.0), sort=False):
-        own = results["lr"].fillna(-1.0) == lr
-        parts[lr] = _calibration(name, lr_rows, results[own], measure)
+        parts[lr] = _calibration(name, lr_rows, runs[runs["lr"].fillna(-1.0) == lr], measure)
     statuses = {part["status"] for part in parts.values()}
     return {"runs": sum(part["runs"] for part in parts.values()),
             "seconds": sum(part["seconds"] for part in parts.values()),

@@ -12,6 +12,7 @@ import streamlit as st
 from cup_core import METHODS, Experiment, SweepProgress
 from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
+from cup_core.report import method_rows
 
 from . import figures, formatting
 from .glossary import GLOSSARY
@@ -443,7 +444,7 @@ def hypervolume_table(summary: dict, methods: list[str]) -> pd.DataFrame:
 
 def recommendations(summary: dict, frontier: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """Per method: its knee (the front point nearest the ideal) and its point closest to the oracle."""
-    by_method, values = figures.method_rows(frontier), frontier["value"].to_numpy(dtype=float)
+    by_method, values = method_rows(frontier), frontier["value"].to_numpy(dtype=float)
     rows = []
     for name in methods:
         method = summary["methods"].get(name)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from cup_core.config import same_knob
 from cup_core.pareto import staircase
-from cup_core.report import objective_points
+from cup_core.report import method_rows, objective_points
 
 POINTS_TRACE = "points"  # the name of the clickable trace; its customdata[0] is the knob value
 # The named scale's stops as plotly.py's validation writes them (plotly.js's own "Viridis" differs slightly)
@@ -34,14 +34,6 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
 
 def _titled(title: str, **axis) -> dict:
     return {"title": {"text": title}, **axis}
-
-
-def method_rows(frontier: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each method's row positions in `frontier`, in knob-value order, in one pass: `frontier[frontier["method"] ==
-    name]` per method costs pandas a text comparison and a take of every column (pyarrow text), most of a first
-    build of Compare's figures and scrubber."""
-    methods, order = frontier["method"].to_numpy(), np.argsort(frontier["value"].to_numpy(dtype=float), kind="stable")
-    return {name: order[methods[order] == name] for name in pd.unique(methods)}
 
 
 def _symbols(rows: pd.DataFrame) -> list[str]:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from cup_core.experiment import per_class_vector
+from cup_core.report import method_rows
 
 from . import figures
 from .glossary import GLOSSARY
@@ -220,9 +221,9 @@ def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels:
                          figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
     figure["data"].append(copy.deepcopy(RING))
     methods, card_help = {}, []
-    # plain dicts, once: a Series' item costs more than the card (figures.method_rows: each method's rows)
+    # plain dicts, once: a Series' item costs more than the card (report.method_rows: each method's rows)
     records, gaps = frontier[POINT_COLUMNS].to_dict("records"), frontier["avg_gap"].to_numpy(dtype=float)
-    by_method = figures.method_rows(frontier)
+    by_method = method_rows(frontier)
     for name in labels:
         rows = by_method.get(name, np.zeros(0, dtype=int))
         if not len(rows):

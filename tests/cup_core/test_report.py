@@ -15,7 +15,7 @@ from cup_core.calibration import Criteria
 from cup_core.config import SCHEMA_VERSION
 from cup_core.pareto import Normalisation, hypervolume, normalised_hypervolume
 from cup_core.report import (BOOTSTRAP_SAMPLES, _bootstrap, _interval, _versus, best_under_constraints, controllability,
-                             frontier_table, hypervolume_csv, hypervolume_latex, hypervolume_rows, latex_escape,
+                             frontier_table, hypervolume_csv, hypervolume_latex, hypervolume_rows, latex_escape, method_rows,
                              reference_table, run_settings, summary)
 
 from ._experiments import TINY_GRID
@@ -237,3 +237,10 @@ def test_the_hypervolume_table_in_latex_is_booktabs_with_escaped_names():
     table = pd.read_csv(io.StringIO(hypervolume_csv(result)))
     assert list(table["label"]) == ["ℓ1-sparse", "CUP", "Neg_Grad & 100% #1"]
     assert table.loc[0, "calibration_runs"] == 6 and table.loc[0, "difference_high"] == 0.3
+
+
+def test_method_rows_are_each_methods_positions_in_knob_value_order():
+    frontier = pd.DataFrame({"method": ["ga", "cup", "ga", "cup", "ga"], "value": [3e-4, 1.0, 1e-4, 0.0, 3e-4]})
+    rows = method_rows(frontier)
+    assert list(rows) == ["ga", "cup"]  # as the methods first appear
+    assert rows["ga"].tolist() == [2, 0, 4] and rows["cup"].tolist() == [3, 1]  # equal values (two lrs) keep their order

@@ -100,13 +100,6 @@ def test_every_method_has_its_own_colour_when_all_are_shown():
     assert len(set(colours.values())) == len(METHODS)
 
 
-def test_method_rows_are_each_methods_positions_in_knob_value_order():
-    frontier = pd.DataFrame({"method": ["ga", "cup", "ga", "cup", "ga"], "value": [3e-4, 1.0, 1e-4, 0.0, 3e-4]})
-    rows = figures.method_rows(frontier)
-    assert list(rows) == ["ga", "cup"]  # as the methods first appear
-    assert rows["ga"].tolist() == [2, 0, 4] and rows["cup"].tolist() == [3, 1]  # equal values (two lrs) keep their order
-
-
 def _compare_frontier() -> pd.DataFrame:
     """Two methods over _frontier's points, the second seed-averaged over two seeds with one diverged run."""
     one = _frontier().assign(method="cup", knob="intensity", seeds=1, objective_x_std=0.0, objective_y_std=0.0,

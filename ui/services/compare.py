@@ -14,9 +14,8 @@ from cup_core import Experiment, SweepPlan
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
-from cup_core.report import contributions, frontier_table, reference_table, run_settings, summary
+from cup_core.report import contributions, frontier_table, method_rows, reference_table, run_settings, summary
 
-from ..figures import method_rows
 from .caching import cached_figure, digest, experiment_handle, reopen, results_stamp, shared
 from .catalogue import cache_scan, method_label
 from .sweeps import resolved_plan
