@@ -20,6 +20,8 @@ navigation = st.navigation([
 ])
 if "ui.services.catalogue" not in sys.modules:  # a fresh server's first page imports PyTorch and the library: seconds
     loading = st.progress(0.0, text="Loading PyTorch and the library (once per server start)…")
+    from ui import scrubber
+    scrubber.preload()  # the browser runs plotly.js meanwhile
     import ui.components  # noqa: F401  (every page's widgets: the services and, through them, the library)
     loading.empty()
 navigation.run()

@@ -14,7 +14,7 @@ from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 from cup_core.report import method_rows
 
-from . import figures, formatting
+from . import figures, formatting, scrubber
 from .glossary import GLOSSARY
 from .pins import pin_buttons
 from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
@@ -134,6 +134,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
     """Computes what `plan` lacks with a progress bar; False, with the reason on the page, when the inputs are
     not available here (the library's message) or the cache cannot be written (what is cached stays shown)."""
     bar = st.progress(0.0, text=f"0/{len(experiment.roles) + len(plan.points())} models · starting…")
+    scrubber.preload()  # the browser runs plotly.js while the models are computed
 
     def on_progress(progress: SweepProgress) -> None:
         bar.progress(progress.done / progress.total,

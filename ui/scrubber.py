@@ -19,6 +19,8 @@ PACKAGE = "cup_explorer"
 ASSET_DIR = "scrubber"  # under ui/: the components' JS and CSS
 PLOTLY = f"{PACKAGE}.plotly"  # serves plotly.min.js from the plotly package
 STATUS_KEY = "scrubber_status"  # the browser's last report: "ready", or "failed: <why>"; kept across pages
+PRELOAD_KEY = "scrubber_preload"
+PRELOADED_KEY = "scrubber_preload_sent"  # set once this session's browser has been sent the preload
 FALLBACK_CLASS = "st-key-{key}"  # Streamlit's class for a keyed container: the fallback, hidden once live
 
 
@@ -49,7 +51,7 @@ def _register_assets() -> str | None:
     return None
 
 
-COMPONENTS = ("explore", "learn", "pivot", "compare")
+COMPONENTS = ("explore", "learn", "pivot", "compare", "preload")
 
 
 @functools.cache
@@ -110,6 +112,17 @@ def mount(name: str, key: str, data: dict, fallback_key: str, on_value: Callable
         if status.startswith("failed"):
             notice(status.removeprefix("failed: "))
     return result
+
+
+def preload() -> None:
+    """While the script is busy for seconds (loading the library on a fresh server, computing models): the browser
+    fetches and runs plotly.js meanwhile, so a scrubber drawn afterwards draws at once (plotly.js takes the browser
+    about a second to run without a GPU). Draws nothing; once per session (the page keeps plotly.js), and not
+    where the live components cannot be used."""
+    if st.session_state.get(PRELOADED_KEY) or is_live() or _register_assets() is not None:
+        return
+    st.session_state[PRELOADED_KEY] = True
+    _component("preload")(key=PRELOAD_KEY, data={})
 
 
 def is_live() -> bool:

@@ -10,7 +10,8 @@ import pytest
 from cup_core import load_exported
 from ui import scrubber
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, RERUN_LIMIT_MS, _serving, _steady_box, _wait_until_idle
+from .test_browser import (CHROMIUM, CHROMIUM_ARGS, FIRST_RUN_LIMIT_MS, RERUN_LIMIT_MS, _serving, _steady_box,
+                           _wait_until_idle)
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +48,23 @@ def open_live(page, url: str, selector: str = ".cup-explore",
     page.wait_for_selector(f"{selector} [role=slider]")
     page.wait_for_function("fallback => !document.querySelector(fallback)", arg=fallback)
     _wait_until_idle(page)
+
+
+def test_a_fresh_servers_first_page_runs_plotly_while_the_library_loads(warm_cache):
+    """A fresh server's first page waits seconds for PyTorch and the library: the browser fetches plotly.js meanwhile
+    (scrubber.preload), not after the live scrubber is mounted, so the scrubber draws as soon as it is."""
+    from playwright.sync_api import sync_playwright
+
+    with _serving(warm_cache) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector(".cup-explore [role=slider]", timeout=FIRST_RUN_LIMIT_MS)
+        started = page.evaluate("() => Object.fromEntries(performance.getEntriesByType('resource')"
+                                ".filter(e => /plotly[.]min[.]js$|[.]explore[/]explore[.]js$/.test(e.name))"
+                                ".map(e => [e.name.split('/').pop(), e.startTime]))")
+        browser.close()
+    assert started["plotly.min.js"] < started["explore.js"], started
 
 
 def test_a_drag_redraws_before_release_and_the_released_value_reaches_the_url_and_the_export(server, page, tmp_path):

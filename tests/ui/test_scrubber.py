@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from ui import components, scrubber
 
@@ -45,6 +46,23 @@ def test_a_failure_the_browser_reports_brings_back_the_slider_with_a_notice(app_
     assert not app.exception
     assert len(app.select_slider) == 1 and not _components(app)
     assert any("Live scrubbing is not available here (plotly.js could not be fetched)" in c.value for c in app.caption)
+
+
+def _preload_twice() -> None:
+    from ui import scrubber
+
+    scrubber.preload()  # a fresh server's first page: while the library loads,
+    scrubber.preload()  # and again before it computes the missing models, in the same run
+
+
+def test_the_preload_of_plotly_is_sent_once_per_session_and_not_once_live():
+    app = AppTest.from_function(_preload_twice).run()
+    assert not app.exception
+    assert [c.proto.component_name for c in _components(app)] == [f"{scrubber.PACKAGE}.preload"]
+    assert not _components(app.run())  # the page keeps plotly.js: nothing to send again
+    live = AppTest.from_function(_preload_twice)
+    live.session_state[scrubber.STATUS_KEY] = "ready"
+    assert not _components(live.run())
 
 
 @pytest.mark.slow
