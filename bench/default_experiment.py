@@ -1,5 +1,6 @@
 """Seconds to compute the default experiment (digits, forget class 0: original, oracle, 21 CUP points)
-from an empty cache, and a second pass from the warm cache. Target: under a minute on 2 CPU cores."""
+from an empty cache, and a second pass from the warm cache. Target: under a minute on 2 CPU cores.
+Run: .venv/bin/python bench/default_experiment.py"""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def main() -> None:
         start = time.perf_counter()
         table = run_sweep(experiment, SweepPlan.default(), resolve_device("cpu"), on_progress)
         timings["cold_total_s"] = time.perf_counter() - start
-        timings["original_s"] = per_unit[0][1]
-        timings["oracle_s"] = per_unit[1][1]
+        # The oracle trains beside the original where there are two cores (sweep._references): the two together.
+        timings["references_s"] = per_unit[0][1] + per_unit[1][1]
         points = [seconds for _, seconds in per_unit[2:]]  # batched: the first point of a chunk carries its time
         timings["points"] = len(points)
         timings["mean_point_s"] = sum(points) / len(points)
@@ -37,7 +38,7 @@ def main() -> None:
         timings["warm_total_s"] = time.perf_counter() - start
         trade_off = table[["value", "forget_acc", "retain_acc", "test_acc", "mia_efficacy", "avg_gap"]]
     print(f"default experiment from an empty cache: {timings['cold_total_s']:.1f} s "
-          f"(original {timings['original_s']:.1f} s, oracle {timings['oracle_s']:.1f} s, "
+          f"(original and oracle {timings['references_s']:.1f} s, "
           f"{timings['points']} points at {timings['mean_point_s']:.2f} s each); warm cache: {timings['warm_total_s']:.2f} s")
     print(trade_off.round(2).to_string(index=False))
     save("default_experiment", {"timings": timings, "trade_off": trade_off.round(3).to_dict("records")})

@@ -38,6 +38,12 @@ _threads_users = 0  # runs inside threads_for right now (app sessions are thread
 _threads_before = 0  # the thread count to restore when the last of them leaves
 
 
+def one_thread(parameters: int, device: torch.device, input_shape: tuple[int, ...] = ()) -> bool:
+    """Whether threads_for runs such a model on one CPU thread: a small model on small inputs, on the CPU."""
+    return (device.type == "cpu" and parameters < SMALL_MODEL_PARAMETERS
+            and math.prod(input_shape) < SMALL_INPUT_ELEMENTS)
+
+
 @contextlib.contextmanager
 def threads_for(parameters: int, device: torch.device, input_shape: tuple[int, ...] = ()) -> Iterator[None]:
     """One CPU thread for small models on small inputs (blobs, digits): their ops are too small to split, and
@@ -47,9 +53,7 @@ def threads_for(parameters: int, device: torch.device, input_shape: tuple[int, .
     sweep's numbers exactly. The setting is process-wide, so concurrent runs share it: the first sets it, the
     last restores it."""
     global _threads_users, _threads_before
-    small = (device.type == "cpu" and parameters < SMALL_MODEL_PARAMETERS
-             and math.prod(input_shape) < SMALL_INPUT_ELEMENTS)
-    if not small:
+    if not one_thread(parameters, device, input_shape):
         yield
         return
     with _threads_lock:

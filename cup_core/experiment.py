@@ -38,7 +38,7 @@ from ._files import read_regular
 from ._json import nan_if_none
 from .config import SCHEMA_VERSION, ExperimentConfig, Sources, canonical_value, check_seed
 from .data import experiment_info
-from .device import threads_for
+from .device import one_thread, threads_for
 from .methods import get_method
 from .models import architecture_kwargs, build_model, check_architecture
 
@@ -250,6 +250,10 @@ class Experiment:
         that trains or evaluates its models runs under. `models` stacked together (the batched engine) count
         as one model that many times wider, each sample passing through all of them."""
         return threads_for(models * self.parameter_count, device, (models * math.prod(self.info.input_shape),))
+
+    def trains_on_one_thread(self, device: torch.device) -> bool:
+        """Whether `threads` runs one of this experiment's models on a single CPU thread."""
+        return one_thread(self.parameter_count, device, (math.prod(self.info.input_shape),))
 
     def new_model(self, seed: int | None = None) -> nn.Module:
         """A fresh model; with `seed`, initialised from that seed whatever other threads (app sessions) draw

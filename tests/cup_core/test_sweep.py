@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 
 from cup_core import Experiment, SweepPlan, SweepProgress, SweepSettings, default_config, read_summary, run_sweep
 from cup_core import cache
+from cup_core import sweep as sweep_module
 from cup_core.experiment import RESULT_COLUMNS
 from cup_core.metrics import GAP_METRICS
 
@@ -285,8 +287,10 @@ def test_the_cost_estimate_counts_what_is_missing(tmp_path):
 
 
 def test_a_long_model_reports_progress_and_can_be_stopped_inside_it(tmp_path, monkeypatch):
-    """Within a model, progress arrives per epoch or step, so that a cancel stops a long training at once."""
+    """Within a model, progress arrives per epoch or step, so that a cancel stops a long training at once (here
+    with one core, so that the references train in turn)."""
     monkeypatch.setattr("cup_core.sweep.PULSE_S", 0.0)
+    monkeypatch.setattr("cup_core.sweep._cores", lambda: 1)
     stopper = Recorder()
 
     def stop_in_the_oracle(progress: SweepProgress) -> None:
@@ -307,3 +311,51 @@ def test_a_long_model_reports_progress_and_can_be_stopped_inside_it(tmp_path, mo
     assert [r.label for r in steps.reports if "step" in r.label][:2] == ["cup 0.5 seed 0: step 1",
                                                                           "cup 0.5 seed 0: step 2"]
     assert steps.last.done == steps.last.total == 3
+
+
+def _reference_weights(experiment: Experiment) -> dict[str, bytes]:
+    return {role: experiment.reference_entry(role).joinpath(cache.WEIGHTS_FILE).read_bytes()
+            for role in experiment.roles}
+
+
+def test_the_oracle_trains_beside_the_original_with_the_weights_it_has_when_they_train_in_turn(tmp_path,
+                                                                                              monkeypatch):
+    """With two cores, a small model's oracle trains in a second thread while the original trains: the same
+    weights and metrics as one after the other, and the progress still counts both."""
+    trained_in: dict[str, str] = {}
+    ensure_reference = sweep_module.compute.ensure_reference
+
+    def recording(experiment, role, *args, **kwargs):
+        trained_in[role] = threading.current_thread().name
+        return ensure_reference(experiment, role, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module.compute, "ensure_reference", recording)
+    monkeypatch.setattr("cup_core.sweep._cores", lambda: 1)
+    in_turn, _ = tiny_sweep(tmp_path / "in_turn")
+    assert not trained_in["oracle"].startswith("cup-reference")
+    monkeypatch.setattr("cup_core.sweep._cores", lambda: 2)
+    progress = Recorder()
+    threads = torch.get_num_threads()
+    beside, _ = tiny_sweep(tmp_path / "beside", on_progress=progress)
+    assert trained_in["oracle"].startswith("cup-reference") and trained_in["original"] == "MainThread"
+    assert _reference_weights(beside) == _reference_weights(in_turn)
+    assert all(beside.reference(role)["metrics"] == in_turn.reference(role)["metrics"] for role in beside.roles)
+    assert [r.label for r in progress.reports if r.done <= 2 and "epoch" not in r.label] == ["original", "oracle"]
+    assert torch.get_num_threads() == threads
+
+
+def test_a_cancel_while_the_original_trains_stops_the_oracle_beside_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("cup_core.sweep.PULSE_S", 0.0)
+    monkeypatch.setattr("cup_core.sweep._cores", lambda: 2)
+
+    def stop_in_the_original(progress: SweepProgress) -> None:
+        if progress.label.startswith("original: epoch 2/"):
+            raise Interrupted
+
+    experiment = Experiment(tiny_config(), tmp_path)
+    threads = torch.get_num_threads()
+    with pytest.raises(Interrupted):
+        run_sweep(experiment, SweepPlan({"cup": (0.5,)}), CPU, stop_in_the_original)
+    assert not any(thread.name.startswith("cup-reference") for thread in threading.enumerate())  # waited for
+    assert not experiment.reference_entry("oracle").exists()  # stopped inside it: nothing half-written
+    assert torch.get_num_threads() == threads
