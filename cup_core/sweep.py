@@ -258,7 +258,8 @@ def _references(experiment: Experiment, device: torch.device, data: UnlearningDa
                 tracker: _Tracker) -> dict[Role, torch.nn.Module]:
     """The original and the oracle. Where each trains on one CPU thread (small models: blobs, digits) and there is
     a second core, the oracle trains in a second thread beside the original, with the same weights as one after
-    the other (each has its own seeded generators and one thread; digits: 9.1 s in turn, 5.0 s side by side).
+    the other (each has its own seeded generators and one thread; digits, alone on the machine: 9.1 s in turn,
+    5.0 s side by side).
     Progress, and with it a cancel, goes through this thread only: the oracle's epochs are relayed from here."""
     roles = list(experiment.roles)
     aside = roles[1:] if len(roles) > 1 and _cores() > 1 and experiment.trains_on_one_thread(device) else []

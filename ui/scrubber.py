@@ -19,7 +19,7 @@ PACKAGE = "cup_explorer"
 ASSET_DIR = "scrubber"  # under ui/: the components' JS and CSS
 PLOTLY = f"{PACKAGE}.plotly"  # serves plotly.min.js from the plotly package
 STATUS_KEY = "scrubber_status"  # the browser's last report: "ready", or "failed: <why>"; kept across pages
-PRELOAD_KEY = "scrubber_preload"
+PRELOAD_KEY = "scrubber_preload"  # the preload component's key
 PRELOADED_KEY = "scrubber_preload_sent"  # set once this session's browser has been sent the preload
 FALLBACK_CLASS = "st-key-{key}"  # Streamlit's class for a keyed container: the fallback, hidden once live
 
