@@ -298,6 +298,12 @@ def _references(experiment: Experiment, device: torch.device, data: UnlearningDa
         except BaseException:
             stop.set()  # the oracle stops at its next epoch; leaving the pool waits for it
             raise
+        finally:
+            pool.shutdown(wait=True)
+            for role, future in futures.items():  # its own failure, hidden by this thread's (which is raised)
+                error = future.exception()
+                if role not in models and error is not None and not isinstance(error, _Stopped):
+                    log.warning("training the %s beside the original failed too: %s", role, error)
     return models
 
 

@@ -19,7 +19,7 @@ PACKAGE = "cup_explorer"
 ASSET_DIR = "scrubber"  # under ui/: the components' JS and CSS
 PLOTLY = f"{PACKAGE}.plotly"  # serves plotly.min.js from the plotly package
 STATUS_KEY = "scrubber_status"  # the browser's last report: "ready", or "failed: <why>"; kept across pages
-PRELOAD_KEY = "scrubber_preload"  # the preload component's key
+PRELOAD_KEY = "scrubber_preload"  # the preload component's key (scrubber.css hides its container)
 PRELOADED_KEY = "scrubber_preload_sent"  # set once this session's browser has been sent the preload
 FALLBACK_CLASS = "st-key-{key}"  # Streamlit's class for a keyed container: the fallback, hidden once live
 
@@ -121,8 +121,8 @@ def preload() -> None:
     where the live components cannot be used."""
     if st.session_state.get(PRELOADED_KEY) or is_live() or _register_assets() is not None:
         return
-    st.session_state[PRELOADED_KEY] = True
     _component("preload")(key=PRELOAD_KEY, data={})
+    st.session_state[PRELOADED_KEY] = True  # after: a rerun or a stop asked meanwhile raises before it is sent
 
 
 def is_live() -> bool:

@@ -347,10 +347,20 @@ def test_the_oracle_trains_beside_the_original_with_the_weights_it_has_when_they
 def test_a_cancel_while_the_original_trains_stops_the_oracle_beside_it(tmp_path, monkeypatch):
     monkeypatch.setattr("cup_core.sweep.PULSE_S", 0.0)
     monkeypatch.setattr("cup_core.sweep._cores", lambda: 2)
+    cancelled = threading.Event()
+    ensure_reference = sweep_module.compute.ensure_reference
+
+    def oracle_after_the_cancel(experiment, role, *args, **kwargs):
+        if role == "oracle":  # the tiny oracle would otherwise finish before the original's second epoch could
+            cancelled.wait(timeout=60)
+        return ensure_reference(experiment, role, *args, **kwargs)
 
     def stop_in_the_original(progress: SweepProgress) -> None:
         if progress.label.startswith("original: epoch 2/"):
+            cancelled.set()
             raise Interrupted
+
+    monkeypatch.setattr(sweep_module.compute, "ensure_reference", oracle_after_the_cancel)
 
     experiment = Experiment(tiny_config(), tmp_path)
     threads = torch.get_num_threads()
@@ -359,3 +369,26 @@ def test_a_cancel_while_the_original_trains_stops_the_oracle_beside_it(tmp_path,
     assert not any(thread.name.startswith("cup-reference") for thread in threading.enumerate())  # waited for
     assert not experiment.reference_entry("oracle").exists()  # stopped inside it: nothing half-written
     assert torch.get_num_threads() == threads
+
+
+def test_a_failure_of_the_oracle_beside_a_cancelled_original_is_logged(tmp_path, monkeypatch, caplog):
+    """The sweep raises its own thread's error (the cancel); the oracle's own failure meanwhile is not lost."""
+    monkeypatch.setattr("cup_core.sweep.PULSE_S", 0.0)
+    monkeypatch.setattr("cup_core.sweep._cores", lambda: 2)
+    cancelled = threading.Event()
+
+    def failing_oracle(experiment, role, *args, **kwargs):
+        cancelled.wait(timeout=60)
+        raise OSError("No space left on device")
+
+    def stop_in_the_original(progress: SweepProgress) -> None:
+        if progress.label.startswith("original: epoch 2/"):
+            cancelled.set()
+            raise Interrupted
+
+    ensure_reference = sweep_module.compute.ensure_reference
+    monkeypatch.setattr(sweep_module.compute, "ensure_reference", lambda experiment, role, *args, **kwargs: (
+        failing_oracle if role == "oracle" else ensure_reference)(experiment, role, *args, **kwargs))
+    with pytest.raises(Interrupted):
+        run_sweep(Experiment(tiny_config(), tmp_path), SweepPlan({"cup": (0.5,)}), CPU, stop_in_the_original)
+    assert "training the oracle beside the original failed too: No space left on device" in caplog.text
