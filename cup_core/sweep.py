@@ -262,7 +262,7 @@ def _references(experiment: Experiment, device: torch.device, data: UnlearningDa
     5.0 s side by side).
     Progress, and with it a cancel, goes through this thread only: the oracle's epochs are relayed from here."""
     roles = list(experiment.roles)
-    aside = roles[1:] if len(roles) > 1 and _cores() > 1 and experiment.trains_on_one_thread(device) else []
+    aside = roles[1:] if _cores() > 1 and experiment.trains_on_one_thread(device) else []
     models: dict[Role, torch.nn.Module] = {}
     stop = threading.Event()
     latest: list[str] = []  # the last epoch the oracle reported, for this thread to relay
@@ -299,7 +299,6 @@ def _references(experiment: Experiment, device: torch.device, data: UnlearningDa
             stop.set()  # the oracle stops at its next epoch; leaving the pool waits for it
             raise
         finally:
-            pool.shutdown(wait=True)
             for role, future in futures.items():  # its own failure, hidden by this thread's (which is raised)
                 error = future.exception()
                 if role not in models and error is not None and not isinstance(error, _Stopped):
