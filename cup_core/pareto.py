@@ -94,16 +94,19 @@ def staircase(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(xs), np.asarray(ys)
 
 
-def seed_mean(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (method, value): the mean of the numeric columns over seeds, plus `seeds` counted. A table
-    pooled over learning rates (pool.py) has an `lr` column: one row per (method, lr, value), NaN lr kept as one."""
+def seed_mean(table: pd.DataFrame, spread: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (method, value): the mean of the numeric columns over seeds, plus `seeds` counted and, for
+    each column named in `spread`, its standard deviation over seeds (`<column>_std`, ddof 0). A table pooled
+    over learning rates (pool.py) has an `lr` column: one row per (method, lr, value), NaN lr kept as one."""
     if table.empty:
-        return table.assign(seeds=pd.Series(dtype=int))
+        return table.assign(seeds=pd.Series(dtype=int), **{f"{name}_std": pd.Series(dtype=float) for name in spread})
     keys = point_keys(table)
     numeric = table.select_dtypes("number").columns.difference(["value", "seed", "lr"])
-    grouped = table.groupby(keys, as_index=False, dropna=False)
+    grouped = table.groupby(keys, as_index=False, dropna=False)  # one grouping for the three: its groups in order
     means = grouped[list(numeric)].mean()
-    return means.merge(grouped.size().rename(columns={"size": "seeds"}), on=keys)
+    std = grouped[list(spread)].std(ddof=0) if spread else None
+    return means.assign(seeds=grouped.size()["size"].to_numpy(),
+                        **{f"{name}_std": std[name].to_numpy() for name in spread})
 
 
 def point_keys(table: pd.DataFrame) -> list[str]:

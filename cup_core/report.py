@@ -4,6 +4,7 @@ the app plots). Pure on tables: nothing here reads the cache; the callers read a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,7 @@ from .calibration import Criteria, budget, criteria, search
 from .calibration import values as calibration_values
 from .methods import get_method
 from .pareto import (HV_SCALE, REFERENCE_POINT, Normalisation, exclusive_contributions, hypervolume, hypervolume_2d, knee,
-                     non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, point_keys,
-                     seed_mean)
+                     non_dominated, normalisation, normalised_hypervolume, objective_names, objectives, seed_mean)
 
 BOOTSTRAP_SAMPLES = 2000  # seed resamples behind each 95 % interval
 BOOTSTRAP_SEED = 0  # the intervals are reproducible
@@ -43,11 +43,7 @@ def frontier_table(results: pd.DataFrame, references: pd.DataFrame, forget_kind:
     points = objectives(results, forget_kind, oracle_forget_acc(references))
     results = results.assign(objective_x=points[:, 0], objective_y=points[:, 1],
                              diverged=results["diverged_at_step"].notna().astype(float))  # mean: share of seeds
-    table = seed_mean(results)
-    keys = point_keys(results)
-    spread = (results.groupby(keys, dropna=False)[["objective_x", "objective_y"]].std(ddof=0)
-              .add_suffix("_std").reset_index())
-    table = table.merge(spread, on=keys)
+    table = seed_mean(results, spread=("objective_x", "objective_y"))
     points, front = objective_points(table), np.zeros(len(table), dtype=bool)
     for rows in method_rows(table).values():  # on arrays: a groupby writing into the table cost more
         front[rows] = non_dominated(points[rows])
@@ -85,18 +81,27 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
     norm = normalisation([objective_points(rows) for rows in per_method.values()], intervals)
     seeds_of = {name: sorted(int(v) for v in runs_of[name]["seed"].unique()) for name in per_method}
     measure = _criteria(references, facts.num_classes)
+    resampled: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def bootstrap(name: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """_bootstrap of a method's runs over `seeds`, once: the pairs against CUP mostly resample the seeds that
+        each method's own interval did."""
+        if (name, *seeds) not in resampled:
+            resampled[name, *seeds] = _bootstrap(runs_of[name], seeds, kind, oracle_forget, norm)
+        return resampled[name, *seeds]
+
     methods: dict[str, Any] = {}
     for name, rows in per_method.items():
         per_seed, per_seed_normalised = {}, {}
         own = runs_of[name]
-        for seed, seed_rows in own.groupby("seed"):
-            points = objectives(seed_rows, kind, oracle_forget)
+        own_points, own_seeds = objectives(own, kind, oracle_forget), own["seed"].to_numpy()
+        for seed in np.unique(own_seeds):
+            points = own_points[own_seeds == seed]
             per_seed[int(seed)] = hypervolume(points)
             per_seed_normalised[int(seed)] = None if norm is None else normalised_hypervolume(points, norm)
         best = rows.loc[rows["avg_gap"].idxmin()] if rows["avg_gap"].notna().any() else None
         knee_at = knee(objective_points(rows))
-        paper, normalised = ((np.zeros(0), np.zeros(0)) if norm is None
-                             else _bootstrap(own, seeds_of[name], kind, oracle_forget, norm))
+        paper, normalised = (np.zeros(0), np.zeros(0)) if norm is None else bootstrap(name, seeds_of[name])
         methods[name] = {
             "label": METHODS[name].label if name in METHODS else name,
             "knob": rows["knob"].iloc[0],
@@ -128,7 +133,7 @@ def summary(results: pd.DataFrame, references: pd.DataFrame, facts: ExperimentFa
             if name == BASELINE:
                 continue
             common = sorted(set(seeds_of[name]) & set(seeds_of[BASELINE]))  # paired: the same seeds resampled
-            pair = [_bootstrap(runs_of[m], common, kind, oracle_forget, norm)[1] for m in (name, BASELINE)]
+            pair = [bootstrap(m, common)[1] for m in (name, BASELINE)]
             method["versus_cup"] = _versus(method, methods[BASELINE], *pair)
     return {
         "experiment": facts.id,
@@ -189,26 +194,42 @@ def _bootstrap(results: pd.DataFrame, seeds: list[int], kind: str, oracle_forget
     if len(seeds) < 2 or results.empty:
         return np.zeros(0), np.zeros(0)
     points = objectives(results, kind, oracle_forget)
-    table = results[["value", "seed"]].assign(x=points[:, 0], y=points[:, 1])
-    index = ["value"]
+    keys = results[["value"]].to_numpy(dtype=float)
     if "lr" in results.columns:  # pooled: a point is a (learning rate, value); -1 stands for "none" (NaN)
-        table, index = table.assign(lr=results["lr"].fillna(-1.0).to_numpy()), ["lr", "value"]
-    grid = table.pivot_table(index=index, columns="seed", values=["x", "y"], aggfunc="mean")
-    cube = np.stack([grid["x"].reindex(columns=seeds).to_numpy(), grid["y"].reindex(columns=seeds).to_numpy()],
-                    axis=-1)  # (V, S, 2), NaN where a seed lacks the value
-    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(seeds), size=(BOOTSTRAP_SAMPLES, len(seeds)))
-    counts = np.stack([np.bincount(draw, minlength=len(seeds)) for draw in draws]).astype(float)  # (B, S)
+        keys = np.column_stack([results["lr"].fillna(-1.0).to_numpy(dtype=float), keys])
+    # (V, S, 2): each point's run per seed, NaN where a seed lacks the value (a pivot table, in numpy: pandas'
+    # took most of the bootstrap's time)
+    _, point = np.unique(keys, axis=0, return_inverse=True)
+    point, seed = point.reshape(-1), pd.Index(seeds).get_indexer(results["seed"].to_numpy())
+    taken = seed >= 0  # runs of other seeds are not resampled here
+    totals, runs = np.zeros((point.max() + 1, len(seeds), 2)), np.zeros((point.max() + 1, len(seeds), 1))
+    np.add.at(totals, (point[taken], seed[taken]), points[taken])
+    np.add.at(runs, (point[taken], seed[taken]), 1.0)
+    with np.errstate(invalid="ignore"):
+        cube = totals / runs
+    distinct, inverse = _resamples(len(seeds))
     present = np.isfinite(cube).all(axis=-1)  # (V, S)
-    sums = np.einsum("bs,vsk->bvk", counts, np.where(present[..., None], cube, 0.0))
+    sums = np.einsum("ds,vsk->dvk", distinct, np.where(present[..., None], cube, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / (counts @ present.T)[..., None]  # (B, V, 2), NaN where no resampled seed has the value
+        means = sums / (distinct @ present.T)[..., None]  # (D, V, 2), NaN where no resampled seed has the value
     reference = np.full(2, norm.reference_offset)
-    # A resample's hypervolumes depend only on its counts: each distinct one (at most C(2S-1, S), 126 for 5
-    # seeds, of the 2,000) is swept once, the same means as before, and handed to every resample that drew it.
-    _, first, inverse = np.unique(counts, axis=0, return_index=True, return_inverse=True)
-    paper = np.array([hypervolume_2d(-means[b], np.zeros(2)) / HV_SCALE for b in first])[inverse.reshape(-1)]
-    normalised = np.array([hypervolume_2d(norm.minimised(means[b]), reference) for b in first])[inverse.reshape(-1)]
+    paper = np.array([hypervolume_2d(-mean, np.zeros(2)) / HV_SCALE for mean in means])[inverse]
+    normalised = np.array([hypervolume_2d(norm.minimised(mean), reference) for mean in means])[inverse]
     return paper, normalised
+
+
+@functools.cache
+def _resamples(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap's BOOTSTRAP_SAMPLES resamples of `count` seeds (they depend on nothing else, so every method
+    and pair over that many seeds draws the same ones): the distinct draws as how many times each seed is drawn
+    (D, count), at most C(2S-1, S) of them (126 for 5 seeds), and which of them each resample is (B,). A resample's
+    hypervolumes depend only on its counts, so each distinct one is averaged and swept once."""
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, count, size=(BOOTSTRAP_SAMPLES, count))
+    counts = (draws[:, :, None] == np.arange(count)).sum(axis=1).astype(float)  # times each seed is drawn
+    distinct, inverse = np.unique(counts, axis=0, return_inverse=True)
+    for array in (distinct, inverse):
+        array.flags.writeable = False  # shared by every call
+    return distinct, inverse.reshape(-1)
 
 
 def _interval(samples: np.ndarray) -> list[float] | None:
@@ -305,11 +326,13 @@ def controllability(rows: pd.DataFrame, measure: Criteria | None = None) -> dict
     span from the original's ua to the target's. ρ is None where ua or the knob does not vary."""
     from scipy.stats import spearmanr  # here: scipy.stats costs a quarter of the app's first import otherwise
 
-    finite = rows[np.isfinite(rows["ua"])]
-    span = float(finite["ua"].max() - finite["ua"].min()) if len(finite) else 0.0
+    ua, value = rows["ua"].to_numpy(dtype=float), rows["value"].to_numpy(dtype=float)
+    finite = np.isfinite(ua)
+    ua, value = ua[finite], value[finite]
+    span = float(ua.max() - ua.min()) if len(ua) else 0.0
     rho = None
-    if len(finite) >= 2 and finite["ua"].nunique() > 1 and finite["value"].nunique() > 1:
-        rho = float(spearmanr(finite["value"], finite["ua"]).statistic)
+    if len(ua) >= 2 and len(np.unique(ua)) > 1 and len(np.unique(value)) > 1:
+        rho = float(spearmanr(value, ua).statistic)
     share = None if measure is None else span / measure.span
     return {"spearman_value_ua": rho, "ua_span": span, "ua_span_share": share}
 

@@ -143,6 +143,9 @@ def test_seed_mean_averages_numeric_columns_per_value_and_counts_seeds():
     assert means.loc[0.0, "retain_acc"] == 97.0 and means.loc[1.0, "ua"] == 95.0
     assert means.loc[0.0, "seeds"] == 2
     assert "checkpoint" not in means.columns and "seed" not in means.columns
+    spread = seed_mean(table.iloc[:3], spread=("ua",)).set_index("value")  # one seed at 1.0
+    assert spread.loc[0.0, "ua_std"] == 5.0 and spread.loc[1.0, "ua_std"] == 0.0  # over seeds, ddof 0
+    assert list(spread["seeds"]) == [2, 1] and spread.loc[1.0, "ua"] == 100.0
 
 
 # --- the normalised hypervolume (issue 12) -----------------------------------------------------------

@@ -69,11 +69,17 @@ def test_one_seed_gives_no_interval():
 
 
 @pytest.mark.slow
-def test_summary_states_both_hypervolumes_intervals_calibration_and_verdicts(tmp_path):
+def test_summary_states_both_hypervolumes_intervals_calibration_and_verdicts(tmp_path, monkeypatch):
+    from cup_core import report
+
     experiment = Experiment(default_config("blobs"), tmp_path)
     table = run_sweep(experiment, SweepPlan.default(("cup", "ga", "mgda"), 6, (0, 1)), resolve_device("cpu"))
     references = experiment.references()
+    resampled = []
+    monkeypatch.setattr(report, "_bootstrap", lambda runs, *args: resampled.append(runs) or _bootstrap(runs, *args))
     result = json.loads(json.dumps(summary(table, references, experiment.facts)))  # what report --json prints
+    # each method's seeds resampled once: its pair against CUP (the same seeds) reuses them
+    assert sorted(runs["method"].iloc[0] for runs in resampled) == ["cup", "ga", "mgda"]
     norm = result["normalisation"]
     assert set(norm) >= {"ideal", "nadir", "reference"}
     cup, ga = result["methods"]["cup"], result["methods"]["ga"]
@@ -90,6 +96,9 @@ def test_summary_states_both_hypervolumes_intervals_calibration_and_verdicts(tmp
     frontier = frontier_table(table, references, experiment.config.forget.kind)
     rows = frontier[frontier["method"] == "ga"][["objective_x", "objective_y"]].to_numpy()
     assert normalised_hypervolume(rows, space) == pytest.approx(ga["hypervolume_normalised"])
+    # the verdict is the pair's, resampled afresh
+    pair = [_bootstrap(table[table["method"] == name], [0, 1], "class", None, space)[1] for name in ("ga", "cup")]
+    assert ga["versus_cup"] == json.loads(json.dumps(_versus(ga, cup, *pair)))
 
 
 def test_summary_of_the_tiny_sweep(tiny_blobs):
