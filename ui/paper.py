@@ -79,28 +79,30 @@ def paper_figures(view, frontier: pd.DataFrame, labels: dict[str, str], shown: l
     }
 
 
-def _tables(view, frontier: pd.DataFrame, shown: list[str]) -> tuple[str, str, int]:
-    """The hypervolume table as CSV and as LaTeX, and a hash of what the figures show."""
-    summary = _summary_of(view.summary, shown)
-    return hypervolume_csv(summary), hypervolume_latex(summary), int(pd.util.hash_pandas_object(
+def _shows(frontier: pd.DataFrame) -> int:
+    """A hash of what the figures show."""
+    return int(pd.util.hash_pandas_object(
         frontier[["method", "value", "objective_x", "objective_y", "ua", "retain_acc"]], index=False).sum())
 
 
 def downloads(experiment: Experiment, view, frontier: pd.DataFrame, labels: dict[str, str], shown: list[str],
               key: tuple) -> None:
-    """The hypervolume table as CSV and LaTeX (at once), and the figures as SVG and PDF (built when asked). `key`
-    names what `view` and `shown` are a function of: the tables are made once per key, not on every rerun."""
+    """The hypervolume table as CSV and LaTeX (written when a button is clicked), and the figures as SVG and PDF
+    (built when asked). `key` names what `view` and `shown` are a function of: what the figures show is hashed
+    once per key, not on every rerun."""
     st.subheader("Figures and tables for a paper")
-    csv, latex, shows = caching.shared(("paper_tables", *key), lambda: _tables(view, frontier, shown))
+    summary = _summary_of(view.summary, shown)
+    shows = caching.shared(("paper_shows", *key), lambda: _shows(frontier))
     row = st.container(horizontal=True)
-    row.download_button("Hypervolume table (CSV)", data=csv, file_name=f"hypervolume-{experiment.id}.csv",
-                         mime="text/csv", on_click="ignore", icon=":material/table:", key="hypervolume_csv")
-    row.download_button("Hypervolume table (LaTeX)", data=latex,
-                          file_name=f"hypervolume-{experiment.id}.tex", mime="application/x-tex", on_click="ignore",
-                          icon=":material/functions:", key="hypervolume_latex",
-                          help="a booktabs table (\\usepackage{booktabs}): both hypervolumes with their 95 % intervals, "
-                               "the verdict against CUP and the calibration's cost; `python -m cup_core report "
-                               f"{experiment.id} --format latex` prints the same for all cached methods")
+    row.download_button("Hypervolume table (CSV)", data=lambda: hypervolume_csv(summary),
+                        file_name=f"hypervolume-{experiment.id}.csv", mime="text/csv", on_click="ignore",
+                        icon=":material/table:", key="hypervolume_csv")
+    row.download_button("Hypervolume table (LaTeX)", data=lambda: hypervolume_latex(summary),
+                        file_name=f"hypervolume-{experiment.id}.tex", mime="application/x-tex", on_click="ignore",
+                        icon=":material/functions:", key="hypervolume_latex",
+                        help="a booktabs table (\\usepackage{booktabs}): both hypervolumes with their 95 % intervals, "
+                             "the verdict against CUP and the calibration's cost; `python -m cup_core report "
+                             f"{experiment.id} --format latex` prints the same for all cached methods")
     problem = static_export.export_problem()
     if problem is not None:
         st.caption(f"SVG and PDF figures: {problem}")

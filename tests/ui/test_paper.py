@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from cup_core import SweepPlan, resolve_device, run_sweep
@@ -30,16 +31,26 @@ def compared(warm_cache):
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """{file name: bytes} of every download button's data, as the page hands it to Streamlit."""
+    """{file name: bytes} of every download button's data, as the page hands it to Streamlit; data written when the
+    button is clicked (a callable) is written here as a click would."""
     found: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
+    original, deferred = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred
+
+    def as_bytes(data) -> bytes:
+        return data if isinstance(data, bytes) else str(data).encode()
 
     def recording(self, path_or_data, mimetype, kind, filename=None):
         if filename is not None:
-            found[filename] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
+            found[filename] = as_bytes(path_or_data)
         return original(self, path_or_data, mimetype, kind, filename)
 
+    def clicked(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name is not None:
+            found[file_name] = as_bytes(data_callable())
+        return deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", clicked)
     return found
 
 
