@@ -108,8 +108,8 @@ if norm is not None:
                f"each normalised coordinate (H = {norm['intervals']} grid intervals; Ishibuchi et al. 2018), i.e. "
                f"({norm['reference'][0]:.2f}, {norm['reference'][1]:.2f}) in ({reference['objectives'][0]}, "
                f"{reference['objectives'][1]}); at most {norm['reference_normalised'][0] ** 2:.3g}. The nadir is kept "
-               "at least 1 point below the ideal in each objective. Intervals: bootstrap over seeds (2,000 resamples; "
-               "3 seeds give only 10 distinct resamples); hover a point of the plot for its exclusive share."
+               "at least 1 point below the ideal in each objective. "
+               f"Intervals: {compare.bootstrap_words(len(seeds))}; hover a point of the plot for its exclusive share."
                + (" **Degenerate here**: one point dominates every other method's points, so the nadir is the "
                   "componentwise worst of the methods' own fronts instead." if norm.get("degenerate") else ""))
 st.caption(f"**Paper's hypervolume** (spec §5): the same seed-averaged points in ({reference['objectives'][0]}, "
@@ -138,8 +138,7 @@ for line in compare.range_notes(summary, shown):
     st.info(line, icon=":material/tune:")
 ties = [catalogue.method_label(name) for name in shown
         if (summary["methods"][name]["versus_cup"] or {}).get("verdict") == "tie"]
-deterministic = [catalogue.method_label(name) for name in shown
-                 if "why" in (summary["methods"][name]["versus_cup"] or {})]
+deterministic = [catalogue.method_label(name) for name in compare.deterministic_verdicts(summary, shown)]
 if deterministic:
     st.info(f"{', '.join(deterministic)}: every seed gave the same points as CUP's did (the seed changes nothing "
             "here), so their verdicts compare single deterministic runs; a difference of one sample counts.")

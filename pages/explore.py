@@ -35,8 +35,7 @@ def selection(experiment, view) -> None:
     and everything it changes, in one fragment, so a slider step or a click on a point reruns and redraws this
     part only (the sidebar, the title and the cache's status are not recomputed, nor redrawn in the browser)."""
     with st.container(key=scrubber.EXPLORE_FALLBACK):
-        value = components.intensity_slider(view.values, view.recommended_value, view.knob,
-                                            key=components.INTENSITY_KEY)
+        value = components.intensity_slider(view.values, view.recommended_value, key=components.INTENSITY_KEY)
         components.explore_static(view, value, has_oracle=experiment.config.oracle, key=components.INTENSITY_KEY)
     notes(experiment, view)
     export(experiment, view, value)

@@ -172,13 +172,13 @@ def _take_pending(key: str) -> None:
         st.session_state[key] = st.session_state.pop(_pending(key))
 
 
-def intensity_slider(values: list[float], default: float, knob: str, key: str = INTENSITY_KEY) -> float:
-    """The knob's slider over the cached values, its state under `key`; returns the chosen value."""
+def intensity_slider(values: list[float], default: float, key: str = INTENSITY_KEY) -> float:
+    """CUP's intensity slider over the cached values, its state under `key`; returns the chosen value."""
     _take_pending(key)
     if st.session_state.get(key) not in values:
         st.session_state.pop(key, None)  # a value from another experiment's grid
     return st.select_slider(
-        f"Intensity γ ({knob})", options=values, value=default, key=key, bind="query-params",
+        "Intensity γ", options=values, value=default, key=key, bind="query-params",
         format_func=lambda v: f"{v:g}",
         help="γ = 0: every step is pure retain progress; γ = 1: pure forgetting, orthogonal to the retain gradient. "
              "Click a point in the plot to jump to it.")

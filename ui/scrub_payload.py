@@ -121,7 +121,7 @@ def explore_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, knob: s
                        "x": float(row["objective_x"]) if finite else None,
                        "y": float(row["objective_y"]) if finite else None,
                        "cards": card_texts(row, original, oracle, has_oracle), "per_class": per_class(row)})
-    return {"knob": knob, "label": f"Intensity γ ({knob})", "values": values, "selected": selected,
+    return {"knob": knob, "label": "Intensity γ", "values": values, "selected": selected,
             "points": points, "frontier": frontier_fig, "bars": bars,
             "selected_trace": trace_index(frontier_fig, "selected"),
             "bar_trace": trace_index(bars, f"CUP γ={values[selected]:g}")}

@@ -118,3 +118,30 @@ def test_the_page_pools_learning_rates_and_says_so(app_cache, compared):
     assert {name: method["points"] for name, method in view.summary["methods"].items()} == {"cup": 2 * POINTS,
                                                                                             "ga": 2 * POINTS}
     assert set(table.index) == {"CUP", "GA"}
+
+
+def test_only_a_verdict_over_identical_seeds_is_called_deterministic():
+    """One seed in common gives no interval (a tie for want of seeds); the same points from every seed give an
+    interval of no width: only the latter compares deterministic runs."""
+    import numpy as np
+
+    from cup_core.report import _versus
+
+    cup, method = {"hypervolume_normalised": 1.0}, {"hypervolume_normalised": 0.5}
+    summary = {"methods": {
+        "cup": {"versus_cup": None},
+        "ga": {"versus_cup": _versus(method, cup, np.zeros(0), np.zeros(0))},
+        "ws": {"versus_cup": _versus(method, cup, np.full(50, 0.5), np.full(50, 1.0))},
+        "mgda": {"versus_cup": _versus(method, cup, np.linspace(0.4, 0.6, 50), np.full(50, 1.0))}}}
+    assert "why" in summary["methods"]["ga"]["versus_cup"]  # it says why there is no interval
+    assert compare.deterministic_verdicts(summary, ["cup", "ga", "ws", "mgda"]) == ["ws"]
+
+
+def test_the_intervals_caption_counts_the_resamples_of_the_seeds_chosen():
+    from cup_core.report import _resamples
+
+    assert "no interval" in compare.bootstrap_words(1)
+    assert "2,000 resamples; 3 seeds give at most 10 distinct ones" in compare.bootstrap_words(3)
+    for seeds, most in ((2, 3), (3, 10), (5, 126)):
+        assert f"at most {most} distinct" in compare.bootstrap_words(seeds)
+        assert len(_resamples(seeds)[0]) <= most

@@ -3,6 +3,7 @@ its plans, figures, scrubber's data and the notes under its tables."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,8 @@ from cup_core import Experiment, SweepPlan
 from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
-from cup_core.report import contributions, frontier_table, method_rows, reference_table, run_settings, summary
+from cup_core.report import (BOOTSTRAP_SAMPLES, contributions, frontier_table, method_rows, reference_table,
+                              run_settings, summary)
 
 from .caching import cached_figure, digest, experiment_handle, reopen, results_stamp, shared
 from .catalogue import cache_scan, method_label
@@ -190,6 +192,22 @@ def range_notes(summary: dict, shown: list[str]) -> list[str]:
 
 
 STEERS = 0.1  # a grid whose UA span is below this share of the reachable span does not steer forgetting
+
+
+def deterministic_verdicts(summary: dict, shown: list[str]) -> list[str]:
+    """The shown methods whose verdict against CUP compares deterministic runs: every seed gave the same points, so
+    the interval has no width (report._versus says why); not those with no interval at all (one seed in common)."""
+    verdicts = {name: summary["methods"][name]["versus_cup"] or {} for name in shown}
+    return [name for name, versus in verdicts.items() if "why" in versus and versus["difference_ci95"] is not None]
+
+
+def bootstrap_words(seeds: int) -> str:
+    """How the intervals resample `seeds` seeds, in a few words: a resample is how often it draws each seed, so
+    few seeds give few distinct ones (C(2S − 1, S): 3 for 2 seeds, 10 for 3, 126 for 5)."""
+    if seeds < 2:
+        return "bootstrap over seeds, which needs two at least: one seed gives no interval"
+    return (f"bootstrap over seeds ({BOOTSTRAP_SAMPLES:,} resamples; {seeds} seeds give at most "
+            f"{math.comb(2 * seeds - 1, seeds)} distinct ones)")
 
 
 def more_seeds(seeds: list[int], wanted: int = 5) -> list[int]:
