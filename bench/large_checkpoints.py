@@ -4,14 +4,17 @@ The ResNet-18 experiment (CIFAR-10's default model, `resnet18_cifar`, 11.2 M par
 checkpoint) is not trained here (one point takes ~42 min on these cores, bench/resnet18_cpu.py): its cache
 entries are written directly, genuine ones of that size (a real ResNet-18 state dict with random weights,
 each entry its own file, record and SHA-256 as a sweep writes them) with synthetic metrics. CUP has 21
-intensities x 5 seeds (105 points), and five more methods 11 points each at seed 0 for Compare: 162 entries,
-7.2 GB. The digits default is computed for real (its CUP grid, and the same Compare methods).
+intensities x 5 seeds (105 points), and the Compare page's other default methods 11 points each at seed 0 where
+their grid needs no calibration (MGDA, NegGrad+, PCGrad; GA's and WS's come from calibration runs, not written
+here): 140 entries with the original and the oracle, 6.3 GB. The digits default is computed for real (its CUP
+grid, and the same Compare methods, calibrations included).
 
 Measured with AppTest (the server's whole-script rerun, as bench/explore_rerun.py; AppTest runs no fragment
 alone, so the fallback slider's fragment rerun is at most this): Explore after slider moves (the fallback
 path: every one of the 21 grid values visited each pass, in an order where each move changes the value),
 Explore after a live scrubber's release (the session marked live, as a browser's "ready" does: the page
-then draws the component, not the slider), Compare after clicks on points (the selection a click sets) and
+then draws the component, not the slider), Compare after clicks on points (the selection a click sets), after
+a live scrubber's release (the session marked live; the selection a release's callback sets) and
 after a change of seeds. Two passes, interleaved digits / ResNet-18; percentiles over all samples of both
 passes (n is their count). Target: p95 <= 150 ms and <= 1.3x the digits default's.
 Run: .venv/bin/python bench/large_checkpoints.py [--moves 21] [--clicks 20] [--keep DIR]
@@ -117,7 +120,7 @@ def tour(values: list[float], start: float, moves: int) -> list[float]:
 
 def measure(experiment_id: str, moves: int, clicks: int) -> dict:
     """Samples in seconds. Explore: slider moves (fallback) and releases (live); Compare: clicks on points (the
-    selection a click sets) and a seed change."""
+    selection a click sets), releases (live) and a seed change."""
     from streamlit.testing.v1 import AppTest
 
     from ui import components, scrubber
@@ -151,22 +154,38 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
         release_seconds.append(time.perf_counter() - start)
         assert not live.exception, live.exception
 
+    from cup_core.methods import get_method
+
+    grid = [(method, v) for method in COMPARE_METHODS for v in (0.0, 0.5, 1.0)]
+
+    def selections() -> list[tuple[str, float]]:
+        return [(method, float(get_method(method).grid(11)[int(position * 10)]))
+                for method, position in (grid[(click * 5) % len(grid)] for click in range(clicks))]
+
     compare = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
     compare.query_params["experiment"] = experiment_id
     compare.switch_page("pages/compare.py").run()
     assert not compare.exception, compare.exception
     click_seconds = []
-    grid = [(method, v) for method in COMPARE_METHODS for v in (0.0, 0.5, 1.0)]
-    for click in range(clicks):
-        method, position = grid[(click * 5) % len(grid)]
-        from cup_core.methods import get_method
-
-        values_of = get_method(method).grid(11)
-        compare.session_state[components.SELECTED_KEY] = (method, float(values_of[int(position * 10)]))
+    for selected in selections():
+        compare.session_state[components.SELECTED_KEY] = selected
         start = time.perf_counter()
         compare.run()
         click_seconds.append(time.perf_counter() - start)
         assert not compare.exception, compare.exception
+
+    compare_live = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
+    compare_live.query_params["experiment"] = experiment_id
+    compare_live.session_state[scrubber.STATUS_KEY] = "ready"
+    compare_live.switch_page("pages/compare.py").run()
+    assert not compare_live.exception, compare_live.exception
+    live_seconds = []
+    for selected in selections():
+        compare_live.session_state[components.SELECTED_KEY] = selected  # a release's; the method picker follows
+        start = time.perf_counter()
+        compare_live.run()
+        live_seconds.append(time.perf_counter() - start)
+        assert not compare_live.exception, compare_live.exception
     seed_seconds = []
     for seeds in ([0, 1], [0]) * 2:  # seeds 1: only CUP has them in the ResNet experiment; missing ones counted
         start = time.perf_counter()
@@ -174,10 +193,11 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
         seed_seconds.append(time.perf_counter() - start)
         assert not compare.exception, compare.exception
     return {"first_open_s": first, "explore_values_visited": len(visited), "explore_slider": slider_seconds,
-            "explore_live_release": release_seconds, "compare_click": click_seconds, "compare_seeds": seed_seconds}
+            "explore_live_release": release_seconds, "compare_click": click_seconds,
+            "compare_live_release": live_seconds, "compare_seeds": seed_seconds}
 
 
-PARTS = ("explore_slider", "explore_live_release", "compare_click", "compare_seeds")
+PARTS = ("explore_slider", "explore_live_release", "compare_click", "compare_live_release", "compare_seeds")
 
 
 def main() -> None:
