@@ -5,6 +5,8 @@ import sys
 
 import streamlit as st
 
+from ui import process
+
 presenter = st.query_params.get("presenter") == "1"  # slides: the sidebar starts closed
 st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tune:", layout="wide",
                    initial_sidebar_state="collapsed" if presenter else "auto")
@@ -24,4 +26,5 @@ if "ui.services.catalogue" not in sys.modules:  # a fresh server's first page im
     scrubber.preload()  # the browser runs plotly.js meanwhile
     import ui.components  # noqa: F401  (every page's widgets: the services and, through them, the library)
     loading.empty()
+process.freeze_long_lived()  # reruns do not pay a collection of PyTorch's objects
 navigation.run()
