@@ -157,17 +157,15 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
     from cup_core.methods import get_method
 
     grid = [(method, v) for method in COMPARE_METHODS for v in (0.0, 0.5, 1.0)]
-
-    def selections() -> list[tuple[str, float]]:
-        return [(method, float(get_method(method).grid(11)[int(position * 10)]))
-                for method, position in (grid[(click * 5) % len(grid)] for click in range(clicks))]
+    selections = [(method, float(get_method(method).grid(11)[int(position * 10)]))  # (method, knob value) per click
+                  for method, position in (grid[(click * 5) % len(grid)] for click in range(clicks))]
 
     compare = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
     compare.query_params["experiment"] = experiment_id
     compare.switch_page("pages/compare.py").run()
     assert not compare.exception, compare.exception
     click_seconds = []
-    for selected in selections():
+    for selected in selections:
         compare.session_state[components.SELECTED_KEY] = selected
         start = time.perf_counter()
         compare.run()
@@ -180,7 +178,7 @@ def measure(experiment_id: str, moves: int, clicks: int) -> dict:
     compare_live.switch_page("pages/compare.py").run()
     assert not compare_live.exception, compare_live.exception
     live_seconds = []
-    for selected in selections():
+    for selected in selections:
         compare_live.session_state[components.SELECTED_KEY] = selected  # a release's; the method picker follows
         start = time.perf_counter()
         compare_live.run()
