@@ -9,14 +9,15 @@ their grid needs no calibration (MGDA, NegGrad+, PCGrad; GA's and WS's come from
 here): 140 entries with the original and the oracle, 6.3 GB. The digits default is computed for real (its CUP
 grid, and the same Compare methods, calibrations included).
 
-Measured with AppTest (the server's whole-script rerun, as bench/explore_rerun.py; AppTest runs no fragment
-alone, so the fallback slider's fragment rerun is at most this): Explore after slider moves (the fallback
-path: every one of the 21 grid values visited each pass, in an order where each move changes the value),
-Explore after a live scrubber's release (the session marked live, as a browser's "ready" does: the page
-then draws the component, not the slider), Compare after clicks on points (the selection a click sets), after
-a live scrubber's release (the session marked live; the selection a release's callback sets) and
-after a change of seeds. Two passes, interleaved digits / ResNet-18; percentiles over all samples of both
-passes (n is their count). Target: p95 <= 150 ms and <= 1.3x the digits default's.
+Measured with AppTest (the server's whole-script rerun, as bench/explore_rerun.py; AppTest runs no fragment alone,
+so the fallback slider's fragment rerun is at most this; each script compiled once, as a server does:
+_common.compile_scripts_once): Explore after slider moves (the fallback path: every one of the 21 grid values
+visited each pass, in an order where each move changes the value), Explore after a live scrubber's release (the
+session marked live, as a browser's "ready" does: the page then draws the component, not the slider), Compare after
+clicks on points (the selection a click sets), after a live scrubber's release (the session marked live; the
+selection a release's callback sets) and after a change of seeds. Two passes, interleaved digits / ResNet-18;
+percentiles over all samples of both passes (n is their count). Target: p95 <= 150 ms and <= 1.3x the digits
+default's.
 Run: .venv/bin/python bench/large_checkpoints.py [--moves 21] [--clicks 20] [--keep DIR]
 """
 
@@ -33,7 +34,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from _common import REPO, save
+from _common import REPO, compile_scripts_once, save
 
 COMPARE_METHODS = ("cup", "ga", "ws", "neggrad+", "mgda", "pcgrad")  # the Compare page's default methods
 RESNET_SEEDS = (0, 1, 2, 3, 4)
@@ -206,6 +207,7 @@ def main() -> None:
     parser.add_argument("--name", default="large_checkpoints", help="results file name (bench/results/NAME.json)")
     parser.add_argument("--keep", help="build the cache in this folder and keep it (reused when it is there)")
     args = parser.parse_args()
+    compile_scripts_once()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cup-large-"))
     try:
         os.environ["CUP_CACHE_DIR"] = str(folder)

@@ -166,7 +166,7 @@ class Experiment:
     def refuse_links(self) -> None:
         """LinkInCache when the experiment's folder or its models/ or points/ folder is a symbolic link, so that a
         sweep stops before it trains rather than when it would write through the link."""
-        for folder in (self.root / "models", self.root / "points"):
+        for folder in (self.root / "models", self.points_folder):
             cache.refuse_links(folder)
 
     @property
@@ -206,8 +206,12 @@ class Experiment:
     def reference_key(self, role: Role) -> dict[str, Any]:
         return {"experiment": self.id, "role": role}
 
+    @functools.cached_property
+    def points_folder(self) -> Path:
+        return self.root / "points"
+
     def point_entry(self, method: str, value: float, seed: int) -> Path:
-        return self.root / "points" / f"{method}-{canonical_value(value):.6g}-seed{seed}"
+        return self.points_folder / f"{method}-{canonical_value(value):.6g}-seed{seed}"
 
     def point_key(self, method: str, value: float, seed: int) -> dict[str, Any]:
         return {"experiment": self.id, "method": method, "value": canonical_value(value), "seed": int(seed)}
@@ -300,7 +304,7 @@ class Experiment:
     def point_entries(self) -> list[tuple[Path, dict[str, Any] | cache.BrokenEntry]]:
         """Every folder under points/ with its record, or the BrokenEntry saying why it is not cached."""
         found: list[tuple[Path, dict[str, Any] | cache.BrokenEntry]] = []
-        for entry in sorted((self.root / "points").glob("*/")):
+        for entry in sorted(self.points_folder.glob("*/")):
             try:
                 found.append((entry, self.point_record_at(entry)))
             except cache.BrokenEntry as err:
@@ -325,7 +329,7 @@ class Experiment:
         the sweep's and `verify`'s (write_tables)."""
         path = self.root / "results.csv"
         if not path.exists():
-            if (self.root / "points").is_dir():  # an interrupted sweep: its finished points are there
+            if self.points_folder.is_dir():  # an interrupted sweep: its finished points are there
                 return self._table()
             return pd.DataFrame(columns=RESULT_COLUMNS)
         try:
@@ -354,7 +358,7 @@ class Experiment:
         for name, read in (("results.csv", _stored_results), ("references.csv", _stored_references)):
             path = self.root / name
             if not path.exists():
-                if name == "results.csv" and (self.root / "points").is_dir():
+                if name == "results.csv" and self.points_folder.is_dir():
                     damaged.append(name)
                 continue
             try:
@@ -387,7 +391,7 @@ class Experiment:
         """The results table built from the point records, built again only when an entry's files change (their
         identities: metadata, not bytes), so that a reader without results.csv does not parse every record on
         every read."""
-        points = self.root / "points"
+        points = self.points_folder
         identity = _entries_identity(points)
         known = _tables.get(str(points))
         if known is None or known[0] != identity:
@@ -497,7 +501,7 @@ def list_experiments(cache_dir: str | os.PathLike | None = None) -> list[CachedE
             if path.is_file():
                 size += stat.st_size
                 newest = max(newest, stat.st_mtime)
-        points = sum(1 for _ in (experiment.root / "points").glob("*/")) if (experiment.root / "points").is_dir() else 0
+        points = sum(1 for _ in experiment.points_folder.glob("*/")) if experiment.points_folder.is_dir() else 0
         found.append(CachedExperiment(experiment, points, size, newest or time.time()))
     return sorted(found, key=lambda item: item.modified, reverse=True)
 

@@ -72,11 +72,12 @@ def per_class(row: pd.Series | None) -> list[float | None]:
     return [None if is_missing(accuracy) else accuracy for accuracy in per_class_vector(row)]
 
 
-def figure_json(fig: go.Figure) -> dict:
-    """A figure as plotly.js takes it, without plotly.py's default template: the browser applies the app's theme."""
-    figure = fig.to_plotly_json()  # a copy, written as it is: each builder is tested against plotly.py's validation
-    figure["layout"]["template"] = _NO_TEMPLATE
-    return json.loads(pio.json.to_json_plotly(figure))
+def figure_json(fig: go.Figure | dict) -> dict:
+    """A figure as plotly.js takes it, without plotly.py's default template: the browser applies the app's theme.
+    `fig` may be a figure's dict (caching.cached_figure_dict's), read and not changed: no copy of it is made."""
+    # written as it is: each builder is tested against plotly.py's validation
+    figure = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    return json.loads(pio.json.to_json_plotly({**figure, "layout": {**figure["layout"], "template": _NO_TEMPLATE}}))
 
 
 _NO_TEMPLATE = pio.templates["none"].to_plotly_json()
@@ -207,22 +208,22 @@ RING = {"type": "scatter", "x": [], "y": [], "mode": "markers", "name": "selecte
 
 
 def compare_payload(frontier: pd.DataFrame, references: pd.DataFrame, *, labels: dict[str, str],
-                    axis_titles: tuple[str, str], has_oracle: bool, fronts: go.Figure | None = None) -> dict:
+                    axis_titles: tuple[str, str], has_oracle: bool, fronts: go.Figure | dict | None = None) -> dict:
     """Everything the Compare scrubber needs whatever is selected, once per view: the fronts figure (the
     ring trace empty, placed by the browser) and, per method, its knob values in order with their places on
     the slider (log-spaced knobs on a log scale: Method.position) and each value's point and metric cards.
     The cards' help texts, the same for every point, are sent once (`card_help`). `fronts`: that figure
-    (figures.compare_figure of the same arguments) where the caller has it built already."""
+    (figures.compare_figure of the same arguments, or its dict) where the caller has it built already."""
     from cup_core.methods import get_method
 
-    original = references.loc["original"] if "original" in references.index else None
-    oracle = references.loc["oracle"] if "oracle" in references.index else None
     figure = figure_json(fronts if fronts is not None else
                          figures.compare_figure(frontier, references, labels=labels, axis_titles=axis_titles))
     figure["data"].append(copy.deepcopy(RING))
     methods, card_help = {}, []
     # plain dicts, once: a Series' item costs more than the card (report.method_rows: each method's rows)
     records, gaps = frontier[POINT_COLUMNS].to_dict("records"), frontier["avg_gap"].to_numpy(dtype=float)
+    original, oracle = (references.loc[role].to_dict() if role in references.index else None
+                        for role in ("original", "oracle"))
     by_method = method_rows(frontier)
     for name in labels:
         rows = by_method.get(name, np.zeros(0, dtype=int))

@@ -145,3 +145,48 @@ def test_the_intervals_caption_counts_the_resamples_of_the_seeds_chosen():
     for seeds, most in ((2, 3), (3, 10), (5, 126)):
         assert f"at most {most} distinct" in compare.bootstrap_words(seeds)
         assert len(_resamples(seeds)[0]) <= most
+
+
+def _fingerprint(view) -> str:
+    """Every table and number of a view, as text: what a page that changed a shared view in place would alter."""
+    import json
+
+    import pandas as pd
+
+    parts = {name: value.to_json(orient="split", double_precision=15) for name, value in vars(view).items()
+             if isinstance(value, pd.DataFrame)}
+    return json.dumps({**parts, **{name: value for name, value in vars(view).items()
+                                   if not isinstance(value, pd.DataFrame)}}, sort_keys=True, default=repr)
+
+
+@pytest.mark.slow
+def test_the_views_that_reruns_share_are_never_changed_by_a_page(app_cache, compared):
+    """Explore's and Compare's views are shared by every rerun and session without a copy (caching.view_cache):
+    clicks, seed changes, slider moves and releases on both pages leave them as they were built."""
+    from ui import scrubber
+    from ui.services import explore
+
+    experiment, plan = compared
+    view, explored = compare.compare_view(experiment, plan), explore.explorer_view(experiment)
+    payload = explore.explore_scrub_payload(experiment, explored.values[0])
+    before = _fingerprint(view), _fingerprint(explored), repr(payload)
+    app = _open(app_cache)
+    weight = sweeps.resolved_plan(experiment, plan).grids["ws"][2]
+    for selected in (("ws", weight), ("cup", 0.5), ("mgda", 0.0)):
+        app.session_state[components.SELECTED_KEY] = selected
+        app.run()
+    app.multiselect(key="seeds").set_value([0]).run()
+    app.multiselect(key="seeds").set_value(SEEDS).run()
+    live = new_app()
+    live.session_state[scrubber.STATUS_KEY] = "ready"
+    live.run()
+    for value in explored.values[1:4]:
+        live.session_state[components.INTENSITY_KEY] = value
+        live.run()
+    fallback = new_app().run()
+    for value in explored.values[-3:]:
+        fallback.select_slider(key=components.INTENSITY_KEY).set_value(value).run()
+    assert not (app.exception or live.exception or fallback.exception)
+    assert compare.compare_view(experiment, plan) is view and explore.explorer_view(experiment) is explored
+    assert (_fingerprint(view), _fingerprint(explored),
+            repr(explore.explore_scrub_payload(experiment, explored.values[0]))) == before

@@ -63,3 +63,28 @@ def test_the_picker_offers_cached_experiments_of_other_models_beside_the_default
         "blobs", catalogue.default_forget("blobs")).id, other.id]
     assert "model torchvision:resnet18" in catalogue.describe_variant(other)
     assert catalogue.datasets()[0] == catalogue.DEFAULT_DATASET
+
+
+def test_a_cached_figure_is_a_copy_that_its_caller_may_change():
+    """The Compare fallback rings the cached fronts at every click: nothing done to the figure it gets reaches the
+    cached one (go.Figure copies what it is given; cached_figure adds no second copy)."""
+    import uuid
+
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from ui.services import caching
+
+    def build() -> go.Figure:
+        return go.Figure({"data": [{"type": "scatter", "x": np.arange(4.0), "y": np.ones(4),
+                                    "marker": {"size": [7, 11, 7, 11]}}], "layout": {"xaxis": {"range": [0, 3]}}},
+                         _validate=False)
+
+    key = ("test_cached_figure", uuid.uuid4().hex)  # a key of its own: no other test's entry
+    first = caching.cached_figure(key, build)
+    assert first.to_dict() == build().to_dict()
+    first.add_trace({"type": "scatter", "x": [1.0], "y": [1.0], "name": "selected"})
+    first.data[0].marker.size = [1, 1, 1, 1]
+    first.data[0].x[0] = 100.0
+    first.update_layout(xaxis_range=[5, 6])
+    assert caching.cached_figure(key, lambda: pytest.fail("built twice")).to_dict() == build().to_dict()

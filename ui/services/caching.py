@@ -3,7 +3,6 @@ results built once per key and shared."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Callable
@@ -47,11 +46,25 @@ def _figure_dict(key: tuple, _build: Callable[[], go.Figure]) -> dict:
     return _build().to_dict()
 
 
+def cached_figure_dict(key: tuple, build: Callable[[], go.Figure]) -> dict:
+    """cached_figure's figure as the dict it is kept as, shared as it is: for a reader that changes nothing
+    (scrub_payload.figure_json), no copy made."""
+    return _figure_dict(key, build)
+
+
 def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     """`build()`'s figure, built once per `key`, which must name everything it depends on; later reruns get a
     copy (a Compare figure of six methods: ~20 ms to build, a few ms to copy). A copy, so the caller may add to it
-    (the selection ring); a figure drawn as it is needs none: see shared."""
-    return go.Figure(copy.deepcopy(_figure_dict(key, build)), _validate=False)
+    (the selection ring): go.Figure deep-copies the traces and layout it is given, so the cached dict is never
+    touched (a second copy here cost 5 ms a rerun). A figure drawn as it is needs none: see shared."""
+    return go.Figure(_figure_dict(key, build), _validate=False)
+
+
+def view_cache(max_entries: int):
+    """For a page's view (the tables and payloads read from an experiment's files, once per change of them):
+    shared by every rerun and session as it is, not copied. st.cache_data unpickles a copy at every call (2 ms for
+    a Compare view, called three times a rerun), so what these return is read, never changed."""
+    return st.cache_resource(show_spinner=False, max_entries=max_entries)
 
 
 # Entries are small (a figure, a table, a payload of at most a few hundred kB), and Explore adds one per intensity

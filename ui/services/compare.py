@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,8 @@ from cup_core.pool import Pool, member_plans, share_references, sibling_lrs
 from cup_core.report import (BOOTSTRAP_SAMPLES, contributions, frontier_table, method_rows, reference_table,
                               run_settings, summary)
 
-from .caching import cached_figure, digest, experiment_handle, reopen, results_stamp, shared
+from .caching import (cached_figure, cached_figure_dict, digest, experiment_handle, reopen, results_stamp, shared,
+                      view_cache)
 from .catalogue import cache_scan, method_label
 from .sweeps import resolved_plan
 
@@ -40,7 +42,7 @@ class CompareView:
     key: tuple = ()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@view_cache(max_entries=16)
 def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
              _points: tuple[tuple[str, float, int], ...]) -> CompareView:
     experiment = reopen(handle)  # _points: keyed by their digest, points_key (see caching.digest)
@@ -78,20 +80,24 @@ def _compare_payload(experiment: Experiment, plan: SweepPlan, shown: tuple[str, 
     def build() -> dict:
         return compare_payload(view.frontier[view.frontier["method"].isin(shown)], view.references,
                                labels=compare_labels(view, list(shown)), axis_titles=view.axis_titles,
-                               has_oracle=experiment.config.oracle, fronts=fronts_figure(key, view, list(shown)))
+                               has_oracle=experiment.config.oracle,
+                               fronts=cached_figure_dict(("fronts", *key), _fronts(view, list(shown))))
 
     return shared(("compare_payload", *key), build)
+
+
+def _fronts(view: CompareView, shown: list[str]) -> Callable[[], go.Figure]:
+    from ..figures import compare_figure
+
+    return lambda: compare_figure(view.frontier[view.frontier["method"].isin(shown)], view.references,
+                                  labels=compare_labels(view, shown), axis_titles=view.axis_titles)
 
 
 def fronts_figure(key: tuple, view: CompareView, shown: list[str]) -> go.Figure:
     """Compare's fronts of the `shown` methods without the selection's ring, built once per `key` (the page's view
     key: what `view` and `shown` are a function of), a copy each call: the fallback chart rings it, the
-    scrubber's payload is made from it rather than from a second build."""
-    from ..figures import compare_figure
-
-    return cached_figure(("fronts", *key), lambda: compare_figure(
-        view.frontier[view.frontier["method"].isin(shown)], view.references, labels=compare_labels(view, shown),
-        axis_titles=view.axis_titles))
+    scrubber's payload is made from the same build (its dict, not copied)."""
+    return cached_figure(("fronts", *key), _fronts(view, shown))
 
 
 def compare_scrub_payload(experiment: Experiment, plan: SweepPlan, shown: list[str], method: str,
@@ -144,7 +150,7 @@ def compare_members(experiment: Experiment, methods: list[str], points: int, see
     return found
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@view_cache(max_entries=16)
 def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...], points_key: str,
                     _points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
     pool = Pool.around(reopen(handles[0]), lrs)  # _points: keyed by their digest, points_key

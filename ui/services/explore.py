@@ -14,7 +14,7 @@ from cup_core.methods import get_method
 from cup_core.pareto import objective_names
 from cup_core.report import frontier_table, reference_table
 
-from .caching import experiment_handle, reopen, results_stamp
+from .caching import experiment_handle, reopen, results_stamp, view_cache
 from .selected_point import seeds_at
 
 
@@ -75,7 +75,7 @@ class ExplorerView:
         return [] if row is None else per_class_vector(row)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@view_cache(max_entries=32)
 def _view(handle: tuple[str, str], stamp: tuple[int, int]) -> ExplorerView:
     experiment = reopen(handle)
     results = experiment.results()
@@ -93,7 +93,7 @@ def explorer_view(experiment: Experiment) -> ExplorerView:
     return _view(experiment_handle(experiment), results_stamp(experiment))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@view_cache(max_entries=16)
 def _explore_payload(handle: tuple[str, str], stamp: tuple[int, int]) -> dict:
     from ..scrub_payload import explore_payload
 
