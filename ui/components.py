@@ -282,7 +282,8 @@ def explore_static(view, value: float, has_oracle: bool, key: str = INTENSITY_KE
     bars = caching.shared(("per_class", *view.key, value), lambda: figures.per_class_figure(
         view.per_class(original), view.per_class(point), view.per_class(oracle), view.forget_class,
         selected_label=f"CUP γ={value:g}"))
-    st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})  # keyed: Plotly updates it in place
+    # Streamlit identifies a chart by its figure as well as its key: bars of another γ are a new chart, drawn whole
+    st.plotly_chart(bars, key="per_class_chart", config={"displaylogo": False})
 
 
 def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series | None,
