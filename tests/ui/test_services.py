@@ -67,7 +67,9 @@ def test_the_picker_offers_cached_experiments_of_other_models_beside_the_default
 
 def test_a_cached_figure_is_a_copy_that_its_caller_may_change():
     """The Compare fallback rings the cached fronts at every click: nothing done to the figure it gets reaches the
-    cached one (go.Figure copies what it is given; cached_figure adds no second copy)."""
+    cached one, and making it changes nothing in the shared dict, not even for a moment (go.Figure takes each trace's
+    type out and puts it back: cached_figure hands it shallow copies)."""
+    import copy
     import uuid
 
     import numpy as np
@@ -80,11 +82,26 @@ def test_a_cached_figure_is_a_copy_that_its_caller_may_change():
                                     "marker": {"size": [7, 11, 7, 11]}}], "layout": {"xaxis": {"range": [0, 3]}}},
                          _validate=False)
 
+    class Frozen(dict):  # the shared dict as another session reads it: any change to it, even undone, fails
+        def _refuse(self, *args, **kwargs):
+            raise AssertionError("the shared figure was changed")
+
+        __setitem__ = __delitem__ = pop = popitem = update = setdefault = clear = _refuse
+
+        def __copy__(self):  # a copy is the reader's own to change
+            return dict(self)
+
+        def __deepcopy__(self, memo):
+            return copy.deepcopy(dict(self), memo)
+
     key = ("test_cached_figure", uuid.uuid4().hex)  # a key of its own: no other test's entry
-    first = caching.cached_figure(key, build)
+    shared = caching.cached_figure_dict(key, build)
+    shared["data"] = [Frozen(trace) for trace in shared["data"]]
+    shared["layout"] = Frozen(shared["layout"])
+    first = caching.cached_figure(key, lambda: pytest.fail("built twice"))
     assert first.to_dict() == build().to_dict()
     first.add_trace({"type": "scatter", "x": [1.0], "y": [1.0], "name": "selected"})
     first.data[0].marker.size = [1, 1, 1, 1]
-    first.data[0].x[0] = 100.0
+    first.data[0].x = [9.0, 9.0, 9.0, 9.0]
     first.update_layout(xaxis_range=[5, 6])
     assert caching.cached_figure(key, lambda: pytest.fail("built twice")).to_dict() == build().to_dict()

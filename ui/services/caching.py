@@ -55,9 +55,12 @@ def cached_figure_dict(key: tuple, build: Callable[[], go.Figure]) -> dict:
 def cached_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     """`build()`'s figure, built once per `key`, which must name everything it depends on; later reruns get a
     copy (a Compare figure of six methods: ~20 ms to build, a few ms to copy). A copy, so the caller may add to it
-    (the selection ring): go.Figure deep-copies the traces and layout it is given, so the cached dict is never
-    touched (a second copy here cost 5 ms a rerun). A figure drawn as it is needs none: see shared."""
-    return go.Figure(_figure_dict(key, build), _validate=False)
+    (the selection ring). go.Figure deep-copies the traces and layout it is given (a deep copy here as well cost
+    5 ms a rerun), but takes each trace's "type" out and puts it back: each trace is handed over as a shallow copy,
+    so the shared dict, which another session may be reading, is never changed. A figure drawn as it is needs
+    none: see shared."""
+    figure = _figure_dict(key, build)
+    return go.Figure({"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}, _validate=False)
 
 
 def view_cache(max_entries: int):
