@@ -47,10 +47,12 @@ def test_a_point_with_a_damaged_checkpoint_is_counted_missing_and_not_offered_fo
     assert sweeps.missing_count(experiment, plan) == 0
 
 
-def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cache, monkeypatch):
-    """Compare after a change of seeds: a new seed set's view is built once (one frontier table, which the
-    summary reuses), a seed set seen before rebuilds nothing, and the caches' keys do not grow with the plan
-    (Streamlit hashes a key on every call: a key holding every point cost tens of ms a rerun)."""
+def test_a_compare_view_is_built_once_per_set_of_computed_points(app_cache, monkeypatch):
+    """Compare after a change of seeds or runs per method: a view is a function of the computed points it shows,
+    built once (one frontier table, which the summary reuses). A seed without models yet (3: the warm cache has
+    seed 0 only) shows the same points, so nothing is built, and its models are offered; other points (5 per
+    method) are a new view, built once; a view seen before rebuilds nothing. The caches' keys do not grow with the
+    plan (Streamlit hashes a key on every call: a key holding every point cost tens of ms a rerun)."""
     from cup_core import report
     from ui import components
     from ui.services import catalogue
@@ -66,10 +68,15 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
     compare.switch_page("pages/compare.py").run()
     assert not compare.exception
     assert sorted(built) == ["frontier_table", "summary"]  # the default seeds' view
-    for seeds in ([0, 3], [0], [0, 3], [0]):
+    for seeds in ([0, 3], [0], [0, 3]):
         compare.multiselect(key="seeds").set_value(seeds).run()
         assert not compare.exception
-    assert sorted(built) == ["frontier_table", "frontier_table", "summary", "summary"]  # [0, 3]'s, once
+    assert sorted(built) == ["frontier_table", "summary"]  # seed 3 has no models: the same points, the same view
+    assert any("not cached yet" in info.value for info in compare.info)  # seed 3's models, offered
+    for points in (5, 11, 5, 11):
+        compare.select_slider(key="points").set_value(points).run()
+        assert not compare.exception
+    assert sorted(built) == ["frontier_table", "frontier_table", "summary", "summary"]  # 5 points' view, once
     experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     methods = components.DEFAULT_COMPARE_METHODS
     keys = [compare_service.compare_view(experiment, compare_service.compare_plan(methods, points, seeds)).key
@@ -77,24 +84,26 @@ def test_a_seed_change_builds_each_view_once_and_a_seen_one_never_again(app_cach
     assert keys[0] != keys[1] and len(repr(keys[0])) == len(repr(keys[1]))
 
 
-def test_views_of_calibrated_methods_alone_have_their_own_keys_per_seeds_and_points(app_cache, monkeypatch):
-    """A view's key (what the Compare figures are cached under) names the view's own points: calibrated methods
-    have none in the plan itself, so a key made from the plan gave every seed set the same figures."""
-    import numpy as np
-
+def test_views_of_calibrated_methods_alone_have_the_keys_of_their_computed_points(app_cache, monkeypatch):
+    """A view's key (what the Compare figures are cached under) names the computed points the view shows:
+    calibrated methods have none in the plan itself (a key made from the plan gave every seed set the same
+    figures), so the key comes from their resolved grids. Grids of other computed points are other views; a seed
+    without models yet is the same view."""
     from cup_core import SweepPlan
     from ui.services import catalogue, compare, sweeps
 
-    def calibrated(experiment, plan):  # as when the cache holds the methods' searches
-        return SweepPlan({name: tuple(np.geomspace(1e-4, 1e-2, points)) for name, points in plan.calibrate.items()},
-                         plan.seeds)
+    def calibrated(experiment, plan):  # as when the cache holds the searches: grids of computed points (CUP's here)
+        return SweepPlan.default(("cup",), max(plan.calibrate.values()), plan.seeds)
 
     monkeypatch.setattr(sweeps, "resolve_plan", calibrated)
     sweeps._resolved.clear()
     experiment = catalogue.default_experiment("digits", catalogue.default_forget("digits"))
     plans = [compare.compare_plan(["ga", "rl"], points, seeds) for points, seeds in ((5, [0]), (5, [0, 1]), (3, [0]))]
     assert not any(plan.points() for plan in plans)  # nothing but calibrations
-    assert len({compare.compare_view(experiment, plan).key for plan in plans}) == 3
+    views = [compare.compare_view(experiment, plan) for plan in plans]
+    assert [len(view.results) for view in views] == [5, 5, 3]  # the warm cache has seed 0 only
+    assert views[0].key == views[1].key and views[0].key != views[2].key
+    assert views[1] is views[0]
     sweeps._resolved.clear()
 
 

@@ -37,9 +37,31 @@ class CompareView:
     results: pd.DataFrame  # every point of every method (the CSV download)
     summary: dict  # report.summary: hypervolumes, controllability, recommended points
     axis_titles: tuple[str, str]
-    # What the view is a function of (the experiments' stamps, the points' digest), read once with it: a key for
-    # the figures built from it that cannot name other files or points than the view's own.
+    # What the view is a function of (the experiments' stamps, the digest of the points shown), read once with it: a
+    # key for the figures built from it that cannot name other files or points than the view's own.
     key: tuple = ()
+
+
+def _point_index(results: pd.DataFrame, pooled: bool) -> pd.MultiIndex:
+    """Each row's point as a view names it: (method, value, seed), and in a pool its lr (-1: a method that uses
+    none)."""
+    names = results[["method", "value", "seed"]]
+    return pd.MultiIndex.from_frame(names.assign(lr=results["lr"].fillna(-1.0)) if pooled else names)
+
+
+@view_cache(max_entries=16)
+def _held(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...]) -> frozenset:
+    """The points the results tables hold (of a pool at `lrs`, else of the one experiment), once per change."""
+    home = reopen(handles[0])
+    return frozenset(_point_index(Pool.around(home, lrs).results() if lrs else home.results(), bool(lrs)))
+
+
+def _shown_points(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tuple[float, ...],
+                  planned: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """The planned points that are computed: a view is a function of these alone, so plans that differ only in
+    points not computed yet (a seed just added, before its models are) share one view and its figures."""
+    held = _held(handles, stamps, lrs)
+    return tuple(point for point in planned if point in held)
 
 
 @view_cache(max_entries=16)
@@ -47,8 +69,7 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
              _points: tuple[tuple[str, float, int], ...]) -> CompareView:
     experiment = reopen(handle)  # _points: keyed by their digest, points_key (see caching.digest)
     results = experiment.results()
-    wanted = pd.MultiIndex.from_tuples(_points, names=["method", "value", "seed"])
-    results = results[pd.MultiIndex.from_frame(results[["method", "value", "seed"]]).isin(wanted)].reset_index(drop=True)
+    results = results[_point_index(results, pooled=False).isin(_points)].reset_index(drop=True)
     references, kind = experiment.references(), experiment.config.forget.kind
     frontier = frontier_table(results, references, kind)
     report = summary(results, references, experiment.facts, frontier=frontier)
@@ -61,8 +82,9 @@ def _compare(handle: tuple[str, str], stamp: tuple[int, int], points_key: str,
 def compare_view(experiment: Experiment, plan: SweepPlan) -> CompareView:
     """The plan's points only, so that every method is judged on the same number of values and the same seeds
     (a calibrated method's once its search is cached: see `resolved_plan`)."""
-    points = tuple(resolved_plan(experiment, plan).points())
-    return _compare(experiment_handle(experiment), results_stamp(experiment), digest(points), points)
+    handle, stamp = experiment_handle(experiment), results_stamp(experiment)
+    points = _shown_points((handle,), (stamp,), (), tuple(resolved_plan(experiment, plan).points()))
+    return _compare(handle, stamp, digest(points), points)
 
 
 def compare_labels(view: CompareView, shown: list[str]) -> dict[str, str]:
@@ -155,8 +177,7 @@ def _compare_pooled(handles: tuple[tuple[str, str], ...], stamps: tuple, lrs: tu
                     _points: tuple[tuple[str, float, int, float], ...]) -> CompareView:
     pool = Pool.around(reopen(handles[0]), lrs)  # _points: keyed by their digest, points_key
     results = pool.results()
-    keys = pd.MultiIndex.from_frame(results[["method", "value", "seed"]].assign(lr=results["lr"].fillna(-1.0)))
-    results = results[keys.isin(pd.MultiIndex.from_tuples(_points))].reset_index(drop=True)
+    results = results[_point_index(results, pooled=True).isin(_points)].reset_index(drop=True)
     references, kind = pool.home.references(), pool.home.config.forget.kind
     frontier = frontier_table(results, references, kind)
     report = summary(results, references, pool.home.facts, frontier=frontier, protocol=pool.protocol())
@@ -175,9 +196,9 @@ def _pooled_points(members: list[tuple[Experiment, SweepPlan]]) -> tuple[tuple[s
 def pooled_compare_view(members: list[tuple[Experiment, SweepPlan]], lrs: tuple[float, ...]) -> CompareView:
     """compare_view over a pool: each method's points at every learning rate as one solution set, restricted
     to the members' plans (equal budgets; summary's `protocol` says "pooled learning rates")."""
-    points = _pooled_points(members)
-    return _compare_pooled(tuple(experiment_handle(m) for m, _ in members), tuple(results_stamp(m) for m, _ in members),
-                           tuple(lrs), digest(points), points)
+    handles, stamps = tuple(experiment_handle(m) for m, _ in members), tuple(results_stamp(m) for m, _ in members)
+    points = _shown_points(handles, stamps, tuple(lrs), _pooled_points(members))
+    return _compare_pooled(handles, stamps, tuple(lrs), digest(points), points)
 
 
 def range_notes(summary: dict, shown: list[str]) -> list[str]:
