@@ -8,7 +8,8 @@ import streamlit as st
 from ui import process
 
 presenter = st.query_params.get("presenter") == "1"  # slides: the sidebar starts closed
-st.set_page_config(page_title="CUP unlearning explorer", page_icon=":material/tune:", layout="wide",
+# An emoji icon is drawn in the page; a Material one's favicon is fetched from fonts.gstatic.com, offline a failure.
+st.set_page_config(page_title="CUP unlearning explorer", page_icon="🎚️", layout="wide",
                    initial_sidebar_state="collapsed" if presenter else "auto")
 
 st.session_state.setdefault("navigation_ran", True)  # see ui.components.use_app_navigation

@@ -324,3 +324,27 @@ def test_ten_simultaneous_sessions_move_sliders_and_export(server, tmp_path):
           "350 ms wait for more keys; the page itself redraws at once)")
     record(f"{sessions} simultaneous sessions (p95 {p95 * 1000:.0f} ms)", sessions * rounds, len(latencies), 0)
     assert errors == 0 and len(latencies) == sessions * rounds
+
+
+def test_no_page_asks_another_host_for_anything(server, tmp_path):
+    """The app works offline: opening each page fetches nothing from outside this machine (its icon included:
+    Streamlit fetches a Material icon's favicon from fonts.gstatic.com, an emoji's is drawn in the page)."""
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    elsewhere = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1400})
+        context.on("request", lambda request: urlsplit(request.url).scheme in ("http", "https", "ws", "wss")
+                   and urlsplit(request.url).hostname not in ("127.0.0.1", "localhost") and elsewhere.append(request.url))
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost)"), lambda route: route.abort())  # offline
+        page = context.new_page()
+        page.set_default_timeout(RERUN_LIMIT_MS)
+        for path in ("", "/compare", "/inspect", "/learn", "/new", "/experiments"):
+            page.goto(f"{server}{path}")
+            page.wait_for_selector("h1")
+            _wait_until_idle(page)
+        browser.close()
+    assert sorted(set(elsewhere)) == []
