@@ -211,14 +211,16 @@ def ring_selected(fig: go.Figure, frontier: pd.DataFrame, selected: tuple[str, f
 def front_range(frontier: pd.DataFrame, references: pd.DataFrame, margin: float = 1.0,
                 column: str = "objective_x") -> list[float]:
     """The axis range (of `column`) that shows every method's non-dominated points and the references, not the
-    far-off collapsed runs that would squash the fronts into one strip (double-click the plot to see all)."""
+    far-off collapsed runs that would squash the fronts into one strip (double-click the plot to see all). Its
+    pad, 5 % of the span, is room for the markers and the selection's ring: not clamped to [0, 100], where a point
+    at UA 100 or the original at UA 0 would lose half its marker to the axis."""
     values = pd.concat([frontier.loc[frontier["non_dominated"], column], references.get(column, pd.Series())])
     values = values[np.isfinite(values)]
     if values.empty:
         return [0.0, 100.5]
     low, high = float(values.min()), float(values.max())
     pad = max(margin, 0.05 * (high - low))
-    return [max(0.0, low - pad), min(100.5, high + pad / 2)]
+    return [low - pad, high + pad]
 
 
 def hypervolume_figure(table: pd.DataFrame, maximum: float | None = None) -> go.Figure:

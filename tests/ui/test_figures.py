@@ -109,6 +109,19 @@ def _compare_frontier() -> pd.DataFrame:
     return pd.concat([one, two], ignore_index=True).assign(objective_y=lambda table: table["ua"])
 
 
+def test_compare_frames_the_fronts_with_room_for_a_ring_on_a_point_at_either_end_of_an_axis():
+    """The fronts' frame: a point at UA 100 (the oracle's, here) or the original at UA 0 keeps its whole marker and
+    the selection's ring (radius 12 px, its line 3 px) inside the plot, which clipped them at 100 and 0 before."""
+    fig = figures.compare_figure(_compare_frontier(), _references(), labels={"cup": "CUP", "ga": "GA"},
+                                 axis_titles=("retain", "UA"), selected=("cup", 0.75))
+    layout = fig.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b - 60  # less the x axis' ticks and title
+    for axis, low, high in ((layout.yaxis, 0, 100), (layout.xaxis, 97, 100)):
+        bottom, top = axis.range
+        room = 13.5 * (top - bottom) / plot_px  # the ring's outer radius, in the axis' units
+        assert bottom <= low - room and top >= high + room
+
+
 def _hypervolume_table() -> pd.DataFrame:
     return pd.DataFrame({"method": ["cup", "ga"], "label": ["CUP", "GA"], "colour": ["#1f77b4", "#ff7f0e"],
                          "normalised": [1.1, 0.7], "normalised_low": [1.0, math.nan],
