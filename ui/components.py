@@ -15,9 +15,8 @@ from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 from cup_core.report import method_rows
 
 from . import figures, formatting, scrubber
-from .glossary import GLOSSARY
 from .pins import pin_buttons
-from .scrub_payload import CARDS, NO_ORACLE, format_metric, is_missing
+from .scrub_payload import CARDS, card_texts
 from .services import caching, catalogue, compare, explore, selected_point, sweeps
 
 # What makes Markdown (and Streamlit's :color[...] directives) out of text: links and images need brackets,
@@ -291,19 +290,13 @@ def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series
     """The selected point's metrics, each with its change against the original and the oracle. Without an
     oracle (skipped when the experiment was made) the gap card says so instead of a number."""
     columns = st.columns(2)
-    for index, (label, name, colour) in enumerate(CARDS):
-        value = point[name]
+    for index, ((label, _, colour), card) in enumerate(zip(CARDS, card_texts(point, original, oracle, has_oracle))):
         with columns[index % 2]:
-            base = None if original is None or name not in original else original[name]
-            if name == "avg_gap" and not has_oracle:
-                st.metric(label, "n/a", delta=NO_ORACLE, delta_color="off", delta_arrow="off", border=True,
-                          help=GLOSSARY[label] + " This experiment skipped the oracle, so there is no gap to measure.")
-                continue
-            st.metric(label, format_metric(value, name),
-                      delta=None if base is None or is_missing(base) or is_missing(value) else f"{value - base:+.1f} vs original",
-                      delta_color=colour, border=True, help=GLOSSARY[label])
-            if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
-                st.caption(f"oracle {format_metric(oracle[name], name)} · gap {value - oracle[name]:+.1f}")
+            signed = card["delta"] is not None and card["delta"][0] in "+-"  # else no change, or no oracle: no arrow
+            st.metric(label, card["value"], delta=card["delta"], delta_color=colour if signed else "off",
+                      delta_arrow="auto" if signed else "off", border=True, help=card["help"])
+            if card["caption"]:
+                st.caption(card["caption"])
 
 
 COMPARE_CHART_KEY = "compare_chart"

@@ -42,7 +42,8 @@ def format_metric(value, name: str) -> str:
 def card_texts(point: pd.Series | dict, original: pd.Series | None, oracle: pd.Series | None,
                has_oracle: bool = True) -> list[dict]:
     """One dict per metric card: label, value, delta against the original (and whether it is good news), the
-    oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML."""
+    oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML. A delta
+    with a sign gets an arrow; one without (no change at the shown precision, or no oracle) gets none."""
     cards = []
     for label, name, colour in CARDS:
         value = point[name]
@@ -54,9 +55,10 @@ def card_texts(point: pd.Series | dict, original: pd.Series | None, oracle: pd.S
         delta, tone = None, "off"
         if not (base is None or is_missing(base) or is_missing(value)):
             change = value - base
-            delta = f"{change:+.1f} vs original"
+            unchanged = f"{change:+.1f}" in ("+0.0", "-0.0")  # as shown: no sign, so no arrow up or down
+            delta = f"{'0.0' if unchanged else f'{change:+.1f}'} vs original"
             better = change < 0 if colour == "inverse" else change > 0
-            tone = "off" if f"{change:+.1f}" in ("+0.0", "-0.0") else ("good" if better else "bad")
+            tone = "off" if unchanged else ("good" if better else "bad")
         caption = ""
         if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
             caption = f"oracle {format_metric(oracle[name], name)} · gap {value - oracle[name]:+.1f}"

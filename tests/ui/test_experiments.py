@@ -12,7 +12,7 @@ from cup_core import Experiment, SweepPlan, default_config, resolve_device, run_
 from cup_core.cli import main as cli_main
 from cup_core.config import Sources
 from cup_core.experiment import list_experiments
-from ui import components, formatting
+from ui import formatting, scrub_payload
 from ui.services import explore as explore_service
 
 from ..conftest import new_app
@@ -93,7 +93,7 @@ def test_a_cli_made_experiment_reopens_from_its_url_with_what_is_cached(cli_expe
     assert len(app.select_slider[0].options) == 5  # the cached CUP points; the rest is computed on request only
     assert "no oracle" in app.caption[0].value and cli_experiment.id in app.caption[0].value
     gap = next(metric for metric in app.metric if metric.label == "Avg gap")
-    assert gap.value == "n/a" and components.NO_ORACLE in gap.proto.delta
+    assert gap.value == "n/a" and scrub_payload.NO_ORACLE in gap.proto.delta
     assert any("skipped the retrained oracle" in caption.value for caption in app.caption)
 
     app.button(key="explore_compute").click().run()  # its data root is not on this machine

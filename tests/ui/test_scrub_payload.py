@@ -71,6 +71,17 @@ def test_the_cards_say_what_the_server_drawn_metric_cards_say():
     assert cards[-1]["delta"] is None  # the original has no avg gap
 
 
+def test_a_metric_the_point_leaves_as_the_original_had_it_shows_no_arrow():
+    """A change of 0.0 at the shown precision has no sign, so neither the scrubber (which draws an arrow for a
+    leading + or -) nor st.metric draws an arrow up for it; a real change keeps its sign."""
+    original = _references().loc["original"]
+    point = original.copy()
+    point["retain_acc"], point["test_acc"] = original["retain_acc"] - 0.04, original["test_acc"] - 0.06
+    same = {card["label"]: card for card in scrub_payload.card_texts(point, original, None)}
+    assert same["Retain acc"]["delta"] == "0.0 vs original" and same["Retain acc"]["tone"] == "off"
+    assert same["Test acc"]["delta"] == "-0.1 vs original" and same["Test acc"]["tone"] == "bad"
+
+
 def _numbers(array) -> list:
     """A plotly.js array as a list: plotly.py sends numpy arrays as base64 typed arrays."""
     if isinstance(array, dict):
