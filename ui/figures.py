@@ -212,8 +212,8 @@ def front_range(frontier: pd.DataFrame, references: pd.DataFrame, margin: float 
                 column: str = "objective_x") -> list[float]:
     """The axis range (of `column`) that shows every method's non-dominated points and the references, not the
     far-off collapsed runs that would squash the fronts into one strip (double-click the plot to see all). Its
-    pad, 5 % of the span, is room for the markers and the selection's ring: not clamped to [0, 100], where a point
-    at UA 100 or the original at UA 0 would lose half its marker to the axis."""
+    pad (5 % of the span, `margin` at least) is room for the markers and the selection's ring: not clamped to
+    [0, 100], where a point at UA 100 or the original at UA 0 would lose half its marker to the axis."""
     values = pd.concat([frontier.loc[frontier["non_dominated"], column], references.get(column, pd.Series())])
     values = values[np.isfinite(values)]
     if values.empty:

@@ -17,6 +17,7 @@ import time
 import tomllib
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from filelock import FileLock, Timeout
@@ -326,25 +327,38 @@ def test_ten_simultaneous_sessions_move_sliders_and_export(server, tmp_path):
     assert errors == 0 and len(latencies) == sessions * rounds
 
 
-def test_no_page_asks_another_host_for_anything(server, tmp_path):
-    """The app works offline: opening each page fetches nothing from outside this machine (its icon included:
-    Streamlit fetches a Material icon's favicon from fonts.gstatic.com, an emoji's is drawn in the page)."""
-    from urllib.parse import urlsplit
+LOCAL = ("127.0.0.1", "localhost")  # this machine: where the tests' servers listen
 
+
+def _elsewhere(url: str) -> bool:
+    """Whether `url` asks another host than this machine (data: and blob: URLs ask none)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOCAL
+
+
+def test_no_page_asks_another_host_for_anything(server):
+    """The app works offline: opening each page asks nothing of another host, by HTTP or websocket (its icon
+    included: Streamlit fetches a Material icon's favicon from fonts.gstatic.com; an emoji's is drawn in the page)."""
     from playwright.sync_api import sync_playwright
 
     elsewhere = []
+
+    def note(url: str) -> None:
+        if _elsewhere(url):
+            elsewhere.append(url)
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1400})
-        context.on("request", lambda request: urlsplit(request.url).scheme in ("http", "https", "ws", "wss")
-                   and urlsplit(request.url).hostname not in ("127.0.0.1", "localhost") and elsewhere.append(request.url))
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost)"), lambda route: route.abort())  # offline
+        context.on("request", lambda request: note(request.url))
+        context.route(_elsewhere, lambda route: route.abort())  # as offline
         page = context.new_page()
-        page.set_default_timeout(RERUN_LIMIT_MS)
+        page.on("websocket", lambda socket: note(socket.url))
+        page.set_default_timeout(FIRST_RUN_LIMIT_MS)  # Learn's first open computes its toy models
         for path in ("", "/compare", "/inspect", "/learn", "/new", "/experiments"):
             page.goto(f"{server}{path}")
             page.wait_for_selector("h1")
             _wait_until_idle(page)
         browser.close()
     assert sorted(set(elsewhere)) == []
+

@@ -111,15 +111,15 @@ def _compare_frontier() -> pd.DataFrame:
 
 def test_compare_frames_the_fronts_with_room_for_a_ring_on_a_point_at_either_end_of_an_axis():
     """The fronts' frame: a point at UA 100 (the oracle's, here) or the original at UA 0 keeps its whole marker and
-    the selection's ring (radius 12 px, its line 3 px) inside the plot, which clipped them at 100 and 0 before."""
+    the selection's ring (radius 12 px, its line 3 px) inside the plot's height, which clipped them at 100 and 0
+    before (the x axis is padded alike; its width is the page's)."""
     fig = figures.compare_figure(_compare_frontier(), _references(), labels={"cup": "CUP", "ga": "GA"},
                                  axis_titles=("retain", "UA"), selected=("cup", 0.75))
     layout = fig.layout
     plot_px = layout.height - layout.margin.t - layout.margin.b - 60  # less the x axis' ticks and title
-    for axis, low, high in ((layout.yaxis, 0, 100), (layout.xaxis, 97, 100)):
-        bottom, top = axis.range
-        room = 13.5 * (top - bottom) / plot_px  # the ring's outer radius, in the axis' units
-        assert bottom <= low - room and top >= high + room
+    bottom, top = layout.yaxis.range
+    room = 13.5 * (top - bottom) / plot_px  # the ring's outer radius, in UA
+    assert bottom <= 0 - room and top >= 100 + room
 
 
 def _hypervolume_table() -> pd.DataFrame:
