@@ -39,7 +39,7 @@ def format_metric(value, name: str) -> str:
     return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
 
 
-def card_texts(point: pd.Series | dict, original: pd.Series | None, oracle: pd.Series | None,
+def card_texts(point: pd.Series | dict, original: pd.Series | dict | None, oracle: pd.Series | dict | None,
                has_oracle: bool = True) -> list[dict]:
     """One dict per metric card: label, value, delta against the original (and whether it is good news), the
     oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML. A delta
@@ -55,8 +55,9 @@ def card_texts(point: pd.Series | dict, original: pd.Series | None, oracle: pd.S
         delta, tone = None, "off"
         if not (base is None or is_missing(base) or is_missing(value)):
             change = value - base
-            unchanged = f"{change:+.1f}" in ("+0.0", "-0.0")  # as shown: no sign, so no arrow up or down
-            delta = f"{'0.0' if unchanged else f'{change:+.1f}'} vs original"
+            shown = f"{change:+.1f}"
+            unchanged = shown in ("+0.0", "-0.0")  # as shown: no sign, so no arrow up or down
+            delta = f"{'0.0' if unchanged else shown} vs original"
             better = change < 0 if colour == "inverse" else change > 0
             tone = "off" if unchanged else ("good" if better else "bad")
         caption = ""
