@@ -328,7 +328,7 @@ class Experiment:
         reported in one line per change of the file, so that what is valid stays visible. Rewriting the file is
         the sweep's and `verify`'s (write_tables)."""
         path = self.root / "results.csv"
-        if not path.exists():
+        if not _present(path):
             if self.points_folder.is_dir():  # an interrupted sweep: its finished points are there
                 return self._table()
             return pd.DataFrame(columns=RESULT_COLUMNS)
@@ -357,7 +357,7 @@ class Experiment:
         damaged = []
         for name, read in (("results.csv", _stored_results), ("references.csv", _stored_references)):
             path = self.root / name
-            if not path.exists():
+            if not _present(path):
                 if name == "results.csv" and self.points_folder.is_dir():
                     damaged.append(name)
                 continue
@@ -543,6 +543,12 @@ def _entries_identity(points: Path) -> tuple:
 
 # What reading a stored table raises when the file cannot stand for the records (_stored_results, _stored_references).
 UNREADABLE_TABLE = (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError)
+
+
+def _present(path: Path) -> bool:
+    """Whether the table is there to be read: a link to nowhere (a loop, a missing target) is, and is reported as
+    unreadable when read; Path.exists() calls it missing."""
+    return path.exists() or path.is_symlink()
 
 
 def _stored_results(path: Path) -> pd.DataFrame:

@@ -30,7 +30,7 @@ def results_stamp(experiment: Experiment) -> tuple[int, int]:
     try:
         stat = (experiment.root / "results.csv").stat()
         return stat.st_mtime_ns, stat.st_size
-    except FileNotFoundError:
+    except OSError:  # missing, or a link that leads nowhere (a loop): results() reads the point records
         return 0, 0
 
 
