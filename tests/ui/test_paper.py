@@ -4,8 +4,12 @@ LaTeX downloads (their bytes as the page hands them out), and the static figure 
 from __future__ import annotations
 
 import os
+import pathlib
+import socket
+import threading
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -119,12 +123,16 @@ def test_a_missing_browser_is_said_in_one_line(monkeypatch, tmp_path):
         static_export.export_figures({})
 
 
-@pytest.mark.slow
-def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared):
+def _needs_a_browser() -> None:
     if static_export.export_problem():
         if os.environ.get("CI"):
             pytest.fail(static_export.export_problem())
         pytest.skip(static_export.export_problem())
+
+
+@pytest.mark.slow
+def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared):
+    _needs_a_browser()
     experiment, plan = compared
     view = compare.compare_view(experiment, compare.compare_plan(METHODS, POINTS, [0]))
     labels = {name: catalogue.method_label(name) for name in METHODS}
@@ -133,3 +141,73 @@ def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared):
     for (name, fmt), data in files.items():
         assert data.startswith(b"%PDF-" if fmt == "pdf" else b"<svg"), (name, fmt)
     assert b"MGDA" in files["fronts", "svg"]  # the legend names the methods
+
+
+@pytest.fixture
+def black_hole(monkeypatch):
+    """A proxy on this machine that takes every connection and never answers, set for every scheme: where the
+    network swallows requests to other hosts, as on an offline CI machine. Returns what it was sent."""
+    sent: list[bytes] = []
+    held = []
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def swallow():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            held.append(connection)
+            connection.settimeout(1)
+            try:
+                sent.append(connection.recv(200))
+            except OSError:
+                sent.append(b"(connected, sent nothing)")
+
+    threading.Thread(target=swallow, daemon=True).start()
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{server.getsockname()[1]}")
+    yield sent
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_an_export_asks_no_other_host_and_a_network_that_swallows_requests_does_not_stall_it(black_hole):
+    """kaleido's page loaded MathJax from a CDN and Chromium called Google while rendering: through a proxy that
+    never answers, the export hung (a CI run waited 180 s for the buttons)."""
+    _needs_a_browser()
+    figure = go.Figure(go.Scatter(x=[1, 2], y=[3, 4])).update_layout(width=400, height=300)
+    done: dict = {}
+    worker = threading.Thread(target=lambda: done.update(files=static_export.export_figures({"fronts": figure})),
+                              daemon=True)
+    worker.start()
+    worker.join(static_export.EXPORT_DEADLINE_S + 30)  # the previous code never returned
+    assert "files" in done, f"the export did not finish; the proxy was sent {black_hole}"
+    assert done["files"]["fronts", "svg"].startswith(b"<svg") and done["files"]["fronts", "pdf"].startswith(b"%PDF-")
+    assert black_hole == []
+
+
+@pytest.mark.slow
+def test_a_browser_that_never_starts_is_given_up_at_the_deadline_in_one_line_and_leaves_no_process(
+        monkeypatch, tmp_path):
+    marker = f"cup-never-starts-{os.getpid()}"
+    browser = tmp_path / "chromium"
+    browser.write_text(f"#!/bin/bash\nexec -a {marker} sleep 600\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(browser))
+    assert static_export.export_problem() is None
+    figure = go.Figure(go.Scatter(x=[1], y=[2]))
+    with pytest.raises(RuntimeError) as refused:
+        static_export.export_figures({"fronts": figure}, deadline_s=3)
+    assert str(refused.value).startswith("figure export took longer than 3 s") and "\n" not in str(refused.value)
+    left = [path for path in pathlib.Path("/proc").glob("[0-9]*/cmdline") if _reads(path).startswith(marker)]
+    assert left == [], "the browser's process was left running"
+
+
+def _reads(path: pathlib.Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:  # a process that ended meanwhile
+        return ""
