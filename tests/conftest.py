@@ -57,3 +57,16 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_cache(warm_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CUP_CACHE_DIR", str(warm_cache))
     return warm_cache
+
+
+@pytest.fixture
+def export_browser() -> None:
+    """Figure export (kaleido driving Chromium) can run here: skipped where it cannot, a failure in CI, which
+    installs Chromium."""
+    from ui import static_export
+
+    problem = static_export.export_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)

@@ -112,7 +112,7 @@ def per_class_figure(original: list[float], selected: list[float], oracle: list[
             for name, values, color in (("Original", original, "#d62728"), (selected_label, selected, "#ff7f0e"),
                                         ("Retrained oracle", oracle, "#2ca02c")) if values]
     layout = dict(barmode="group", height=300, yaxis=_titled("test accuracy (%)", range=[0, 105]),
-                  xaxis=_titled("class"), margin=dict(l=10, r=10, t=30, b=10),
+                  xaxis=_titled("class", type="category"), margin=dict(l=10, r=10, t=30, b=10),  # every class named
                   legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     if forget_class is not None:  # a band over the class's bars, the whole height of the plot
         layout["shapes"] = [dict(type="rect", xref="x", yref="y domain", x0=forget_class - 0.5, x1=forget_class + 0.5,

@@ -39,11 +39,18 @@ def format_metric(value, name: str) -> str:
     return f"{value:.2f}" if name == "avg_gap" else f"{value:.1f}%"
 
 
+def signed(change: float) -> str:
+    """A change at one decimal with its sign, or "0.0" where none shows at that precision: a "+0.0" reads as a rise
+    (and draws an arrow up)."""
+    shown = f"{change:+.1f}"
+    return "0.0" if shown in ("+0.0", "-0.0") else shown
+
+
 def card_texts(point: pd.Series | dict, original: pd.Series | dict | None, oracle: pd.Series | dict | None,
                has_oracle: bool = True) -> list[dict]:
     """One dict per metric card: label, value, delta against the original (and whether it is good news), the
     oracle line and the help text; what metric_cards draws with st.metric and the scrubbers with HTML. A delta
-    with a sign gets an arrow; one without (no change at the shown precision, or no oracle) gets none."""
+    with a sign gets an arrow; one without (no change at the shown precision: `signed`, or no oracle) gets none."""
     cards = []
     for label, name, colour in CARDS:
         value = point[name]
@@ -55,14 +62,12 @@ def card_texts(point: pd.Series | dict, original: pd.Series | dict | None, oracl
         delta, tone = None, "off"
         if not (base is None or is_missing(base) or is_missing(value)):
             change = value - base
-            shown = f"{change:+.1f}"
-            unchanged = shown in ("+0.0", "-0.0")  # as shown: no sign, so no arrow up or down
-            delta = f"{'0.0' if unchanged else shown} vs original"
+            delta = f"{signed(change)} vs original"
             better = change < 0 if colour == "inverse" else change > 0
-            tone = "off" if unchanged else ("good" if better else "bad")
+            tone = "off" if signed(change) == "0.0" else ("good" if better else "bad")
         caption = ""
         if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
-            caption = f"oracle {format_metric(oracle[name], name)} · gap {value - oracle[name]:+.1f}"
+            caption = f"oracle {format_metric(oracle[name], name)} · gap {signed(value - oracle[name])}"
         cards.append({"label": label, "value": format_metric(value, name), "delta": delta, "tone": tone,
                       "caption": caption, "help": GLOSSARY[label]})
     return cards

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -151,3 +152,15 @@ def test_a_figure_written_unchecked_is_what_plotlys_validation_makes_of_it(build
     fig = build()
     checked = go.Figure(fig.to_dict())  # raises on a property plotly.js does not have or a value it does not take
     assert json.loads(pio.to_json(fig, validate=False)) == json.loads(pio.to_json(checked))
+
+
+@pytest.mark.slow
+def test_the_per_class_bars_name_every_class(export_browser):
+    """Classes are categories: as numbers, plotly.js labelled every second one of ten (rendered by kaleido)."""
+    from ui import static_export
+
+    ten = [90.0 - k for k in range(10)]
+    figure = figures.per_class_figure(ten, ten, ten, forget_class=3, selected_label="CUP γ=0.5")
+    svg = static_export.export_figures({"bars": figure}, formats=("svg",))["bars", "svg"].decode()
+    labels = re.findall(r'<g class="xtick">.*?<text[^>]*>([^<]*)</text>', svg)
+    assert labels == [str(k) for k in range(10)]

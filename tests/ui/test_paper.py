@@ -123,16 +123,8 @@ def test_a_missing_browser_is_said_in_one_line(monkeypatch, tmp_path):
         static_export.export_figures({})
 
 
-def _needs_a_browser() -> None:
-    if static_export.export_problem():
-        if os.environ.get("CI"):
-            pytest.fail(static_export.export_problem())
-        pytest.skip(static_export.export_problem())
-
-
 @pytest.mark.slow
-def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared):
-    _needs_a_browser()
+def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared, export_browser):
     experiment, plan = compared
     view = compare.compare_view(experiment, compare.compare_plan(METHODS, POINTS, [0]))
     labels = {name: catalogue.method_label(name) for name in METHODS}
@@ -174,10 +166,10 @@ def black_hole(monkeypatch):
 
 
 @pytest.mark.slow
-def test_an_export_asks_no_other_host_and_a_network_that_swallows_requests_does_not_stall_it(black_hole):
+def test_an_export_asks_no_other_host_and_a_network_that_swallows_requests_does_not_stall_it(black_hole,
+                                                                                              export_browser):
     """kaleido's page loaded MathJax from a CDN and Chromium called Google while rendering: through a proxy that
     never answers, the export hung (a CI run waited 180 s for the buttons)."""
-    _needs_a_browser()
     figure = go.Figure(go.Scatter(x=[1, 2], y=[3, 4])).update_layout(width=400, height=300)
     done: dict = {}
     worker = threading.Thread(target=lambda: done.update(files=static_export.export_figures({"fronts": figure})),

@@ -49,7 +49,7 @@ def test_every_grid_value_arrives_with_its_point_cards_and_bars_and_the_selectio
     assert point["per_class"] == [0.0, 98.0]
     forget = point["cards"][0]
     assert forget == {"label": "Forget acc", "value": "0.0%", "delta": "-100.0 vs original", "tone": "good",
-                      "caption": "oracle 0.0% · gap +0.0", "help": forget["help"]}
+                      "caption": "oracle 0.0% · gap 0.0", "help": forget["help"]}
     assert point["cards"][1]["tone"] == "bad"  # retain accuracy fell
     selected = payload["frontier"]["data"][payload["selected_trace"]]
     assert selected["name"] == "selected" and selected["x"] is not None  # (x is plotly's base64 typed array)
@@ -80,6 +80,15 @@ def test_a_metric_the_point_leaves_as_the_original_had_it_shows_no_arrow():
     same = {card["label"]: card for card in scrub_payload.card_texts(point, original, None)}
     assert same["Retain acc"]["delta"] == "0.0 vs original" and same["Retain acc"]["tone"] == "off"
     assert same["Test acc"]["delta"] == "-0.1 vs original" and same["Test acc"]["tone"] == "bad"
+
+
+def test_a_point_level_with_the_oracle_has_a_gap_of_0_0_not_plus_0_0():
+    oracle = _references().loc["oracle"]
+    point = oracle.copy()
+    point["retain_acc"], point["test_acc"] = oracle["retain_acc"] + 0.04, oracle["test_acc"] + 0.06
+    captions = {card["label"]: card["caption"] for card in scrub_payload.card_texts(point, None, oracle)}
+    assert captions["Retain acc"] == f"oracle {oracle['retain_acc']:.1f}% · gap 0.0"
+    assert captions["Test acc"] == f"oracle {oracle['test_acc']:.1f}% · gap +0.1"
 
 
 def _numbers(array) -> list:
