@@ -6,16 +6,15 @@ No Streamlit here. Export takes seconds (kaleido starts a browser), so pages cal
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import plotly.graph_objects as go
 
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
-DEFAULT_SIZE = (700, 500)  # plotly's own export size, for a figure that sets none
 EXPORT_DEADLINE_S = 120.0
 _LOCK = threading.Lock()  # one export browser per process: sessions take turns
 
@@ -35,7 +34,7 @@ def export_problem() -> str | None:
         found = Chromium.find_browser(skip_local=False)
     except Exception:  # noqa: BLE001 - a search that fails finds nothing
         found = None
-    if not found:
+    if not found or not (os.path.isfile(found) and os.access(found, os.X_OK)):  # BROWSER_PATH comes back unchecked
         return ("Figure export needs Chrome or Chromium, and none was found: install one (Debian: apt-get install "
                 "chromium) or point BROWSER_PATH at it.")
     return None
@@ -58,31 +57,59 @@ def _offline_chromium() -> type:
 def export_figures(figures: dict[str, go.Figure], formats: tuple[str, ...] = ("svg", "pdf"),
                    deadline_s: float = EXPORT_DEADLINE_S) -> dict[tuple[str, str], bytes]:
     """{(name, format): file bytes} for every figure in every format, through one browser start. Raises
-    RuntimeError with a one-line reason when the export fails or takes longer than `deadline_s`; the browser is
-    closed either way (one that cannot start would otherwise keep the page waiting for ever)."""
+    RuntimeError with a one-line reason when the export fails or is not done within `deadline_s` (waiting for
+    another session's export included); the browser is ended either way. Blocks the calling thread."""
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     problem = export_problem()
     if problem is not None:
         raise RuntimeError(problem)
-    with _LOCK:
-        started = time.monotonic()
-        try:
-            # A thread of its own: asyncio.run needs a thread without a running event loop.
-            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="figure-export") as pool:
-                return pool.submit(asyncio.run, _render(figures, formats, deadline_s)).result()
-        except Exception as err:  # noqa: BLE001 - the browser's failures come in many types
-            if time.monotonic() - started >= deadline_s:  # a cancelled start comes back as a start that failed
-                raise RuntimeError(f"figure export took longer than {deadline_s:.0f} s and was stopped; try again "
-                                   "when the machine is less busy") from None
-            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-            raise RuntimeError(f"figure export failed ({type(err).__name__}: {first})") from None
+    overdue = (f"figure export took longer than {deadline_s:.0f} s and was stopped; try again when the machine is "
+               "less busy")
+    started = time.monotonic()
+    if not _LOCK.acquire(timeout=deadline_s):
+        raise RuntimeError(overdue)
+    try:
+        left = deadline_s - (time.monotonic() - started)
+        outcome: dict = {}
+
+        def run() -> None:  # asyncio.run needs a thread without a running event loop
+            try:
+                outcome["files"] = asyncio.run(_render(figures, formats, left))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller below
+                outcome["error"] = err
+
+        # A daemon thread, joined with a bound: should the browser's cleanup itself hang, neither the caller nor the
+        # interpreter's exit waits for it.
+        worker = threading.Thread(target=run, name="figure-export", daemon=True)
+        worker.start()
+        worker.join(left + 3 * _GRACE_S)
+    finally:
+        _LOCK.release()
+    if "files" in outcome:
+        return outcome["files"]
+    err = outcome.get("error")
+    if err is None or isinstance(err, _Overdue):
+        raise RuntimeError(overdue)
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+    raise RuntimeError(f"figure export failed ({type(err).__name__}: {first})")
+
+
+class _Overdue(Exception):
+    """The export's deadline passed."""
+
+
+_GRACE_S = 2.0  # what the browser is given to end on SIGTERM, and kaleido to wind down, before they are cut
 
 
 async def _render(figures: dict[str, go.Figure], formats: tuple[str, ...], deadline_s: float) -> dict:
     import kaleido
 
+    # Tasks that end with an error nobody asked for (a render cut short) are logged, traceback formatted, whenever
+    # they are collected; on Python 3.11 that can land inside an ast.parse under way (an import's) and break it
+    # (SystemError: AST constructor recursion depth mismatch). The export's own error says what went wrong.
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
     # mathjax=False: kaleido's page otherwise loads MathJax from a CDN, another host (no figure here uses TeX).
     browser = kaleido.Kaleido(n=1, timeout=deadline_s, mathjax=False, browser_cls=_offline_chromium())
 
@@ -90,20 +117,39 @@ async def _render(figures: dict[str, go.Figure], formats: tuple[str, ...], deadl
         out = {}
         async with browser:
             for name, fig in figures.items():
-                size = {"width": fig.layout.width or DEFAULT_SIZE[0], "height": fig.layout.height or DEFAULT_SIZE[1]}
-                for fmt in formats:
-                    out[name, fmt] = await browser.calc_fig(fig, opts={"format": fmt, "scale": 1, **size})
+                for fmt in formats:  # the size: the figure's own, else plotly's default, as pio.to_image
+                    out[name, fmt] = await browser.calc_fig(fig, opts={"format": fmt, "scale": 1})
         return out
 
+    task = asyncio.ensure_future(every_file())
     try:
-        return await asyncio.wait_for(every_file(), deadline_s)
+        done, _ = await asyncio.wait({task}, timeout=deadline_s)
+        if task in done:
+            return task.result()
+        raise _Overdue
     finally:
-        # A start cancelled by the deadline skips the browser's own close and leaves its processes running:
-        # choreographer starts them in a session of their own, so the whole group goes.
-        process = getattr(browser, "subprocess", None)
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (AttributeError, ProcessLookupError, PermissionError):  # Windows has no process groups
-                process.kill()
-            await asyncio.get_running_loop().run_in_executor(None, process.wait)
+        # The browser ends first: kaleido's own cancellation waits on it (a tab's reload, Browser.close), so a
+        # render cancelled while the browser is busy or stuck would never finish; and a start cancelled midway
+        # leaves its processes running.
+        await _end(getattr(browser, "subprocess", None))
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=_GRACE_S)
+        await asyncio.wait({asyncio.ensure_future(browser.close())}, timeout=_GRACE_S)  # its temporary folders
+
+
+async def _end(process) -> None:
+    """Ends the browser's processes: choreographer starts them in a session of their own, so the whole group, asked
+    first (SIGTERM lets Chromium remove its files in /tmp), then killed."""
+    if process is None or process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
+        try:
+            os.killpg(process.pid, sig)
+        except (AttributeError, ProcessLookupError, PermissionError):  # Windows has no process groups
+            process.kill()
+        try:
+            await asyncio.to_thread(process.wait, _GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue

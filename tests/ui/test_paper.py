@@ -3,10 +3,13 @@ LaTeX downloads (their bytes as the page hands them out), and the static figure 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import signal
 import socket
 import threading
+import time
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -137,8 +140,9 @@ def test_the_three_figures_export_as_svg_and_pdf(app_cache, compared, export_bro
 
 @pytest.fixture
 def black_hole(monkeypatch):
-    """A proxy on this machine that takes every connection and never answers, set for every scheme: where the
-    network swallows requests to other hosts, as on an offline CI machine. Returns what it was sent."""
+    """A server on this machine that takes every connection and never answers (a network that swallows requests,
+    as on an offline CI machine), also set as every scheme's proxy, so that a request sent directly and one sent
+    through a proxy both land in it. Yields (its port, what it was sent)."""
     sent: list[bytes] = []
     held = []
     server = socket.create_server(("127.0.0.1", 0))
@@ -157,28 +161,86 @@ def black_hole(monkeypatch):
                 sent.append(b"(connected, sent nothing)")
 
     threading.Thread(target=swallow, daemon=True).start()
+    port = server.getsockname()[1]
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.setenv(name, f"http://127.0.0.1:{server.getsockname()[1]}")
-    yield sent
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    yield port, sent
     server.close()
     for connection in held:
         connection.close()
 
 
-@pytest.mark.slow
-def test_an_export_asks_no_other_host_and_a_network_that_swallows_requests_does_not_stall_it(black_hole,
-                                                                                              export_browser):
-    """kaleido's page loaded MathJax from a CDN and Chromium called Google while rendering: through a proxy that
-    never answers, the export hung (a CI run waited 180 s for the buttons)."""
-    figure = go.Figure(go.Scatter(x=[1, 2], y=[3, 4])).update_layout(width=400, height=300)
+def _export_in_a_thread(figures: dict, bound_s: float, **options) -> dict:
+    """export_figures run where a hang cannot hang the suite: {"files": ...} or {"error": ...}, and {"seconds": ...};
+    empty of both if it had not returned after `bound_s`."""
     done: dict = {}
-    worker = threading.Thread(target=lambda: done.update(files=static_export.export_figures({"fronts": figure})),
-                              daemon=True)
+
+    def run():
+        started = time.monotonic()
+        try:
+            done["files"] = static_export.export_figures(figures, **options)
+        except Exception as err:  # noqa: BLE001 - the test reads it
+            done["error"] = err
+        done["seconds"] = time.monotonic() - started
+
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    worker.join(static_export.EXPORT_DEADLINE_S + 30)  # the previous code never returned
-    assert "files" in done, f"the export did not finish; the proxy was sent {black_hole}"
+    worker.join(bound_s)
+    return done
+
+
+@pytest.mark.slow
+def test_an_export_sends_no_request_and_a_network_that_swallows_them_does_not_stall_it(black_hole, export_browser):
+    """kaleido's page loaded MathJax from a CDN and Chromium called Google while rendering; where the network
+    swallows requests the export hung (a CI run waited 180 s for the buttons). A figure's images at this machine's
+    address and name must not be asked for either."""
+    port, sent = black_hole
+    figure = go.Figure(go.Scatter(x=[1, 2], y=[3, 4])).update_layout(width=400, height=300, images=[
+        dict(source=f"http://{host}:{port}/{host}.png", xref="paper", yref="paper", x=0, y=1, sizex=0.2, sizey=0.2)
+        for host in ("127.0.0.1", "localhost")])
+    done = _export_in_a_thread({"fronts": figure}, static_export.EXPORT_DEADLINE_S + 30)
+    assert "files" in done, f"the export did not finish ({done.get('error')}); the network was sent {sent}"
     assert done["files"]["fronts", "svg"].startswith(b"<svg") and done["files"]["fronts", "pdf"].startswith(b"%PDF-")
-    assert black_hole == []
+    assert sent == []
+
+
+@pytest.mark.slow
+def test_an_export_past_its_deadline_stops_there_when_the_browser_is_stuck(export_browser, monkeypatch):
+    """A renderer that stops answering mid-export (stopped here with SIGSTOP): cancelling kaleido's render waits on
+    the browser (it reloads the tab), so a deadline that cancelled first never ended the export. The browser is
+    ended first now."""
+    import kaleido
+
+    render, stopped = kaleido.Kaleido.calc_fig, []
+
+    async def stuck(self, *args, **kwargs):
+        if not stopped:
+            for pid in _processes_in_group(self.subprocess.pid):
+                if b"--type=renderer" in _reads(pathlib.Path(f"/proc/{pid}/cmdline")).encode():
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+        return await render(self, *args, **kwargs)
+
+    monkeypatch.setattr(kaleido.Kaleido, "calc_fig", stuck)
+    try:
+        done = _export_in_a_thread({"fronts": go.Figure(go.Scatter(x=[1], y=[2]))}, 90, deadline_s=5)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    assert stopped, "no renderer of the export's browser was found to stop"
+    assert "error" in done, "the export did not stop within 90 s"
+    assert str(done["error"]).startswith("figure export took longer than 5 s")
+    assert done["seconds"] < 5 + 20  # the deadline, the browser's ending (SIGTERM, then SIGKILL 2 s on) and slack
+
+
+def _processes_in_group(group: int) -> list[int]:
+    found = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        fields = _reads(stat).rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and fields[2] == str(group):  # after the state and the parent: the process group
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.mark.slow
@@ -190,12 +252,21 @@ def test_a_browser_that_never_starts_is_given_up_at_the_deadline_in_one_line_and
     browser.chmod(0o755)
     monkeypatch.setenv("BROWSER_PATH", str(browser))
     assert static_export.export_problem() is None
-    figure = go.Figure(go.Scatter(x=[1], y=[2]))
-    with pytest.raises(RuntimeError) as refused:
-        static_export.export_figures({"fronts": figure}, deadline_s=3)
-    assert str(refused.value).startswith("figure export took longer than 3 s") and "\n" not in str(refused.value)
+    done = _export_in_a_thread({"fronts": go.Figure(go.Scatter(x=[1], y=[2]))}, 60, deadline_s=3)
+    assert "error" in done, "the export did not stop within 60 s"
+    assert str(done["error"]).startswith("figure export took longer than 3 s") and "\n" not in str(done["error"])
     left = [path for path in pathlib.Path("/proc").glob("[0-9]*/cmdline") if _reads(path).startswith(marker)]
     assert left == [], "the browser's process was left running"
+
+
+def test_a_browser_path_that_is_not_a_program_is_no_browser(monkeypatch, tmp_path):
+    """choreographer hands BROWSER_PATH back unchecked: each export then failed after starting threads and pipes
+    it never closed, with kaleido's advice to download Chrome."""
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    assert "none was found" in static_export.export_problem()
+    (tmp_path / "not-a-program").write_text("")
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "not-a-program"))
+    assert "none was found" in static_export.export_problem()
 
 
 def _reads(path: pathlib.Path) -> str:
