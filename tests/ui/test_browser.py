@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import urllib.request
@@ -60,10 +61,13 @@ def _serving(cache: Path):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     port = _free_port()
     env = {**os.environ, "CUP_CACHE_DIR": str(cache)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The server's output goes to a file (a pipe nobody reads would stall the server once full): SERVER_LOGS[url].
+    log = Path(tempfile.mkstemp(prefix="streamlit-", suffix=".log")[1])
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_LIMIT_S
     while time.monotonic() < deadline and process.poll() is None:
@@ -74,12 +78,18 @@ def _serving(cache: Path):
             time.sleep(0.5)  # polling interval
     else:
         process.kill()
-        pytest.fail(f"streamlit did not start: {process.stdout.read().decode()[-2000:]}")
+        pytest.fail(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}")
+    SERVER_LOGS[url] = log
     try:
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+        SERVER_LOGS.pop(url, None)
+        log.unlink(missing_ok=True)
+
+
+SERVER_LOGS: dict[str, Path] = {}  # a served URL's output so far (_serving)
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +372,13 @@ def test_no_page_asks_another_host_for_anything(server):
         browser.close()
     assert sorted(set(elsewhere)) == []
 
+
+
+def test_the_app_logs_no_warning_about_the_state_it_sets_on_its_widgets(server, page):
+    """The intensity slider keeps a default and its state is set from code (the URL's value, a value just computed,
+    a live release): intended, and Streamlit logged a warning with a 40-line stack for it on a server's first such
+    page (.streamlit/config.toml turns that warning off)."""
+    page.goto(f"{server}/?intensity=1")
+    page.wait_for_selector("h3:has-text('γ = 1')", timeout=FIRST_RUN_LIMIT_MS)
+    _wait_until_idle(page)
+    assert "created with a default value but also had its value set" not in SERVER_LOGS[server].read_text()
