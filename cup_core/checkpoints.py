@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ._files import GiB, check_regular, sha256_regular
+from .errors import first_line
 from .models import build_model
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -51,7 +52,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
                              "objects besides tensors; save a plain state_dict or use .safetensors") from None
         except Exception as err:  # a damaged zip gives KeyError, AssertionError, RuntimeError, EOFError, ...
             raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: "
-                             f"{_first_line(err)})") from None
+                             f"{first_line(err)})") from None
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]  # the common {"state_dict": ..., "epoch": ...} layout
     else:
@@ -80,12 +81,6 @@ def _unusual(tensor: Tensor) -> str | None:
     return None
 
 
-def _first_line(err: BaseException) -> str:
-    """An error's message on one line: some of torch's run over several (a stack of its C++ frames)."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def load_checkpoint(path: str | os.PathLike, architecture: str, kwargs: dict[str, Any]) -> nn.Module:
     """The architecture with the checkpoint's weights, in eval mode; ValueError if they do not fit."""
     model = build_model(architecture, kwargs)
@@ -94,7 +89,7 @@ def load_checkpoint(path: str | os.PathLike, architecture: str, kwargs: dict[str
         return _fitted(path, model, state, architecture, kwargs)
     except RuntimeError as err:  # torch's refusals of a tensor it cannot copy: a one-line ValueError naming the file
         raise ValueError(f"{path}: the weights cannot be loaded into {architecture} "
-                         f"({_first_line(err)[:200]})") from None
+                         f"({first_line(err)[:200]})") from None
 
 
 def _fitted(path: str | os.PathLike, model: nn.Module, state: dict[str, Tensor], architecture: str,

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
+from .errors import first_line
+
 log = logging.getLogger(__name__)
 
 __all__ = ["ClusterUnreachable", "FailureKind", "PointFailed", "failure_kind", "run_on_ray"]
@@ -289,7 +291,7 @@ def _start(ray, address: str | None) -> Callable[[], None]:
                      runtime_env={"py_modules": [_PACKAGE_DIR]},  # Ray takes a local folder only here, not per task
                      logging_level=logging.WARNING)  # no "Started a local Ray instance" line per sweep
         except Exception as err:  # ConnectionError, RuntimeError, PermissionError, an authentication failure, ...
-            raise _unreachable(shown, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            raise _unreachable(shown, f"{type(err).__name__}: {first_line(err)}"
                                ) from err
 
     joins = not _starts_here(resolved)

@@ -292,9 +292,9 @@ def metric_cards(point: pd.Series, original: pd.Series | None, oracle: pd.Series
     columns = st.columns(2)
     for index, ((label, _, colour), card) in enumerate(zip(CARDS, card_texts(point, original, oracle, has_oracle))):
         with columns[index % 2]:
-            signed = card["delta"] is not None and card["delta"][0] in "+-"  # else no change, or no oracle: no arrow
-            st.metric(label, card["value"], delta=card["delta"], delta_color=colour if signed else "off",
-                      delta_arrow="auto" if signed else "off", border=True, help=card["help"])
+            moved = card["tone"] != "off"  # else no change at the shown precision, or no oracle: no arrow
+            st.metric(label, card["value"], delta=card["delta"], delta_color=colour if moved else "off",
+                      delta_arrow="auto" if moved else "off", border=True, help=card["help"])
             if card["caption"]:
                 st.caption(card["caption"])
 

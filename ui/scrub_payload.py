@@ -62,9 +62,10 @@ def card_texts(point: pd.Series | dict, original: pd.Series | dict | None, oracl
         delta, tone = None, "off"
         if not (base is None or is_missing(base) or is_missing(value)):
             change = value - base
-            delta = f"{signed(change)} vs original"
+            shown = signed(change)
+            delta = f"{shown} vs original"
             better = change < 0 if colour == "inverse" else change > 0
-            tone = "off" if signed(change) == "0.0" else ("good" if better else "bad")
+            tone = "off" if shown == "0.0" else ("good" if better else "bad")
         caption = ""
         if oracle is not None and name in oracle and not (is_missing(oracle[name]) or is_missing(value)):
             caption = f"oracle {format_metric(oracle[name], name)} · gap {signed(value - oracle[name])}"

@@ -14,8 +14,11 @@ import time
 
 import plotly.graph_objects as go
 
+from cup_core.errors import first_line
+
 FORMATS = {"svg": "image/svg+xml", "pdf": "application/pdf"}
 EXPORT_DEADLINE_S = 120.0
+_GRACE_S = 2.0  # what the browser is given to end on SIGTERM, and kaleido to wind down, before they are cut
 _LOCK = threading.Lock()  # one export browser per process: sessions take turns
 
 
@@ -92,15 +95,12 @@ def export_figures(figures: dict[str, go.Figure], formats: tuple[str, ...] = ("s
     err = outcome.get("error")
     if err is None or isinstance(err, _Overdue):
         raise RuntimeError(overdue)
-    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-    raise RuntimeError(f"figure export failed ({type(err).__name__}: {first})")
+    reason = first_line(err) or type(err).__name__
+    raise RuntimeError(f"figure export failed ({type(err).__name__}: {reason[:300]})")
 
 
 class _Overdue(Exception):
     """The export's deadline passed."""
-
-
-_GRACE_S = 2.0  # what the browser is given to end on SIGTERM, and kaleido to wind down, before they are cut
 
 
 async def _render(figures: dict[str, go.Figure], formats: tuple[str, ...], deadline_s: float) -> dict:

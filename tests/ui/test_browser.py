@@ -373,7 +373,6 @@ def test_no_page_asks_another_host_for_anything(server):
     assert sorted(set(elsewhere)) == []
 
 
-
 def test_the_app_logs_no_warning_about_the_state_it_sets_on_its_widgets(server, page):
     """The intensity slider keeps a default and its state is set from code (the URL's value, a value just computed,
     a live release): intended, and Streamlit logged a warning with a 40-line stack for it on a server's first such
