@@ -26,21 +26,29 @@ def export_problem() -> str | None:
     """Why figures cannot be exported here, in one line, or None when they can (kaleido ≥ 1.0 and a browser)."""
     try:
         import kaleido  # noqa: F401
-        from choreographer.browsers.chromium import Chromium
+        from choreographer.browsers.chromium import Chromium  # noqa: F401
     except ImportError:
         return "Figure export needs the kaleido package (≥ 1.0): pip install -r requirements.txt."
     import plotly
 
     if tuple(int(part) for part in plotly.__version__.split(".")[:2] if part.isdigit()) < (6, 1):
         return f"Figure export through kaleido 1 needs plotly ≥ 6.1; this is plotly {plotly.__version__}."
-    try:
-        found = Chromium.find_browser(skip_local=False)
-    except Exception:  # noqa: BLE001 - a search that fails finds nothing
-        found = None
-    if not found or not (os.path.isfile(found) and os.access(found, os.X_OK)):  # BROWSER_PATH comes back unchecked
+    if _browser() is None:
         return ("Figure export needs Chrome or Chromium, and none was found: install one (Debian: apt-get install "
                 "chromium) or point BROWSER_PATH at it.")
     return None
+
+
+def _browser() -> str | None:
+    """The Chrome or Chromium kaleido would start (BROWSER_PATH first), where it is a program."""
+    from choreographer.browsers.chromium import Chromium
+
+    try:
+        found = Chromium.find_browser(skip_local=False)
+    except Exception:  # noqa: BLE001 - a search that fails finds nothing
+        return None
+    # choreographer hands BROWSER_PATH back unchecked (a FIFO, a folder, a link to nowhere)
+    return str(found) if found and os.path.isfile(found) and os.access(found, os.X_OK) else None
 
 
 def _offline_chromium() -> type:
@@ -96,7 +104,8 @@ def export_figures(figures: dict[str, go.Figure], formats: tuple[str, ...] = ("s
     if err is None or isinstance(err, _Overdue):
         raise RuntimeError(overdue)
     reason = first_line(err) or type(err).__name__
-    raise RuntimeError(f"figure export failed ({type(err).__name__}: {reason[:300]})")
+    raise RuntimeError(f"figure export failed with the browser {_browser()} ({type(err).__name__}: {reason[:300]}); "
+                       "point BROWSER_PATH at Chrome or Chromium if that is not one")
 
 
 class _Overdue(Exception):

@@ -269,6 +269,20 @@ def test_a_browser_path_that_is_not_a_program_is_no_browser(monkeypatch, tmp_pat
     assert "none was found" in static_export.export_problem()
 
 
+@pytest.mark.slow
+def test_a_browser_path_to_another_program_fails_in_one_line_naming_it(monkeypatch, tmp_path):
+    """A program that is not a browser exits at once: said in one sentence with the path, where choreographer's
+    error printed as a tuple of sentences advising to download Chrome."""
+    program = tmp_path / "not-chromium"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(program))
+    done = _export_in_a_thread({"fronts": go.Figure()}, 60, deadline_s=30)
+    message = str(done.get("error"))
+    assert message.startswith(f"figure export failed with the browser {program} (") and "\n" not in message
+    assert "('" not in message and "choreo_get_chrome" not in message
+
+
 def _reads(path: pathlib.Path) -> str:
     try:
         return path.read_bytes().decode(errors="replace")
