@@ -2,15 +2,17 @@
 loads); each page lives in pages/."""
 
 import sys
+from pathlib import Path
 
 import streamlit as st
 
 from ui import process
 
 presenter = st.query_params.get("presenter") == "1"  # slides: the sidebar starts closed
-# An emoji icon is drawn in the page; a Material one's favicon is fetched from fonts.gstatic.com, offline a failure.
-st.set_page_config(page_title="CUP unlearning explorer", page_icon="🎚️", layout="wide",
-                   initial_sidebar_state="collapsed" if presenter else "auto")
+# The icon is an SVG of ours: a Material one's favicon is fetched from fonts.gstatic.com (offline a failure), and an
+# emoji made a fresh server's first page wait 0.15 s for Streamlit to compile its emoji catalogue into a pattern.
+st.set_page_config(page_title="CUP unlearning explorer", page_icon=str(Path(__file__).parent / "ui" / "icon.svg"),
+                   layout="wide", initial_sidebar_state="collapsed" if presenter else "auto")
 
 st.session_state.setdefault("navigation_ran", True)  # see ui.components.use_app_navigation
 navigation = st.navigation([

@@ -56,11 +56,12 @@ st.caption(f"{components.as_text(catalogue.describe_experiment(experiment))} · 
 
 missing = sweeps.missing_count(experiment, plan)
 if missing and experiment.info.embedded:
-    st.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the original, "
-            f"{'the retrained oracle, ' if config.oracle else ''}one unlearning run per grid point). Finished ones "
-            "are kept if you leave.")
+    notice = st.empty()
+    notice.info(f"This experiment is not fully cached yet: computing its {missing} missing models now (the "
+                f"original, {'the retrained oracle, ' if config.oracle else ''}one unlearning run per grid point). "
+                "Finished ones are kept if you leave.")
     if components.compute_with_progress(experiment, plan):
-        st.rerun()  # redraw from the cache, without the notice
+        notice.empty()  # and the page goes on from the cache in this run (a rerun drew it again from its top)
 elif missing:  # a real data set: computing may take long and needs the data here, so only on request
     st.info(f"{missing} of the models on CUP's default grid ({len(plan.points())} intensities) are not cached; "
             "the cached ones are shown. Computing the rest needs this experiment's data on this machine.")

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test on the warm cache is slow whatever it does itself: the cache's first use runs the app's first open,
     computing the default experiment (18 s here), which alone was a fifth of the fast lane."""
     for item in items:
-        if "warm_cache" in getattr(item, "fixturenames", ()):
+        if {"warm_cache", "first_open"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -39,18 +39,24 @@ def new_app(**query: str) -> AppTest:
 
 
 @pytest.fixture(scope="session")
-def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder in which the app, opened on an empty cache, has computed its default experiment."""
+def first_open(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AppTest]:
+    """The app opened on an empty cache, which computes its default experiment, and that cache folder."""
     root = tmp_path_factory.mktemp("app-cache")
     previous = os.environ.get("CUP_CACHE_DIR")
     os.environ["CUP_CACHE_DIR"] = str(root)
     app = new_app().run()
     assert not app.exception, app.exception
-    yield root
+    yield root, app
     if previous is None:
         os.environ.pop("CUP_CACHE_DIR", None)
     else:
         os.environ["CUP_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def warm_cache(first_open: tuple[Path, AppTest]) -> Path:
+    """A cache folder in which the app, opened on an empty cache, has computed its default experiment."""
+    return first_open[0]
 
 
 @pytest.fixture

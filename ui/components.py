@@ -14,7 +14,7 @@ from cup_core.config import same_knob
 from cup_core.ray_executor import ClusterUnreachable, PointFailed, failure_kind
 from cup_core.report import method_rows
 
-from . import figures, formatting, scrubber
+from . import figures, formatting, process, scrubber
 from .pins import pin_buttons
 from .scrub_payload import CARDS, card_texts
 from .services import caching, catalogue, compare, explore, selected_point, sweeps
@@ -156,6 +156,7 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
         bar.empty()
         st.error(failure_message(err, experiment, after_error), icon=":material/error:")
         return False
+    process.freeze_long_lived()  # what computing imported (scikit-learn, torch._dynamo), before the page goes on
     bar.empty()
     return True
 

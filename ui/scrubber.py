@@ -116,12 +116,13 @@ def mount(name: str, key: str, data: dict, fallback_key: str, on_value: Callable
 
 def preload() -> None:
     """While the script is busy for seconds (loading the library on a fresh server, computing models): the browser
-    fetches and runs plotly.js meanwhile, so a scrubber drawn afterwards draws at once (plotly.js takes the browser
-    about a second to run without a GPU). Draws nothing; once per session (the page keeps plotly.js), and not
-    where the live components cannot be used."""
+    fetches and runs plotly.js and the scrubbers' modules meanwhile, so a scrubber drawn afterwards draws at once
+    (plotly.js takes the browser about a second to run without a GPU). Draws nothing; once per session (the page
+    keeps plotly.js), and not where the live components cannot be used."""
     if st.session_state.get(PRELOADED_KEY) or is_live() or _register_assets() is not None:
         return
-    _component("preload")(key=PRELOAD_KEY, data={})
+    _component("preload")(key=PRELOAD_KEY, data={"modules": [f"../{PACKAGE}.{name}/{name}.js" for name in COMPONENTS
+                                                             if name != "preload"]})
     st.session_state[PRELOADED_KEY] = True  # after: a rerun or a stop asked meanwhile raises before it is sent
 
 

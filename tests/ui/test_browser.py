@@ -348,7 +348,7 @@ def _elsewhere(url: str) -> bool:
 
 def test_no_page_asks_another_host_for_anything(server):
     """The app works offline: opening each page asks nothing of another host, by HTTP or websocket (its icon
-    included: Streamlit fetches a Material icon's favicon from fonts.gstatic.com; an emoji's is drawn in the page)."""
+    included: Streamlit fetches a Material icon's favicon from fonts.gstatic.com; the app's SVG is sent in the page)."""
     from playwright.sync_api import sync_playwright
 
     elsewhere = []

@@ -75,6 +75,12 @@ export function themed(layout, colours) {
 
 export const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
+// Resolves once the browser has painted what is on the page now: a second figure drawn after it does not hold
+// back the first one's frame.
+export function afterPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 // Draws at most once per animation frame, the latest request winning: pointer events come faster than frames.
 export function frameScheduler(draw) {
   let pending = null, frame = 0;

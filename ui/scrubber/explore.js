@@ -1,8 +1,8 @@
 // Explore's live scrubber: the frontier with the selected point, the metric cards and the per-class bars,
 // redrawn in the browser from every grid value's numbers (sent once); the value goes to Python on release.
 import {
-  cardsHtml, createSlider, fillCards, frameScheduler, hideFallback, loadPlotly, memory, moveRing, PLOT_CONFIG, report, theme,
-  themed,
+  afterPaint, cardsHtml, createSlider, fillCards, frameScheduler, hideFallback, loadPlotly, memory, moveRing, PLOT_CONFIG,
+  report, theme, themed,
 } from "./common.js";
 
 const format = (v) => String(Number(v.toPrecision(6)));
@@ -19,6 +19,7 @@ async function build(root, data, state) {
   const heading = root.querySelector(".cup-heading"), cards = root.querySelector(".cup-cards");
   const frontierLayout = themed({ ...data.frontier.layout, clickmode: "event", uirevision: "keep" }, colours);
   await Plotly.newPlot(plot, data.frontier.data, frontierLayout, PLOT_CONFIG);
+  await afterPaint();  // the frontier on screen first: the bars took its frame 60 to 90 ms more on a first open
   await Plotly.newPlot(bars, data.bars.data, themed({ ...data.bars.layout, uirevision: "keep" }, colours), PLOT_CONFIG);
 
   // While the slider moves, the selection's SVG is moved directly (common.js moveRing); at rest, a real restyle
