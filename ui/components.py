@@ -156,7 +156,9 @@ def compute_with_progress(experiment: Experiment, plan, sources=None,
         bar.empty()
         st.error(failure_message(err, experiment, after_error), icon=":material/error:")
         return False
-    process.freeze_long_lived()  # what computing imported (scikit-learn, torch._dynamo), before the page goes on
+    # What computing imported (scikit-learn, torch._dynamo), out of the collector's sweeps before the page goes on;
+    # the few objects of this page's run alive now stay with them (once per wave of imports).
+    process.freeze_long_lived()
     bar.empty()
     return True
 

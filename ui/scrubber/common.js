@@ -75,10 +75,13 @@ export function themed(layout, colours) {
 
 export const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
-// Resolves once the browser has painted what is on the page now: a second figure drawn after it does not hold
-// back the first one's frame.
+// Resolves once the browser has painted what is on the page now, so that what is drawn next does not hold back
+// that frame; or after 100 ms (a hidden tab draws no frame, and the build must not wait for the tab to be shown).
 export function afterPaint() {
-  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
 }
 
 // Draws at most once per animation frame, the latest request winning: pointer events come faster than frames.

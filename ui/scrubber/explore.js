@@ -19,8 +19,6 @@ async function build(root, data, state) {
   const heading = root.querySelector(".cup-heading"), cards = root.querySelector(".cup-cards");
   const frontierLayout = themed({ ...data.frontier.layout, clickmode: "event", uirevision: "keep" }, colours);
   await Plotly.newPlot(plot, data.frontier.data, frontierLayout, PLOT_CONFIG);
-  await afterPaint();  // the frontier on screen first: the bars took its frame 60 to 90 ms more on a first open
-  await Plotly.newPlot(bars, data.bars.data, themed({ ...data.bars.layout, uirevision: "keep" }, colours), PLOT_CONFIG);
 
   // While the slider moves, the selection's SVG is moved directly (common.js moveRing); at rest, a real restyle
   // brings Plotly's own data (its hover labels) up to date.
@@ -45,7 +43,7 @@ async function build(root, data, state) {
     const point = data.points[index];
     Plotly.restyle(plot, { x: [point.x === null ? [] : [point.x]], y: [point.y === null ? [] : [point.y]] },
       [data.selected_trace]);
-    Plotly.restyle(bars, { y: [point.per_class], name: [point.bar_label] }, [data.bar_trace]);
+    if (bars._fullLayout) Plotly.restyle(bars, { y: [point.per_class], name: [point.bar_label] }, [data.bar_trace]);
   };
   const draw = (index) => {
     const point = data.points[index];
@@ -71,6 +69,11 @@ async function build(root, data, state) {
     if (index >= 0) slider.set(index);
   });
   draw(data.selected);
+  // The frontier, the slider and the cards on screen first: drawing the bars held their frame 60 to 90 ms on a first
+  // open. The bars come with the next frame, at the slider's value then.
+  await afterPaint();
+  await Plotly.newPlot(bars, data.bars.data, themed({ ...data.bars.layout, uirevision: "keep" }, colours), PLOT_CONFIG);
+  draw(slider.index);
   return { slider, schedule, draw: (i) => { draw(i); sync(i); } };
 }
 
