@@ -85,16 +85,25 @@ def serve(cache_dir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start")
 
 
+# In the page, from before its scripts run: calls `check` at each change of the page (a MutationObserver on the
+# whole document, its text and attributes included); returns what stops it. What WATCH and FALLBACK_WATCH share.
+ON_PAGE_CHANGE = """(check) => {
+  const observer = new MutationObserver(check);
+  const start = () => observer.observe(document.documentElement,
+      {childList: true, subtree: true, characterData: true, attributes: true});
+  if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
+  return () => observer.disconnect();
+}"""
+
 # In the page: when each milestone first held, in ms since navigation start (performance.now()): the frame that
-# first shows it, found at each change of the page (a MutationObserver, as FALLBACK_WATCH) and timed at the next
-# animation frame. A requestAnimationFrame loop polled every frame until this round: it made Chromium draw 60
-# frames a second, 0.03 to 0.05 of a core taken from the models it timed (/proc, a page that only shows a bar).
+# first shows it, found at each change of the page (ON_PAGE_CHANGE) and timed at the next animation frame. A
+# requestAnimationFrame loop polled every frame until this round: it made Chromium draw 60 frames a second, 0.03 to
+# 0.05 of a core taken from the models it timed (/proc, a page that only shows a bar).
 WATCH = """() => {
   const m = window.__milestones = {};
   const framed = (name) => {  // the frame that shows what the page holds now
     if (!(name in m)) { m[name] = null; requestAnimationFrame(() => { m[name] = performance.now(); }); }
   };
-  let observer = null;
   const check = () => {
     const bars = [...document.querySelectorAll('[data-testid="stProgress"]')];
     if (bars.length) framed('progress');
@@ -102,14 +111,10 @@ WATCH = """() => {
     if (!bars.length && 'counting' in m) framed('computed');  // the first frame without the models' bar
     // A drawn point the user can see: the fallback's chart is drawn too, hidden while the live scrubber loads.
     if ([...document.querySelectorAll('.js-plotly-plot .scatterlayer .point')]
-        .some(point => point.getClientRects().length)) { framed('frontier'); observer.disconnect(); }
+        .some(point => point.getClientRects().length)) { framed('frontier'); stop(); }
   };
-  const start = () => {
-    observer = new MutationObserver(check);
-    observer.observe(document.documentElement, {childList: true, subtree: true, characterData: true, attributes: true});
-  };
-  if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
-}"""
+  const stop = (%s)(check);
+}""" % ON_PAGE_CHANGE
 
 
 def first_open(browser, steps_url: str | None = None) -> dict:
@@ -166,10 +171,8 @@ FALLBACK_WATCH = """() => {
       requestAnimationFrame((t) => { s.drawn = t; });
     }
   };
-  const start = () => new MutationObserver(check).observe(document.documentElement,
-      {childList: true, subtree: true, characterData: true, attributes: true});
-  if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
-}""" % REDRAWN
+  (%s)(check);
+}""" % (REDRAWN, ON_PAGE_CHANGE)
 
 
 def fallback_key_steps(browser, cache_dir: Path, steps: int) -> dict:
